@@ -1,0 +1,42 @@
+namespace SynthVlm;
+
+/// <summary>One SynthVlm service: its resource name and the stream its consumer group reads.</summary>
+/// <param name="Name">Resource name, also OTEL_SERVICE_NAME and the key in <c>services__{name}__grpc__0</c>.</param>
+/// <param name="ProjectName">The project (folder and assembly) name.</param>
+/// <param name="InputStream">The stream this stage consumes.</param>
+/// <param name="OutputStream">The stream this stage produces into, or null for the last stage.</param>
+public sealed record ServiceInfo(string Name, string ProjectName, string InputStream, string? OutputStream)
+{
+    /// <summary>The consumer group name this stage uses on its input stream.</summary>
+    public string ConsumerGroup => Name;
+}
+
+/// <summary>The six SynthVlm services in pipeline order, each spelled once.</summary>
+public static class KnownServices
+{
+    /// <summary>Caption curation.</summary>
+    public static readonly ServiceInfo Curation = new("curation", "CurationService", KnownStreams.Captions, KnownStreams.Curated);
+
+    /// <summary>Image generation (SDXL).</summary>
+    public static readonly ServiceInfo Diffusion = new("diffusion", "DiffusionService", KnownStreams.Curated, KnownStreams.Generated);
+
+    /// <summary>CLIPScore + SSIM scoring.</summary>
+    public static readonly ServiceInfo Scoring = new("scoring", "ScoringService", KnownStreams.Generated, KnownStreams.Scored);
+
+    /// <summary>Best-of-N and global top-K selection, dataset writing.</summary>
+    public static readonly ServiceInfo Selection = new("selection", "SelectionService", KnownStreams.Scored, KnownStreams.Datasets);
+
+    /// <summary>LLaVA training.</summary>
+    public static readonly ServiceInfo Training = new("training", "TrainingService", KnownStreams.Datasets, KnownStreams.Models);
+
+    /// <summary>Evaluation.</summary>
+    public static readonly ServiceInfo Eval = new("eval", "EvalService", KnownStreams.Models, null);
+
+    /// <summary>All services in pipeline order.</summary>
+    public static IReadOnlyList<ServiceInfo> All { get; } = [Curation, Diffusion, Scoring, Selection, Training, Eval];
+
+    /// <summary>Finds a service by its resource name (case-insensitive).</summary>
+    /// <returns>The service, or null when no service has that name.</returns>
+    public static ServiceInfo? Find(string name) =>
+        All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));
+}

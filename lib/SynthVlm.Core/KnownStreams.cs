@@ -1,0 +1,45 @@
+namespace SynthVlm;
+
+/// <summary>The Redis streams that carry work between stages (DESIGN.md §3), each spelled once.</summary>
+public static class KnownStreams
+{
+    /// <summary>Prefix of every SynthVlm key in Redis.</summary>
+    public const string Prefix = "synthvlm:";
+
+    /// <summary>Caption pool entries waiting for curation.</summary>
+    public const string Captions = Prefix + "captions";
+
+    /// <summary>Curated captions waiting for image generation.</summary>
+    public const string Curated = Prefix + "curated";
+
+    /// <summary>Generated images (by reference) waiting for scoring.</summary>
+    public const string Generated = Prefix + "generated";
+
+    /// <summary>Scored pairs waiting for selection.</summary>
+    public const string Scored = Prefix + "scored";
+
+    /// <summary>Written datasets waiting for training.</summary>
+    public const string Datasets = Prefix + "datasets";
+
+    /// <summary>Trained models waiting for evaluation.</summary>
+    public const string Models = Prefix + "models";
+
+    /// <summary>Dead letters: entries that failed too often, with the reason.</summary>
+    public const string Dead = Prefix + "dead";
+}
+
+/// <summary>The fields of a stream entry (DESIGN.md §3), each spelled once.</summary>
+public static class KnownStreamFields
+{
+    /// <summary>The run the entry belongs to.</summary>
+    public const string Run = "run";
+
+    /// <summary>The payload's kind (protobuf message name).</summary>
+    public const string Kind = "kind";
+
+    /// <summary>The protobuf-encoded payload.</summary>
+    public const string Data = "data";
+
+    /// <summary>W3C trace context of the producer's span.</summary>
+    public const string TraceParent = "traceparent";
+}
