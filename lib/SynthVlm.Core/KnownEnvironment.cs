@@ -42,15 +42,20 @@ public static class KnownEnvironment
     /// <summary>The configuration section of the HTTP endpoint.</summary>
     public const string HttpEndpointSection = "Kestrel:Endpoints:Http";
 
-    /// <summary>Where a service finds another service's gRPC endpoint (Aspire service discovery).</summary>
-    public static string ServiceGrpcEndpointEnv(string serviceName) => $"services__{serviceName}__grpc__0";
+    /// <summary>Where a service finds replica <paramref name="index"/> of another service's gRPC endpoint (Aspire service discovery).</summary>
+    public static string ServiceGrpcEndpointEnv(string serviceName, int index = 0) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"services__{serviceName}__grpc__{index}");
 
     /// <summary>Configuration key form of <see cref="ServiceGrpcEndpointEnv"/>.</summary>
-    public static string ServiceGrpcEndpointKey(string serviceName) => $"services:{serviceName}:grpc:0";
+    public static string ServiceGrpcEndpointKey(string serviceName, int index = 0) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"services:{serviceName}:grpc:{index}");
 
     /// <summary>Path to the ONNX Runtime native library (file or folder).</summary>
     public const string OnnxRuntimePath = "SYNTHVLM_ONNXRUNTIME_PATH";
 
     /// <summary>The replica's consumer name; defaults to host-pid.</summary>
     public const string InstanceName = "SYNTHVLM_INSTANCE";
+
+    /// <summary>The supervising process's pid; a service stops itself when that process is gone.</summary>
+    public const string ParentPid = "SYNTHVLM_PARENT_PID";
 }

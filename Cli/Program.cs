@@ -1,0 +1,11 @@
+using System.CommandLine;
+using SynthVlm.Cli;
+
+// synthvlm: each operation of SynthVlm, usable on its own.
+var root = new RootCommand("SynthVlm: synthetic image-caption datasets for vision-language models.")
+{
+    PlatformCommands.Health(),
+    PlatformCommands.Worker(),
+    PlatformCommands.Queue(),
+};
+return await root.Parse(args).InvokeAsync();

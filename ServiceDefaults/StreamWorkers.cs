@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SynthVlm.Redis;
+using SynthVlm.Redis.Streams;
+
+namespace SynthVlm.ServiceDefaults;
+
+/// <summary>A stage's work: called once per stream entry; its effect must be durable when it returns.</summary>
+public interface IStreamHandler
+{
+    /// <summary>Handles one entry. Throwing leaves the entry pending, so it is redelivered (and dead-lettered after too many tries).</summary>
+    Task HandleAsync(StreamEntry entry, CancellationToken cancellationToken);
+}
+
+/// <summary>Registers stream workers: a consumer of the stage's input stream per replica.</summary>
+public static class StreamWorkerExtensions
+{
+    /// <summary>The configuration section of <see cref="StreamConsumerOptions"/> overrides (BatchSize, ClaimIdleTimeout, MaxDeliveries, ...).</summary>
+    public const string ConsumerSection = "SynthVlm:Streams:Consumer";
+
+    /// <summary>
+    /// Consumes the stage's input stream with <typeparamref name="THandler"/> as this replica's
+    /// consumer in the stage's group. Requires Redis (ConnectionStrings__redis).
+    /// </summary>
+    public static IServiceCollection AddStreamWorker<THandler>(this IServiceCollection services) where THandler : class, IStreamHandler
+    {
+        services.AddSingleton(new StreamWorkerRegistration(typeof(THandler)));
+        services.AddSingleton<THandler>();
+        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<StreamWorkerHost>(sp, sp.GetRequiredService<THandler>()));
+        return services;
+    }
+}
+
+/// <summary>Records that the service consumes its input stream with a handler of <paramref name="HandlerType"/>.</summary>
+/// <param name="HandlerType">The handler.</param>
+public sealed record StreamWorkerRegistration(Type HandlerType);
+
+/// <summary>
+/// Runs one <see cref="StreamConsumer"/> on a dedicated connection (its blocking reads never share
+/// a socket with other callers), restarting it if the connection drops, and drains on shutdown.
+/// </summary>
+public sealed partial class StreamWorkerHost(
+    IStreamHandler handler,
+    ServiceIdentity identity,
+    StageQueues queues,
+    IConfiguration configuration,
+    ILogger<StreamWorkerHost> logger,
+    RedisClientHost? redis = null) : BackgroundService
+{
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // ServiceHost refuses to start a service with a stream worker but no Redis.
+        ArgumentNullException.ThrowIfNull(redis);
+        var options = new StreamConsumerOptions
+        {
+            Stream = identity.Service.InputStream,
+            Group = identity.Service.ConsumerGroup,
+            Consumer = identity.Instance,
+        };
+        configuration.GetSection(StreamWorkerExtensions.ConsumerSection).Bind(options);
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await redis.ConnectDedicatedAsync(stoppingToken).ConfigureAwait(false);
+                var consumer = new StreamConsumer(connection, options, logger);
+                await consumer.EnsureGroupAsync(stoppingToken).ConfigureAwait(false);
+                queues.RegisterConsumer(options.Stream, options.Group, consumer.Stats);
+                await consumer.RunAsync(handler.HandleAsync, stoppingToken).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RedisException e)
+            {
+                LogWorkerRestart(logger, options.Stream, e.Message, delay.TotalSeconds);
+            }
+            await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+        }
+    }
+
+    [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "Stream worker on {Stream} stopped: {Reason}; restarting in {DelaySeconds:0.0} s")]
+    private static partial void LogWorkerRestart(ILogger logger, string stream, string reason, double delaySeconds);
+}

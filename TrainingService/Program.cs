@@ -1,0 +1,6 @@
+using SynthVlm;
+using SynthVlm.ServiceDefaults;
+
+// The training stage: settings, telemetry, health and the platform gRPC services come from
+// ServiceDefaults; the stage's own work is registered here as its capability lands.
+return ServiceHost.Run(args, KnownServices.Training);
