@@ -51,9 +51,15 @@ public sealed class ServiceSettings
         {
             var protocolsKey = section + ":Protocols";
             var protocols = configuration[protocolsKey];
+            if (protocols is null)
+            {
+                // Unset means the gRPC endpoint's only sensible value; a conflicting one is an error below.
+                configuration[protocolsKey] = requiredProtocols;
+                protocols = requiredProtocols;
+            }
             if (!string.Equals(protocols, requiredProtocols, StringComparison.OrdinalIgnoreCase))
             {
-                throw new StartupConfigurationException(protocolsKey, $"is '{protocols ?? "(missing)"}'; the gRPC endpoint must be '{requiredProtocols}' because Kestrel serves cleartext HTTP/2 only on an HTTP/2-only endpoint.");
+                throw new StartupConfigurationException(protocolsKey, $"is '{protocols}'; the gRPC endpoint must be '{requiredProtocols}' because Kestrel serves cleartext HTTP/2 only on an HTTP/2-only endpoint.");
             }
         }
         return url;
