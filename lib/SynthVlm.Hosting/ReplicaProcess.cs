@@ -38,6 +38,7 @@ public sealed record ReplicaLaunch(string FileName, IReadOnlyList<string> Argume
 public sealed class ReplicaProcess : IAsyncDisposable
 {
     private const int KeptLines = 40;
+    private const string SetsidPath = "/usr/bin/setsid";
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan StableAfter = TimeSpan.FromSeconds(30);
 
@@ -160,6 +161,10 @@ public sealed class ReplicaProcess : IAsyncDisposable
             Process process;
             try
             {
+                if (ResolveExecutable(Launch.FileName) is null)
+                {
+                    throw new FileNotFoundException("no such executable (checked the path and PATH)");
+                }
                 process = Launch_();
             }
             catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
@@ -198,13 +203,21 @@ public sealed class ReplicaProcess : IAsyncDisposable
 
     private Process Launch_()
     {
-        var info = new ProcessStartInfo(Launch.FileName)
+        // In a session of its own, a replica does not receive the terminal's Ctrl+C: the cluster
+        // stops replicas itself, services before Redis, so they can drain while Redis is still up.
+        // setsid execs in place (the child is not a group leader), so the pid stays the replica's.
+        var detach = File.Exists(SetsidPath);
+        var info = new ProcessStartInfo(detach ? SetsidPath : Launch.FileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (detach)
+        {
+            info.ArgumentList.Add(Launch.FileName);
+        }
         foreach (var arg in Launch.Arguments)
         {
             info.ArgumentList.Add(arg);
@@ -244,6 +257,18 @@ public sealed class ReplicaProcess : IAsyncDisposable
             _lastLines.Enqueue(line);
         }
         _output.Line(this, line, isError);
+    }
+
+    private static string? ResolveExecutable(string fileName)
+    {
+        if (fileName.Contains('/', StringComparison.Ordinal))
+        {
+            return File.Exists(fileName) ? fileName : null;
+        }
+        return (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, fileName))
+            .FirstOrDefault(File.Exists);
     }
 
     private static bool HasExited(Process process)
