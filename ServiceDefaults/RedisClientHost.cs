@@ -33,7 +33,7 @@ public sealed partial class RedisClientHost(RedisConnectionOptions options, ILog
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var delay = TimeSpan.FromMilliseconds(200);
+        var delay = new RetryDelay();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -51,10 +51,9 @@ public sealed partial class RedisClientHost(RedisConnectionOptions options, ILog
             catch (RedisException e)
             {
                 _lastError = e.Message;
-                LogConnectFailed(logger, e.Message, delay.TotalSeconds);
+                LogConnectFailed(logger, e.Message, delay.Peek.TotalSeconds);
             }
-            await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            await delay.WaitAsync(stoppingToken).ConfigureAwait(false);
         }
         _connected.TrySetCanceled(stoppingToken);
     }

@@ -58,7 +58,7 @@ public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQ
             LogNoRedis(logger, identity.Service.Name, KnownEnvironment.RedisConnectionStringEnv);
             return;
         }
-        var delay = TimeSpan.FromMilliseconds(200);
+        var delay = new RetryDelay();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -78,8 +78,7 @@ public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQ
             {
                 LogGroupFailed(logger, identity.Service.InputStream, e.Message);
             }
-            await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            await delay.WaitAsync(stoppingToken).ConfigureAwait(false);
         }
     }
 

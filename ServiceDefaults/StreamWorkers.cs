@@ -61,7 +61,7 @@ public sealed partial class StreamWorkerHost(
             Consumer = identity.Instance,
         };
         configuration.GetSection(StreamWorkerExtensions.ConsumerSection).Bind(options);
-        var delay = TimeSpan.FromMilliseconds(200);
+        var delay = new RetryDelay();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -79,10 +79,9 @@ public sealed partial class StreamWorkerHost(
             }
             catch (RedisException e)
             {
-                LogWorkerRestart(logger, options.Stream, e.Message, delay.TotalSeconds);
+                LogWorkerRestart(logger, options.Stream, e.Message, delay.Peek.TotalSeconds);
             }
-            await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            await delay.WaitAsync(stoppingToken).ConfigureAwait(false);
         }
     }
 

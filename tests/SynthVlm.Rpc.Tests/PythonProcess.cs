@@ -35,11 +35,7 @@ public sealed class PythonProcess : IAsyncDisposable
         {
             info.ArgumentList.Add(arg);
         }
-        // grpcio honours proxy variables; the peer is on loopback.
-        info.Environment["no_proxy"] = "*";
-        info.Environment.Remove("http_proxy");
-        info.Environment.Remove("https_proxy");
-        info.Environment.Remove("grpc_proxy");
+        ChildProcess.BypassProxies(info);
         var process = new Process { StartInfo = info };
         var result = new PythonProcess(process);
         process.OutputDataReceived += (_, e) =>

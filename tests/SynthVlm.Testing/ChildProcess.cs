@@ -17,7 +17,7 @@ public sealed record ChildProcessResult(int ExitCode, string StandardOutput, str
 public static class ChildProcess
 {
     /// <summary>Runs <paramref name="fileName"/>; kills it (and its children) if it outlives <paramref name="timeout"/>.</summary>
-    public static async Task<ChildProcessResult> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan? timeout = null)
+    public static Task<ChildProcessResult> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan? timeout = null)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -29,6 +29,45 @@ public static class ChildProcess
         {
             info.ArgumentList.Add(a);
         }
+        return RunAsync(info, timeout);
+    }
+
+    /// <summary>
+    /// Keeps a reference client on loopback: grpcio honours proxy variables, and a proxy in the
+    /// environment would turn a loopback call into a connection failure.
+    /// </summary>
+    public static void BypassProxies(ProcessStartInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        info.Environment["no_proxy"] = "*";
+        info.Environment.Remove("http_proxy");
+        info.Environment.Remove("https_proxy");
+        info.Environment.Remove("grpc_proxy");
+        info.Environment.Remove("HTTP_PROXY");
+        info.Environment.Remove("HTTPS_PROXY");
+    }
+
+    /// <summary>Runs a Python script with the reference interpreter (<see cref="RepoPaths.ReferencePython"/>).</summary>
+    public static Task<ChildProcessResult> RunPythonAsync(string script, IEnumerable<string> arguments, TimeSpan? timeout = null)
+    {
+        var info = new ProcessStartInfo(RepoPaths.ReferencePython)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add("-u");
+        info.ArgumentList.Add(script);
+        foreach (var a in arguments)
+        {
+            info.ArgumentList.Add(a);
+        }
+        BypassProxies(info);
+        return RunAsync(info, timeout);
+    }
+
+    private static async Task<ChildProcessResult> RunAsync(ProcessStartInfo info, TimeSpan? timeout)
+    {
         using var process = new Process { StartInfo = info };
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
@@ -45,12 +84,9 @@ public static class ChildProcess
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} {string.Join(' ', info.ArgumentList)} did not finish in time.\nstdout:\n{stdout}\nstderr:\n{stderr}");
+            throw new TimeoutException($"{info.FileName} {string.Join(' ', info.ArgumentList)} did not finish in time.\nstdout:\n{stdout}\nstderr:\n{stderr}");
         }
         return new ChildProcessResult(process.ExitCode, stdout.ToString(), stderr.ToString());
     }
 
-    /// <summary>Runs a Python script with the reference interpreter (<see cref="RepoPaths.ReferencePython"/>).</summary>
-    public static Task<ChildProcessResult> RunPythonAsync(string script, IEnumerable<string> arguments, TimeSpan? timeout = null) =>
-        RunAsync(RepoPaths.ReferencePython, new[] { script }.Concat(arguments), timeout);
 }
