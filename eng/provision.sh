@@ -18,7 +18,15 @@ sudo_if_needed() {
     log "need root to run: $*"; return 1; fi
 }
 
-apt_packages=(redis-server libturbojpeg0 libpng16-16 libwebp7 python3-grpcio python3-numpy python3-protobuf)
+apt_packages=(redis-server libturbojpeg0 libpng16-16 libwebp7 python3-grpcio python3-numpy python3-protobuf python3-pil)
+# Benchmarks and fixture scripts also compare against scikit-image (large: scipy et al.), so
+# it is installed only on request: `bash eng/provision.sh --bench`.
+for arg in "$@"; do
+  case "$arg" in
+    --bench) apt_packages+=(python3-skimage) ;;
+    *) log "unknown option $arg (known: --bench)"; exit 2 ;;
+  esac
+done
 # Python used by tests: Debian's interpreter, which the apt packages above install into.
 missing=()
 for p in "${apt_packages[@]}"; do
