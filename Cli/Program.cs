@@ -7,5 +7,8 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     PlatformCommands.Health(),
     PlatformCommands.Worker(),
     PlatformCommands.Queue(),
+    ImagingCommands.Ssim(),
+    ImagingCommands.SsimScore(),
+    ImagingCommands.Resize(),
 };
 return await root.Parse(args).InvokeAsync();
