@@ -46,9 +46,9 @@ public sealed class ReplicaProcess : IAsyncDisposable
     private readonly Queue<string> _lastLines = new();
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
-    private Process? _process;
     private Task? _supervision;
     private ReplicaState _state = ReplicaState.NotStarted;
+    private int? _pid;
 
     /// <summary>Creates the supervisor; nothing starts until <see cref="Start"/>.</summary>
     public ReplicaProcess(string name, ClusterResource resource, ReplicaLaunch launch, IClusterOutput output)
@@ -69,7 +69,11 @@ public sealed class ReplicaProcess : IAsyncDisposable
     public ReplicaLaunch Launch { get; }
 
     /// <summary>The current process id, or null when not running.</summary>
-    public int? Pid { get; private set; }
+    public int? Pid
+    {
+        get { lock (_gate) { return _pid; } }
+        private set { lock (_gate) { _pid = value; } }
+    }
 
     /// <summary>Every process id this replica has had (for orphan checks).</summary>
     public IList<int> AllPids { get; } = [];
@@ -128,27 +132,38 @@ public sealed class ReplicaProcess : IAsyncDisposable
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         State = ReplicaState.Stopping;
-        var process = _process;
-        if (process is not null && !HasExited(process))
-        {
-            Native.Signal(process.Id, Native.SigTerm);
-            using var timeout = new CancellationTokenSource(grace);
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                _output.Diagnostic(this, $"did not stop within {grace.TotalSeconds:0} s; killing");
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-        }
+        // The supervision loop owns the Process object (it disposes it after each exit), so
+        // stopping works on the pid and waits for the loop, never on a Process that may be gone.
         if (_supervision is not null)
         {
+            if (Pid is { } pid)
+            {
+                Native.Signal(pid, Native.SigTerm);
+            }
+            if (await Task.WhenAny(_supervision, Task.Delay(grace)).ConfigureAwait(false) != _supervision)
+            {
+                _output.Diagnostic(this, $"did not stop within {grace.TotalSeconds:0.#} s; killing");
+                if (Pid is { } stubborn)
+                {
+                    KillTree(stubborn);
+                }
+            }
             await _supervision.ConfigureAwait(false);
         }
         State = ReplicaState.Stopped;
+    }
+
+    private static void KillTree(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            process.Kill(entireProcessTree: true);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Already gone.
+        }
     }
 
     private async Task SuperviseAsync()
@@ -232,7 +247,6 @@ public sealed class ReplicaProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        _process = process;
         Pid = process.Id;
         lock (_gate)
         {
@@ -269,18 +283,6 @@ public sealed class ReplicaProcess : IAsyncDisposable
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(d => Path.Combine(d, fileName))
             .FirstOrDefault(File.Exists);
-    }
-
-    private static bool HasExited(Process process)
-    {
-        try
-        {
-            return process.HasExited;
-        }
-        catch (InvalidOperationException)
-        {
-            return true;
-        }
     }
 
     /// <inheritdoc />
