@@ -26,10 +26,6 @@ public sealed partial class RedisClientHost(RedisConnectionOptions options, ILog
     public Task<RedisConnection> GetConnectionAsync(CancellationToken cancellationToken) =>
         _connected.Task.WaitAsync(cancellationToken);
 
-    /// <summary>Opens another connection with the same options, e.g. for blocking stream reads.</summary>
-    public Task<RedisConnection> ConnectDedicatedAsync(CancellationToken cancellationToken) =>
-        RedisConnection.ConnectAsync(Options, logger, cancellationToken);
-
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

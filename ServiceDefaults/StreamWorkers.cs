@@ -38,8 +38,8 @@ public static class StreamWorkerExtensions
 public sealed record StreamWorkerRegistration(Type HandlerType);
 
 /// <summary>
-/// Runs one <see cref="StreamConsumer"/> on a dedicated connection (its blocking reads never share
-/// a socket with other callers), restarting it if the connection drops, and drains on shutdown.
+/// Runs one <see cref="StreamConsumer"/> (whose blocking reads use a connection of their own),
+/// restarting it if Redis fails, and drains on shutdown.
 /// </summary>
 public sealed partial class StreamWorkerHost(
     IStreamHandler handler,
@@ -66,7 +66,9 @@ public sealed partial class StreamWorkerHost(
         {
             try
             {
-                await using var connection = await redis.ConnectDedicatedAsync(stoppingToken).ConfigureAwait(false);
+                // The consumer opens its own connection for its blocking reads; acks, claims and
+                // dead letters go over the service's shared one.
+                var connection = await redis.GetConnectionAsync(stoppingToken).ConfigureAwait(false);
                 var consumer = new StreamConsumer(connection, options, logger);
                 await consumer.EnsureGroupAsync(stoppingToken).ConfigureAwait(false);
                 queues.RegisterConsumer(options.Stream, options.Group, consumer.Stats);
