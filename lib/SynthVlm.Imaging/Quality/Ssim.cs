@@ -26,8 +26,9 @@ namespace SynthVlm.Imaging;
 /// five products x, y, x², y², xy are filtered horizontally into a ring of (2·radius + 1) rows;
 /// when the ring is full the vertical pass filters it and the SSIM map values of that output
 /// row are summed at once, so no full-size filtered plane is ever stored and the ring stays in
-/// L1. Every SIMD loop has a scalar twin (<c>useSimd: false</c>, or the AppContext switch
-/// <c>SynthVlm.Imaging.DisableSimd</c>).
+/// L1. The default window (11 taps) has a specialised AVX2 + FMA path (see ComputeFast) that
+/// unrolls the taps and filters four output rows per vertical step. Every SIMD loop has a
+/// scalar twin (<c>useSimd: false</c>, or the AppContext switch <c>SynthVlm.Imaging.DisableSimd</c>).
 /// </para>
 /// <para>
 /// Precision (measured, not assumed): the filters run in float32 (eight lanes per Vector256)
@@ -49,6 +50,21 @@ public static class Ssim
     // Output columns per vertical strip: the ring of 11 rows x 5 planes x 128 floats (28 KB)
     // stays in L1, where the vertical pass's 55 loads per 8 pixels would otherwise hit L2.
     internal const int StripWidth = 128;
+
+    // The window the fast path is specialised for (σ 1.5, the default and SSIMScore's).
+    private const int FastTaps = 11;
+
+    // Output rows the fast vertical pass computes together, and the ring rows they need.
+    private const int Batch = 4;
+    private const int RingRows = FastTaps + Batch - 1;
+
+    // Plane stride of the fast path's product row: StripWidth + FastTaps − 1 rounded up to eight.
+    private const int FastInStride = StripWidth + 16;
+
+    // Plane and slot strides of the fast path's ring, padded off multiples of 512 bytes so the
+    // 70 rows one vertical step loads do not all fall in the same 8 of the 64 L1 sets.
+    private const int RingPlaneStride = StripWidth + 8;
+    private const int SlotStride = (Planes * RingPlaneStride) + 8;
 
     /// <summary>SSIM of two images of the same size with the default <see cref="SsimOptions"/>.</summary>
     /// <param name="a">First image.</param>
@@ -107,6 +123,11 @@ public static class Ssim
         int inStride = StripWidth + taps - 1;
         int slotStride = Planes * StripWidth;
         bool simd = useSimd && Vector256.IsHardwareAccelerated && Avx2.IsSupported;
+        if (simd && Fma.IsSupported && taps == FastTaps && (validWidth % 8 == 0 || validWidth > StripWidth))
+        {
+            ComputeFast(a, b, window, c1, c2, channels);
+            return;
+        }
         // Both images split into planar channels once; per strip row the five product planes
         // x, y, x², y², xy; and the ring of horizontally filtered rows (see StripWidth).
         int planeLength = a.Width * height;
@@ -173,6 +194,291 @@ public static class Ssim
             ArrayPool<byte>.Shared.Return(planarB);
             ArrayPool<byte>.Shared.Return(planarA);
         }
+    }
+
+    /// <summary>
+    /// The default window (σ 1.5: 11 taps) with AVX2 + FMA, the hot path of SSIMScore. Its scalar
+    /// twin is the general path (<see cref="ProductsScalar"/>, <see cref="HorizontalScalar"/>,
+    /// <see cref="VerticalScalar"/>), which <c>useSimd: false</c> and the AppContext switch select.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// The general SIMD path loops over the taps and finds the ring rows through a slot table, so
+    /// loop and address arithmetic cost about as many instructions as the FMAs. Here the taps,
+    /// the plane strides and the distances between ring rows are constants: each filter is
+    /// straight-line code with the six distinct weights (the window is symmetric) in registers.
+    /// </para>
+    /// <para>
+    /// The vertical pass was bound by its loads (55 per eight pixels), so it produces
+    /// <see cref="Batch"/> output rows at once from <see cref="RingRows"/> ring rows, each row loaded
+    /// once for all of them. Each filtered row is written to two ring slots, r mod 14 and
+    /// r mod 14 + 14, so the rows of any batch are contiguous and at constant distances.
+    /// </para>
+    /// <para>
+    /// Every loop runs over whole vectors: a last strip whose width is not a multiple of eight
+    /// starts earlier by the difference, and the columns the previous strip already summed are
+    /// masked out of its first vector; the caller sends images whose cropped width is below one
+    /// strip and not a multiple of eight (tiny ones only) to the general path instead.
+    /// </para>
+    /// </remarks>
+    private static unsafe void ComputeFast(RgbImage a, RgbImage b, ReadOnlySpan<float> window, float c1, float c2, Span<double> channels)
+    {
+        int width = a.Width;
+        int height = a.Height;
+        int validWidth = width - FastTaps + 1;
+        int planeLength = width * height;
+        byte[] planarA = ArrayPool<byte>.Shared.Rent(RgbImage.Channels * planeLength);
+        byte[] planarB = ArrayPool<byte>.Shared.Rent(RgbImage.Channels * planeLength);
+        float[] products = ArrayPool<float>.Shared.Rent(Planes * FastInStride);
+        float[] ring = ArrayPool<float>.Shared.Rent(2 * RingRows * SlotStride);
+        // The last row that completes a batch of output rows (FastTaps − 2 when none does).
+        int lastBatch = height >= RingRows ? height - 1 - ((height - RingRows) % Batch) : FastTaps - 2;
+        try
+        {
+            Deinterleave(a.Pixels, planarA.AsSpan(0, RgbImage.Channels * planeLength), planeLength, useSimd: true);
+            Deinterleave(b.Pixels, planarB.AsSpan(0, RgbImage.Channels * planeLength), planeLength, useSimd: true);
+            fixed (float* w = window)
+            fixed (float* input = products)
+            fixed (float* r0 = ring)
+            {
+                for (int c = 0; c < RgbImage.Channels; c++)
+                {
+                    double sum = 0;
+                    for (int j0 = 0; j0 < validWidth; j0 += StripWidth)
+                    {
+                        // A last strip narrower than a multiple of eight starts earlier by the
+                        // difference, and its first columns (already summed) are masked out.
+                        int stripWidth = Math.Min(StripWidth, validWidth - j0);
+                        int skip = (8 - (stripWidth % 8)) % 8;
+                        int start = j0 - skip;
+                        stripWidth += skip;
+                        int inWidth = stripWidth + FastTaps - 1;
+                        for (int r = 0; r < height; r++)
+                        {
+                            int rowStart = (c * planeLength) + (r * width) + start;
+                            ProductsVector(planarA.AsSpan(rowStart, inWidth), planarB.AsSpan(rowStart, inWidth), FastInStride, products);
+                            float* first = r0 + (r % RingRows * SlotStride);
+                            HorizontalFast(input, w, first, first + (RingRows * SlotStride), stripWidth);
+                            if (r >= RingRows - 1 && (r - RingRows + 1) % Batch == 0)
+                            {
+                                // Rows r − 13 .. r are in the ring: four cropped output rows are complete.
+                                sum += VerticalFast4(r0 + ((r + 1) % RingRows * SlotStride), w, c1, c2, stripWidth, skip);
+                            }
+                            else if (r > lastBatch)
+                            {
+                                // The last (height − 10) mod 4 output rows, one at a time.
+                                sum += VerticalFast(r0 + ((r + Batch) % RingRows * SlotStride), w, c1, c2, stripWidth, skip);
+                            }
+                        }
+                    }
+                    channels[c] = sum / ((double)validWidth * (height - FastTaps + 1));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(ring);
+            ArrayPool<float>.Shared.Return(products);
+            ArrayPool<byte>.Shared.Return(planarB);
+            ArrayPool<byte>.Shared.Return(planarA);
+        }
+    }
+
+    /// <summary>Eleven taps of a symmetric window at a constant distance between taps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<float> Filter11(float* p, int step, Vector256<float> w0, Vector256<float> w1, Vector256<float> w2, Vector256<float> w3, Vector256<float> w4, Vector256<float> w5)
+    {
+        // Two chains of five and six FMAs instead of one of eleven: the latency of a chain, not
+        // the FMA throughput, would otherwise bound a row this short.
+        var low = Avx.Multiply(Avx.LoadVector256(p), w0);
+        var high = Avx.Multiply(Avx.LoadVector256(p + (10 * step)), w0);
+        low = Fma.MultiplyAdd(Avx.LoadVector256(p + step), w1, low);
+        high = Fma.MultiplyAdd(Avx.LoadVector256(p + (9 * step)), w1, high);
+        low = Fma.MultiplyAdd(Avx.LoadVector256(p + (2 * step)), w2, low);
+        high = Fma.MultiplyAdd(Avx.LoadVector256(p + (8 * step)), w2, high);
+        low = Fma.MultiplyAdd(Avx.LoadVector256(p + (3 * step)), w3, low);
+        high = Fma.MultiplyAdd(Avx.LoadVector256(p + (7 * step)), w3, high);
+        low = Fma.MultiplyAdd(Avx.LoadVector256(p + (4 * step)), w4, low);
+        high = Fma.MultiplyAdd(Avx.LoadVector256(p + (6 * step)), w4, high);
+        low = Fma.MultiplyAdd(Avx.LoadVector256(p + (5 * step)), w5, low);
+        return Avx.Add(low, high);
+    }
+
+    /// <summary>SIMD twin of <see cref="HorizontalScalar"/> for 11 taps: eight output columns of the five planes per iteration, stored to both ring slots.</summary>
+    private static unsafe void HorizontalFast(float* input, float* w, float* first, float* second, int vectorWidth)
+    {
+        var w0 = Vector256.Create(w[0]);
+        var w1 = Vector256.Create(w[1]);
+        var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]);
+        var w4 = Vector256.Create(w[4]);
+        var w5 = Vector256.Create(w[5]);
+        for (int j = 0; j < vectorWidth; j += 8)
+        {
+            float* p = input + j;
+            var x = Filter11(p, 1, w0, w1, w2, w3, w4, w5);
+            var y = Filter11(p + FastInStride, 1, w0, w1, w2, w3, w4, w5);
+            var xx = Filter11(p + (2 * FastInStride), 1, w0, w1, w2, w3, w4, w5);
+            var yy = Filter11(p + (3 * FastInStride), 1, w0, w1, w2, w3, w4, w5);
+            var xy = Filter11(p + (4 * FastInStride), 1, w0, w1, w2, w3, w4, w5);
+            float* o = first + j;
+            float* o2 = second + j;
+            x.Store(o);
+            x.Store(o2);
+            y.Store(o + RingPlaneStride);
+            y.Store(o2 + RingPlaneStride);
+            xx.Store(o + (2 * RingPlaneStride));
+            xx.Store(o2 + (2 * RingPlaneStride));
+            yy.Store(o + (3 * RingPlaneStride));
+            yy.Store(o2 + (3 * RingPlaneStride));
+            xy.Store(o + (4 * RingPlaneStride));
+            xy.Store(o2 + (4 * RingPlaneStride));
+        }
+    }
+
+    /// <summary>
+    /// SIMD twin of <see cref="VerticalScalar"/> for 11 taps: one output row (the rows after the
+    /// last whole batch) from the contiguous ring rows from <paramref name="top"/>, summed in
+    /// double without the first vector's <paramref name="skip"/> columns.
+    /// </summary>
+    private static unsafe double VerticalFast(float* top, float* w, float c1, float c2, int vectorWidth, int skip)
+    {
+        var w0 = Vector256.Create(w[0]);
+        var w1 = Vector256.Create(w[1]);
+        var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]);
+        var w4 = Vector256.Create(w[4]);
+        var w5 = Vector256.Create(w[5]);
+        var vc1 = Vector256.Create(c1);
+        var vc2 = Vector256.Create(c2);
+        var centre = Vector256.Create(Centre);
+        var total = Vector256<double>.Zero;
+        var keep = Vector256.GreaterThanOrEqual(Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7), Vector256.Create((float)skip));
+        for (int j = 0; j < vectorWidth; j += 8)
+        {
+            float* p = top + j;
+            var mx = Filter11(p, SlotStride, w0, w1, w2, w3, w4, w5);
+            var my = Filter11(p + RingPlaneStride, SlotStride, w0, w1, w2, w3, w4, w5);
+            var sxx = Filter11(p + (2 * RingPlaneStride), SlotStride, w0, w1, w2, w3, w4, w5);
+            var syy = Filter11(p + (3 * RingPlaneStride), SlotStride, w0, w1, w2, w3, w4, w5);
+            var sxy = Filter11(p + (4 * RingPlaneStride), SlotStride, w0, w1, w2, w3, w4, w5);
+            var map = MapValues(mx, my, sxx, syy, sxy, vc1, vc2, centre);
+            if (j == 0)
+            {
+                map &= keep;
+                keep = Vector256<float>.AllBitsSet;
+            }
+            var (lower, upper) = Vector256.Widen(map);
+            total += lower + upper;
+        }
+        return Vector256.Sum(total);
+    }
+
+    /// <summary>
+    /// Four consecutive output rows of <see cref="VerticalFast"/> from the fourteen ring rows
+    /// from <paramref name="top"/>: each row loaded once feeds all four, 14 loads instead of 44
+    /// per plane.
+    /// </summary>
+    private static unsafe double VerticalFast4(float* top, float* w, float c1, float c2, int vectorWidth, int skip)
+    {
+        var w0 = Vector256.Create(w[0]);
+        var w1 = Vector256.Create(w[1]);
+        var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]);
+        var w4 = Vector256.Create(w[4]);
+        var w5 = Vector256.Create(w[5]);
+        var vc1 = Vector256.Create(c1);
+        var vc2 = Vector256.Create(c2);
+        var centre = Vector256.Create(Centre);
+        var total = Vector256<double>.Zero;
+        var keep = Vector256.GreaterThanOrEqual(Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7), Vector256.Create((float)skip));
+        for (int j = 0; j < vectorWidth; j += 8)
+        {
+            float* p = top + j;
+            var mx = Filter11x4(p, w0, w1, w2, w3, w4, w5);
+            var my = Filter11x4(p + RingPlaneStride, w0, w1, w2, w3, w4, w5);
+            var sxx = Filter11x4(p + (2 * RingPlaneStride), w0, w1, w2, w3, w4, w5);
+            var syy = Filter11x4(p + (3 * RingPlaneStride), w0, w1, w2, w3, w4, w5);
+            var sxy = Filter11x4(p + (4 * RingPlaneStride), w0, w1, w2, w3, w4, w5);
+            var map = MapValues(mx.A, my.A, sxx.A, syy.A, sxy.A, vc1, vc2, centre)
+                + MapValues(mx.B, my.B, sxx.B, syy.B, sxy.B, vc1, vc2, centre)
+                + MapValues(mx.C, my.C, sxx.C, syy.C, sxy.C, vc1, vc2, centre)
+                + MapValues(mx.D, my.D, sxx.D, syy.D, sxy.D, vc1, vc2, centre);
+            if (j == 0)
+            {
+                map &= keep;
+                keep = Vector256<float>.AllBitsSet;
+            }
+            var (lower, upper) = Vector256.Widen(map);
+            total += lower + upper;
+        }
+        return Vector256.Sum(total);
+    }
+
+    /// <summary>The 11-tap window over ring rows 0..10, 1..11, 2..12 and 3..13 below <paramref name="p"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe (Vector256<float> A, Vector256<float> B, Vector256<float> C, Vector256<float> D) Filter11x4(float* p, Vector256<float> w0, Vector256<float> w1, Vector256<float> w2, Vector256<float> w3, Vector256<float> w4, Vector256<float> w5)
+    {
+        // Row i meets weight i − n of output n (0..3); the symmetric window is w0..w5..w0.
+        var v = Avx.LoadVector256(p);
+        var a = Avx.Multiply(v, w0);
+        v = Avx.LoadVector256(p + SlotStride);
+        a = Fma.MultiplyAdd(v, w1, a);
+        var b = Avx.Multiply(v, w0);
+        v = Avx.LoadVector256(p + (2 * SlotStride));
+        a = Fma.MultiplyAdd(v, w2, a);
+        b = Fma.MultiplyAdd(v, w1, b);
+        var c = Avx.Multiply(v, w0);
+        v = Avx.LoadVector256(p + (3 * SlotStride));
+        a = Fma.MultiplyAdd(v, w3, a);
+        b = Fma.MultiplyAdd(v, w2, b);
+        c = Fma.MultiplyAdd(v, w1, c);
+        var d = Avx.Multiply(v, w0);
+        v = Avx.LoadVector256(p + (4 * SlotStride));
+        a = Fma.MultiplyAdd(v, w4, a);
+        b = Fma.MultiplyAdd(v, w3, b);
+        c = Fma.MultiplyAdd(v, w2, c);
+        d = Fma.MultiplyAdd(v, w1, d);
+        v = Avx.LoadVector256(p + (5 * SlotStride));
+        a = Fma.MultiplyAdd(v, w5, a);
+        b = Fma.MultiplyAdd(v, w4, b);
+        c = Fma.MultiplyAdd(v, w3, c);
+        d = Fma.MultiplyAdd(v, w2, d);
+        v = Avx.LoadVector256(p + (6 * SlotStride));
+        a = Fma.MultiplyAdd(v, w4, a);
+        b = Fma.MultiplyAdd(v, w5, b);
+        c = Fma.MultiplyAdd(v, w4, c);
+        d = Fma.MultiplyAdd(v, w3, d);
+        v = Avx.LoadVector256(p + (7 * SlotStride));
+        a = Fma.MultiplyAdd(v, w3, a);
+        b = Fma.MultiplyAdd(v, w4, b);
+        c = Fma.MultiplyAdd(v, w5, c);
+        d = Fma.MultiplyAdd(v, w4, d);
+        v = Avx.LoadVector256(p + (8 * SlotStride));
+        a = Fma.MultiplyAdd(v, w2, a);
+        b = Fma.MultiplyAdd(v, w3, b);
+        c = Fma.MultiplyAdd(v, w4, c);
+        d = Fma.MultiplyAdd(v, w5, d);
+        v = Avx.LoadVector256(p + (9 * SlotStride));
+        a = Fma.MultiplyAdd(v, w1, a);
+        b = Fma.MultiplyAdd(v, w2, b);
+        c = Fma.MultiplyAdd(v, w3, c);
+        d = Fma.MultiplyAdd(v, w4, d);
+        v = Avx.LoadVector256(p + (10 * SlotStride));
+        a = Fma.MultiplyAdd(v, w0, a);
+        b = Fma.MultiplyAdd(v, w1, b);
+        c = Fma.MultiplyAdd(v, w2, c);
+        d = Fma.MultiplyAdd(v, w3, d);
+        v = Avx.LoadVector256(p + (11 * SlotStride));
+        b = Fma.MultiplyAdd(v, w0, b);
+        c = Fma.MultiplyAdd(v, w1, c);
+        d = Fma.MultiplyAdd(v, w2, d);
+        v = Avx.LoadVector256(p + (12 * SlotStride));
+        c = Fma.MultiplyAdd(v, w0, c);
+        d = Fma.MultiplyAdd(v, w1, d);
+        v = Avx.LoadVector256(p + (13 * SlotStride));
+        d = Fma.MultiplyAdd(v, w0, d);
+        return (a, b, c, d);
     }
 
     /// <summary>Splits interleaved RGB into three planes (R, G, B) of <paramref name="planeLength"/> bytes.</summary>
@@ -384,15 +690,21 @@ public static class Ssim
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<double> MapVector(Vector256<float> mx, Vector256<float> my, Vector256<float> sxx, Vector256<float> syy, Vector256<float> sxy, Vector256<float> c1, Vector256<float> c2, Vector256<float> centre)
     {
+        var (lower, upper) = Vector256.Widen(MapValues(mx, my, sxx, syy, sxy, c1, c2, centre));
+        return lower + upper;
+    }
+
+    /// <summary>Vector twin of <see cref="Map"/>: eight map values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MapValues(Vector256<float> mx, Vector256<float> my, Vector256<float> sxx, Vector256<float> syy, Vector256<float> sxy, Vector256<float> c1, Vector256<float> c2, Vector256<float> centre)
+    {
         var ux = mx + centre;
         var uy = my + centre;
         var vx = sxx - (mx * mx);
         var vy = syy - (my * my);
         var vxy = sxy - (mx * my);
         var uxy = ux * uy;
-        var s = ((uxy + uxy + c1) * (vxy + vxy + c2)) / (((ux * ux) + (uy * uy) + c1) * (vx + vy + c2));
-        var (lower, upper) = Vector256.Widen(s);
-        return lower + upper;
+        return ((uxy + uxy + c1) * (vxy + vxy + c2)) / (((ux * ux) + (uy * uy) + c1) * (vx + vy + c2));
     }
 
     private static double VerticalScalar(ReadOnlySpan<float> ring, ReadOnlySpan<int> slots, int planeStride, ReadOnlySpan<float> window, float c1, float c2, int validWidth, int from)
