@@ -23,7 +23,8 @@ public sealed class ReplicaProcessTests
         await TestTimeout.Until(() => replica.Restarts >= 1 && replica.AllPids.Count >= 2, TimeSpan.FromSeconds(20), "a restart");
         await replica.StopAsync(TimeSpan.FromSeconds(5));
 
-        replica.LastExitCode.Should().Be(3);
+        // The exit code is asserted from the crash report: after StopAsync, LastExitCode may be
+        // the SIGTERM (143) of a restarted instance that was still running.
         output.Events.Should().Contain(e => e.StartsWith("crashed job 3 [", StringComparison.Ordinal) && e.Contains("boom", StringComparison.Ordinal) && e.Contains("hello from", StringComparison.Ordinal));
         replica.State.Should().Be(ReplicaState.Stopped);
     }
