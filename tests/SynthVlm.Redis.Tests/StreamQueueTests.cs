@@ -153,6 +153,85 @@ public class StreamQueueTests : IClassFixture<RedisFixture>
     }
 
     [Fact]
+    public async Task Permanent_failure_is_dead_lettered_on_the_first_delivery_and_the_rest_go_on()
+    {
+        var stream = RedisFixture.UniqueKey("permanent");
+        var options = Fast(stream, "g", "c1");
+        var consumer = new StreamConsumer(Connection, options);
+        await consumer.EnsureGroupAsync(TestTimeout.Token());
+        var producer = new StreamProducer(Connection);
+        var bad = await producer.ProduceAsync(stream, "r", "Image", Encoding.UTF8.GetBytes("corrupt"), TestTimeout.Token()).WithTimeout();
+        await producer.ProduceAsync(stream, "r", "Image", Encoding.UTF8.GetBytes("fine"), TestTimeout.Token()).WithTimeout();
+        var calls = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var run = consumer.RunAsync((e, _) =>
+        {
+            var text = Encoding.UTF8.GetString(e.Data.Span);
+            calls.Enqueue(text);
+            return text == "corrupt"
+                ? throw new PermanentStreamFailureException("image runs/r/a.png: not a PNG, JPEG or WebP file")
+                : Task.CompletedTask;
+        }, stop.Token);
+        await TestTimeout.Until(() => consumer.Stats.DeadLettered == 1 && consumer.Stats.Acked == 1, what: "one dead letter and one ack");
+        await stop.CancelAsync();
+        await run.WithTimeout();
+
+        calls.Should().Equal("corrupt", "fine");
+        var dead = (await Connection.ExecuteAsync("XRANGE", options.DeadLetterStream, "-", "+").WithTimeout()).AsArray();
+        dead.Should().HaveCount(1);
+        var fields = dead[0][1].AsMap();
+        fields[StreamDeadLetterFields.Reason].AsString().Should().Be("PermanentStreamFailureException: image runs/r/a.png: not a PNG, JPEG or WebP file");
+        fields[StreamDeadLetterFields.OriginalId].AsString().Should().Be(bad);
+        fields[StreamDeadLetterFields.Deliveries].AsInt64().Should().Be(1);
+        var info = await new StreamQueueInspector(Connection).GetQueueInfoAsync(stream, "g", TestTimeout.Token()).WithTimeout();
+        info.Pending.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Max_concurrency_runs_entries_of_a_read_at_the_same_time_and_acks_each_once()
+    {
+        var stream = RedisFixture.UniqueKey("concurrent");
+        var options = Fast(stream, "g", "c1") with { BatchSize = 8, MaxConcurrency = 4 };
+        var consumer = new StreamConsumer(Connection, options);
+        await consumer.EnsureGroupAsync(TestTimeout.Token());
+        var producer = new StreamProducer(Connection);
+        for (var i = 0; i < 40; i++)
+        {
+            await producer.ProduceAsync(stream, "r", "Item", Encoding.UTF8.GetBytes($"item-{i}"), TestTimeout.Token()).WithTimeout();
+        }
+        var inFlight = 0;
+        var peak = 0;
+        var seen = new ConcurrentDictionary<string, int>();
+        // Four handlers rendezvous before any returns: this only completes if four run at once.
+        using var gate = new Barrier(4);
+        using var stop = new CancellationTokenSource();
+        var run = consumer.RunAsync(async (e, ct) =>
+        {
+            var now = Interlocked.Increment(ref inFlight);
+            InterlockedMax(ref peak, now);
+            seen.AddOrUpdate(Encoding.UTF8.GetString(e.Data.Span), 1, (_, n) => n + 1);
+            await Task.Run(() => gate.SignalAndWait(TimeSpan.FromSeconds(5), ct), ct);
+            Interlocked.Decrement(ref inFlight);
+        }, stop.Token);
+        await TestTimeout.Until(() => consumer.Stats.Acked == 40, what: "40 acks");
+        await stop.CancelAsync();
+        await run.WithTimeout();
+
+        peak.Should().Be(4);
+        seen.Should().HaveCount(40).And.OnlyContain(kv => kv.Value == 1);
+        consumer.Stats.Failed.Should().Be(0);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        var current = Volatile.Read(ref target);
+        while (value > current && Interlocked.CompareExchange(ref target, value, current) is var seen && seen != current)
+        {
+            current = seen;
+        }
+    }
+
+    [Fact]
     public async Task Reason_recorded_by_a_dead_replica_is_the_dead_letters_reason()
     {
         var stream = RedisFixture.UniqueKey("dead2");

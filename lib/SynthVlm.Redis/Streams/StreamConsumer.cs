@@ -42,6 +42,12 @@ public sealed record StreamConsumerOptions
 
     /// <summary>Longest pause between retries after Redis errors in the read loop.</summary>
     public TimeSpan MaxErrorBackoff { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Entries of one read handled at the same time (1 = one after another). Handlers that
+    /// micro-batch (several entries per model call) need this above 1 to see a batch at all.
+    /// </summary>
+    public int MaxConcurrency { get; set; } = 1;
 }
 
 /// <summary>
@@ -70,6 +76,7 @@ public sealed partial class StreamConsumer
         ArgumentException.ThrowIfNullOrEmpty(options.Consumer, "options.Consumer");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "options.BatchSize");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxDeliveries, 1, "options.MaxDeliveries");
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxConcurrency, 1, "options.MaxConcurrency");
         _connection = connection;
         _options = options;
         _logger = logger ?? NullLogger.Instance;
@@ -140,16 +147,23 @@ public sealed partial class StreamConsumer
                 var acks = new List<Task>(batch.Count);
                 try
                 {
-                    foreach (var entry in batch)
+                    if (_options.MaxConcurrency == 1)
                     {
-                        if (stoppingToken.IsCancellationRequested)
+                        foreach (var entry in batch)
                         {
-                            break;
+                            if (stoppingToken.IsCancellationRequested)
+                            {
+                                break;
+                            }
+                            if (await ProcessAsync(entry, handler, handlerCts, stoppingToken).ConfigureAwait(false) is { } ack)
+                            {
+                                acks.Add(ack);
+                            }
                         }
-                        if (await ProcessAsync(entry, handler, handlerCts, stoppingToken).ConfigureAwait(false) is { } ack)
-                        {
-                            acks.Add(ack);
-                        }
+                    }
+                    else
+                    {
+                        await ProcessConcurrentlyAsync(batch, handler, handlerCts, acks, stoppingToken).ConfigureAwait(false);
                     }
                 }
                 finally
@@ -249,6 +263,42 @@ public sealed partial class StreamConsumer
         }
         Log.Reclaimed(_logger, batch.Count, _options.Stream, _options.Group);
         return (batch, next);
+    }
+
+    private async Task ProcessConcurrentlyAsync(List<StreamEntry> batch, Func<StreamEntry, CancellationToken, Task> handler, CancellationTokenSource handlerCts, List<Task> acks, CancellationToken stoppingToken)
+    {
+        var running = new List<Task<Task?>>(_options.MaxConcurrency);
+        try
+        {
+            foreach (var entry in batch)
+            {
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                if (running.Count == _options.MaxConcurrency)
+                {
+                    var done = await Task.WhenAny(running).ConfigureAwait(false);
+                    running.Remove(done);
+                    if (await done.ConfigureAwait(false) is { } ack)
+                    {
+                        acks.Add(ack);
+                    }
+                }
+                running.Add(ProcessAsync(entry, handler, handlerCts, stoppingToken));
+            }
+        }
+        finally
+        {
+            // ProcessAsync never throws for a handler failure (it records it), so this only waits.
+            foreach (var task in running)
+            {
+                if (await task.ConfigureAwait(false) is { } ack)
+                {
+                    acks.Add(ack);
+                }
+            }
+        }
     }
 
     /// <returns>The acknowledgement in flight, or null when the entry is not acknowledged now.</returns>
@@ -373,8 +423,10 @@ public sealed partial class StreamConsumer
         StreamTelemetry.Failed.Add(1, _metricTags);
         var reason = $"{error.GetType().Name}: {error.Message}";
         Log.HandlerFailed(_logger, entry.Id, _options.Stream, _options.Group, entry.DeliveryCount, _options.MaxDeliveries, reason);
-        if (entry.DeliveryCount >= _options.MaxDeliveries)
+        if (entry.DeliveryCount >= _options.MaxDeliveries || error is PermanentStreamFailureException)
         {
+            // A permanent failure (a corrupt image, a malformed message) would fail the same way
+            // on every redelivery: dead-letter it now so the run goes on.
             await DeadLetterAsync(entry, reason).ConfigureAwait(false);
             return;
         }
