@@ -1,0 +1,2 @@
+global using SynthVlm.Onnx;
+global using SynthVlm.Testing;
