@@ -11,7 +11,7 @@ internal sealed class AppHostSettings
           --replicas NAME=N[,NAME=N]   replicas per service (e.g. diffusion=4); repeatable
           --redis CONNECTION           use an existing Redis (host:port[,password=...]) instead of starting one
           --otlp URL                   send services' telemetry to this OTLP endpoint
-          --data-dir DIR               where Redis keeps its AOF (default: .synthvlm/ in the repository)
+          --data-dir DIR               Redis AOF, blob store and default models (default: .synthvlm/ in the repository)
           --exit-when-healthy          start everything, report, then stop (smoke test)
         Services: curation, diffusion, scoring, selection, training, eval.
         """;

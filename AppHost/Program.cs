@@ -16,9 +16,11 @@ var redis = settings.RedisConnectionString is { } external
 
 foreach (var service in KnownServices.All)
 {
-    builder.AddService(service, AppHostSettings.ServiceAssembly(service))
+    var resource = builder.AddService(service, AppHostSettings.ServiceAssembly(service))
         .WithReference(redis)
         .WithReplicas(settings.ReplicasOf(service));
+    // One data folder for the whole cluster: the blob store and the default (tiny) models.
+    resource.Environment[KnownEnvironment.DataDirectory] = settings.DataDirectory;
 }
 
 return await ClusterConsole.RunAsync(builder, settings);

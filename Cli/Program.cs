@@ -10,5 +10,8 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     ImagingCommands.Ssim(),
     ImagingCommands.SsimScore(),
     ImagingCommands.Resize(),
+    ModelCommands.Models(),
+    ModelCommands.Tokenize(),
+    ModelCommands.ClipScoreCommand(),
 };
 return await root.Parse(args).InvokeAsync();

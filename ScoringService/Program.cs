@@ -1,6 +1,7 @@
 using SynthVlm;
+using SynthVlm.ScoringService;
 using SynthVlm.ServiceDefaults;
 
-// The scoring stage: settings, telemetry, health and the platform gRPC services come from
-// ServiceDefaults; the stage's own work is registered here as its capability lands.
-return ServiceHost.Run(args, KnownServices.Scoring);
+// The scoring stage: CLIPScore + SSIMScore of every generated image (stream worker on
+// synthvlm:generated -> synthvlm:scored) and the Scoring gRPC API for pairs sent directly.
+return ServiceHost.Run(args, KnownServices.Scoring, ScoringSetup.ConfigureServices, ScoringSetup.ConfigureApp);

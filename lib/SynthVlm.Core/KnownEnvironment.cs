@@ -53,6 +53,9 @@ public static class KnownEnvironment
     /// <summary>Path to the ONNX Runtime native library (file or folder).</summary>
     public const string OnnxRuntimePath = "SYNTHVLM_ONNXRUNTIME_PATH";
 
+    /// <summary>The data folder shared by the services (blob store, default models); the AppHost sets it.</summary>
+    public const string DataDirectory = "SYNTHVLM_DATA_DIR";
+
     /// <summary>The replica's consumer name; defaults to host-pid.</summary>
     public const string InstanceName = "SYNTHVLM_INSTANCE";
 

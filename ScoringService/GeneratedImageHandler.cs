@@ -1,0 +1,83 @@
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using SynthVlm.Blobs;
+using SynthVlm.Clip;
+using SynthVlm.Protos.V1;
+using SynthVlm.Redis.Streams;
+using SynthVlm.Scoring;
+using SynthVlm.ServiceDefaults;
+
+namespace SynthVlm.ScoringService;
+
+/// <summary>
+/// The stream worker: each synthvlm:generated entry (a GeneratedImage) is scored and a
+/// ScoredImage is emitted to synthvlm:scored. A malformed entry, a missing or undecodable image
+/// or an empty caption is dead-lettered at once with the reason; the run goes on. Delivery is
+/// at least once, so a redelivered entry may be scored and emitted twice: downstream keys
+/// records by (run, caption_id, variant).
+/// </summary>
+public sealed partial class GeneratedImageHandler(PairScorer scorer, ClipModel model, FileBlobStore blobs, RedisClientHost redis, ILogger<GeneratedImageHandler> logger) : IStreamHandler
+{
+    /// <summary>The entry kind this handler consumes.</summary>
+    public const string InputKind = "GeneratedImage";
+
+    /// <summary>The entry kind it emits.</summary>
+    public const string OutputKind = "ScoredImage";
+
+    /// <inheritdoc />
+    public async Task HandleAsync(StreamEntry entry, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.Kind != InputKind)
+        {
+            throw new PermanentStreamFailureException($"entry kind '{entry.Kind}' is not {InputKind}.");
+        }
+        GeneratedImage generated;
+        try
+        {
+            generated = GeneratedImage.Parser.ParseFrom(entry.Data.Span);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new PermanentStreamFailureException($"data is not a GeneratedImage message: {e.Message}");
+        }
+        if (!BlobKey.IsValid(generated.ImageKey))
+        {
+            throw new PermanentStreamFailureException($"caption '{generated.CaptionId}' variant {generated.Variant}: image_key '{generated.ImageKey}' is not a valid blob key.");
+        }
+        byte[] image;
+        try
+        {
+            image = await blobs.ReadAsync(generated.ImageKey, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new PermanentStreamFailureException($"caption '{generated.CaptionId}' variant {generated.Variant}: image '{generated.ImageKey}' is not in the blob store.");
+        }
+        PairScore score;
+        try
+        {
+            score = await scorer.ScoreAsync(image, generated.Caption, generated.ImageKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (ScoringInputException e)
+        {
+            throw new PermanentStreamFailureException($"caption '{generated.CaptionId}' variant {generated.Variant}: {e.Message}", e);
+        }
+        if (score.CaptionTruncated)
+        {
+            LogTruncated(logger, generated.CaptionId, generated.Variant, model.ContextLength);
+        }
+        var scored = new ScoredImage
+        {
+            Image = generated,
+            Score = ScoringRpcService.ToResult($"{generated.CaptionId}/{generated.Variant}", score),
+            ClipModel = model.Folder,
+        };
+        // The shared connection is replaced after a reconnect, so the producer is made per entry (it is cheap).
+        var producer = new StreamProducer(await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false));
+        await producer.ProduceAsync(KnownStreams.Scored, entry.Run, OutputKind, scored.ToByteArray(), cancellationToken).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 610, Level = LogLevel.Information, Message = "Caption {CaptionId} variant {Variant} was longer than {Context} tokens and was truncated for CLIP (recorded in the score)")]
+    private static partial void LogTruncated(ILogger logger, string captionId, int variant, int context);
+}
