@@ -21,9 +21,10 @@ sudo_if_needed() {
 apt_packages=(redis-server libturbojpeg0 libpng16-16 libwebp7 python3-grpcio python3-numpy python3-protobuf python3-pil)
 # Benchmarks and fixture scripts also compare against scikit-image (large: scipy et al.), so
 # it is installed only on request: `bash eng/provision.sh --bench`.
+bench=0
 for arg in "$@"; do
   case "$arg" in
-    --bench) apt_packages+=(python3-skimage) ;;
+    --bench) apt_packages+=(python3-skimage); bench=1 ;;
     *) log "unknown option $arg (known: --bench)"; exit 2 ;;
   esac
 done
@@ -62,3 +63,16 @@ fi
 
 mkdir -p "$repo/.synthvlm"
 printf '%s\n' "$ort_cache" > "$repo/.synthvlm/onnxruntime-path"
+
+# The ONNX benchmark runs the same model through onnxruntime-node (the official Node binding of
+# the same native library); its postinstall would fetch CUDA libraries, which CPU runs do not need.
+if [ "$bench" -eq 1 ]; then
+  bench_node="${XDG_CACHE_HOME:-$HOME/.cache}/synthvlm/bench-node"
+  if [ ! -d "$bench_node/node_modules/onnxruntime-node" ]; then
+    log "installing onnxruntime-node@$ort_version for benchmarks into $bench_node"
+    mkdir -p "$bench_node"
+    (cd "$bench_node" && ONNXRUNTIME_NODE_INSTALL=skip npm install --silent --no-audit --no-fund "onnxruntime-node@$ort_version" >/dev/null)
+  else
+    log "onnxruntime-node present at $bench_node"
+  fi
+fi
