@@ -84,7 +84,7 @@ public sealed class ClipModel : IDisposable
         {
             tokenizer = ClipTokenizer.FromFolder(folder);
         }
-        catch (Exception e) when (e is IOException or FormatException or InvalidDataException or ArgumentException)
+        catch (Exception e) when (e is TokenizerFormatException or IOException or FormatException or InvalidDataException or ArgumentException)
         {
             throw new ClipModelException(folder, $"tokenizer files unusable: {e.Message}", e);
         }
