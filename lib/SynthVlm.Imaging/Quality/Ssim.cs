@@ -23,31 +23,33 @@ namespace SynthVlm.Imaging;
 /// <para>
 /// Layout: both images are split into planar channels once (pooled); each channel is then
 /// processed in vertical strips of <see cref="StripWidth"/> output columns. Per source row the
-/// five products x, y, x², y², xy are filtered horizontally into a ring of (2·radius + 1) rows;
+/// four products x, y, x² + y², xy are filtered horizontally into a ring of (2·radius + 1) rows
+/// (the map needs σx² + σy² only as a sum, see <see cref="Map"/>);
 /// when the ring is full the vertical pass filters it and the SSIM map values of that output
 /// row are summed at once, so no full-size filtered plane is ever stored and the ring stays in
-/// L1. The default window (11 taps) has a specialised AVX2 + FMA path (see ComputeFast) that
-/// unrolls the taps and filters four output rows per vertical step. Every SIMD loop has a
+/// L1. The default window (11 taps) has specialised AVX-512 (ComputeFast512, the other part of
+/// this class) and AVX2 + FMA (ComputeFast) paths that unroll the taps and filter four output
+/// rows per vertical step. Every SIMD loop has a
 /// scalar twin (<c>useSimd: false</c>, or the AppContext switch <c>SynthVlm.Imaging.DisableSimd</c>).
 /// </para>
 /// <para>
-/// Precision (measured, not assumed): the filters run in float32 (eight lanes per Vector256)
+/// Precision (measured, not assumed): the filters run in float32 (eight or sixteen lanes)
 /// on data centred at 128, so second moments stay below 128² and the variance subtraction
 /// E[x²] − E[x]² loses about 2⁻²⁴ · 16384 ≈ 1e-3 grey levels², small against C2 = 58.5; the map
 /// is summed in double. Against scikit-image's float64 the difference is below 2e-6 on
-/// every fixture pair and reference vector (up to 1024×1024) and about 1e-5 on the adversarial case of nearly flat
-/// images at the ends of the range (SsimTests), inside the 1e-4 budget, so float32 is kept: it
-/// halves the work of a float64 pipeline.
+/// every fixture pair and reference vector (up to 1024×1024) and about 2e-6 on the adversarial
+/// case of nearly flat images at the ends of the range (SsimTests), inside the 1e-4 budget, so
+/// float32 is kept: it halves the work of a float64 pipeline.
 /// </para>
 /// </remarks>
-public static class Ssim
+public static partial class Ssim
 {
-    private const int Planes = 5;
+    private const int Planes = 4;
 
     // Subtracted from every byte before filtering (exactly representable); see remarks.
     private const float Centre = 128f;
 
-    // Output columns per vertical strip: the ring of 11 rows x 5 planes x 128 floats (28 KB)
+    // Output columns per vertical strip: the ring of 11 rows x 4 planes x 128 floats (22 KB)
     // stays in L1, where the vertical pass's 55 loads per 8 pixels would otherwise hit L2.
     internal const int StripWidth = 128;
 
@@ -85,15 +87,23 @@ public static class Ssim
         Compute(a, b, options, SimdSupport.Enabled);
 
     /// <summary>The implementation with the SIMD choice explicit, so tests run both paths.</summary>
-    internal static double Compute(RgbImage a, RgbImage b, SsimOptions options, bool useSimd)
+    internal static double Compute(RgbImage a, RgbImage b, SsimOptions options, bool useSimd) =>
+        Compute(a, b, options, useSimd, allowVector512: true);
+
+    /// <summary>As <see cref="Compute(RgbImage, RgbImage, SsimOptions, bool)"/>, and able to keep an AVX-512 CPU on the AVX2 path so tests cover it.</summary>
+    internal static double Compute(RgbImage a, RgbImage b, SsimOptions options, bool useSimd, bool allowVector512)
     {
         Span<double> channels = stackalloc double[RgbImage.Channels];
-        ComputePerChannel(a, b, options, useSimd, channels);
+        ComputePerChannel(a, b, options, useSimd, allowVector512, channels);
         return (channels[0] + channels[1] + channels[2]) / RgbImage.Channels;
     }
 
     /// <summary>The mean SSIM of each channel (R, G, B), as scikit-image computes before averaging.</summary>
-    internal static void ComputePerChannel(RgbImage a, RgbImage b, SsimOptions options, bool useSimd, Span<double> channels)
+    internal static void ComputePerChannel(RgbImage a, RgbImage b, SsimOptions options, bool useSimd, Span<double> channels) =>
+        ComputePerChannel(a, b, options, useSimd, allowVector512: true, channels);
+
+    /// <summary>As <see cref="ComputePerChannel(RgbImage, RgbImage, SsimOptions, bool, Span{double})"/>, with the AVX-512 choice explicit.</summary>
+    internal static void ComputePerChannel(RgbImage a, RgbImage b, SsimOptions options, bool useSimd, bool allowVector512, Span<double> channels)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
@@ -123,12 +133,17 @@ public static class Ssim
         int inStride = StripWidth + taps - 1;
         int slotStride = Planes * StripWidth;
         bool simd = useSimd && Vector256.IsHardwareAccelerated && Avx2.IsSupported;
+        if (simd && allowVector512 && taps == FastTaps && CanUseFast512(validWidth))
+        {
+            ComputeFast512(a, b, window, c1, c2, channels);
+            return;
+        }
         if (simd && Fma.IsSupported && taps == FastTaps && (validWidth % 8 == 0 || validWidth > StripWidth))
         {
             ComputeFast(a, b, window, c1, c2, channels);
             return;
         }
-        // Both images split into planar channels once; per strip row the five product planes
+        // Both images split into planar channels once; per strip row the four product planes
         // x, y, x², y², xy; and the ring of horizontally filtered rows (see StripWidth).
         int planeLength = a.Width * height;
         // One rental per image: each is at most 3 x ImageLimits.AbsoluteMaxPixels bytes, which fits an array.
@@ -304,7 +319,7 @@ public static class Ssim
         return Avx.Add(low, high);
     }
 
-    /// <summary>SIMD twin of <see cref="HorizontalScalar"/> for 11 taps: eight output columns of the five planes per iteration, stored to both ring slots.</summary>
+    /// <summary>SIMD twin of <see cref="HorizontalScalar"/> for 11 taps: eight output columns of the four planes per iteration, stored to both ring slots.</summary>
     private static unsafe void HorizontalFast(float* input, float* w, float* first, float* second, int vectorWidth)
     {
         var w0 = Vector256.Create(w[0]);
@@ -318,21 +333,18 @@ public static class Ssim
             float* p = input + j;
             var x = Filter11(p, 1, w0, w1, w2, w3, w4, w5);
             var y = Filter11(p + FastInStride, 1, w0, w1, w2, w3, w4, w5);
-            var xx = Filter11(p + (2 * FastInStride), 1, w0, w1, w2, w3, w4, w5);
-            var yy = Filter11(p + (3 * FastInStride), 1, w0, w1, w2, w3, w4, w5);
-            var xy = Filter11(p + (4 * FastInStride), 1, w0, w1, w2, w3, w4, w5);
+            var ss = Filter11(p + (2 * FastInStride), 1, w0, w1, w2, w3, w4, w5);
+            var xy = Filter11(p + (3 * FastInStride), 1, w0, w1, w2, w3, w4, w5);
             float* o = first + j;
             float* o2 = second + j;
             x.Store(o);
             x.Store(o2);
             y.Store(o + RingPlaneStride);
             y.Store(o2 + RingPlaneStride);
-            xx.Store(o + (2 * RingPlaneStride));
-            xx.Store(o2 + (2 * RingPlaneStride));
-            yy.Store(o + (3 * RingPlaneStride));
-            yy.Store(o2 + (3 * RingPlaneStride));
-            xy.Store(o + (4 * RingPlaneStride));
-            xy.Store(o2 + (4 * RingPlaneStride));
+            ss.Store(o + (2 * RingPlaneStride));
+            ss.Store(o2 + (2 * RingPlaneStride));
+            xy.Store(o + (3 * RingPlaneStride));
+            xy.Store(o2 + (3 * RingPlaneStride));
         }
     }
 
@@ -359,10 +371,9 @@ public static class Ssim
             float* p = top + j;
             var mx = Filter11(p, SlotStride, w0, w1, w2, w3, w4, w5);
             var my = Filter11(p + RingPlaneStride, SlotStride, w0, w1, w2, w3, w4, w5);
-            var sxx = Filter11(p + (2 * RingPlaneStride), SlotStride, w0, w1, w2, w3, w4, w5);
-            var syy = Filter11(p + (3 * RingPlaneStride), SlotStride, w0, w1, w2, w3, w4, w5);
-            var sxy = Filter11(p + (4 * RingPlaneStride), SlotStride, w0, w1, w2, w3, w4, w5);
-            var map = MapValues(mx, my, sxx, syy, sxy, vc1, vc2, centre);
+            var sss = Filter11(p + (2 * RingPlaneStride), SlotStride, w0, w1, w2, w3, w4, w5);
+            var sxy = Filter11(p + (3 * RingPlaneStride), SlotStride, w0, w1, w2, w3, w4, w5);
+            var map = MapValues(mx, my, sss, sxy, vc1, vc2, centre);
             if (j == 0)
             {
                 map &= keep;
@@ -397,13 +408,12 @@ public static class Ssim
             float* p = top + j;
             var mx = Filter11x4(p, w0, w1, w2, w3, w4, w5);
             var my = Filter11x4(p + RingPlaneStride, w0, w1, w2, w3, w4, w5);
-            var sxx = Filter11x4(p + (2 * RingPlaneStride), w0, w1, w2, w3, w4, w5);
-            var syy = Filter11x4(p + (3 * RingPlaneStride), w0, w1, w2, w3, w4, w5);
-            var sxy = Filter11x4(p + (4 * RingPlaneStride), w0, w1, w2, w3, w4, w5);
-            var map = MapValues(mx.A, my.A, sxx.A, syy.A, sxy.A, vc1, vc2, centre)
-                + MapValues(mx.B, my.B, sxx.B, syy.B, sxy.B, vc1, vc2, centre)
-                + MapValues(mx.C, my.C, sxx.C, syy.C, sxy.C, vc1, vc2, centre)
-                + MapValues(mx.D, my.D, sxx.D, syy.D, sxy.D, vc1, vc2, centre);
+            var sss = Filter11x4(p + (2 * RingPlaneStride), w0, w1, w2, w3, w4, w5);
+            var sxy = Filter11x4(p + (3 * RingPlaneStride), w0, w1, w2, w3, w4, w5);
+            var map = MapValues(mx.A, my.A, sss.A, sxy.A, vc1, vc2, centre)
+                + MapValues(mx.B, my.B, sss.B, sxy.B, vc1, vc2, centre)
+                + MapValues(mx.C, my.C, sss.C, sxy.C, vc1, vc2, centre)
+                + MapValues(mx.D, my.D, sss.D, sxy.D, vc1, vc2, centre);
             if (j == 0)
             {
                 map &= keep;
@@ -530,7 +540,7 @@ public static class Ssim
         return x;
     }
 
-    /// <summary>The five product planes of one strip row, centred on <see cref="Centre"/>, from <paramref name="from"/>.</summary>
+    /// <summary>The four product planes (x, y, x² + y², xy) of one strip row, centred on <see cref="Centre"/>, from <paramref name="from"/>.</summary>
     private static void ProductsScalar(ReadOnlySpan<byte> bytesA, ReadOnlySpan<byte> bytesB, int inStride, Span<float> products, int from)
     {
         for (int x = from; x < bytesA.Length; x++)
@@ -539,9 +549,8 @@ public static class Ssim
             float vb = bytesB[x] - Centre;
             products[x] = va;
             products[inStride + x] = vb;
-            products[(2 * inStride) + x] = va * va;
-            products[(3 * inStride) + x] = vb * vb;
-            products[(4 * inStride) + x] = va * vb;
+            products[(2 * inStride) + x] = (va * va) + (vb * vb);
+            products[(3 * inStride) + x] = va * vb;
         }
     }
 
@@ -561,15 +570,14 @@ public static class Ssim
                 var vb = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(pb + x)) - centre;
                 va.Store(p + x);
                 vb.Store(p + inStride + x);
-                (va * va).Store(p + (2 * inStride) + x);
-                (vb * vb).Store(p + (3 * inStride) + x);
-                (va * vb).Store(p + (4 * inStride) + x);
+                ((va * va) + (vb * vb)).Store(p + (2 * inStride) + x);
+                (va * vb).Store(p + (3 * inStride) + x);
             }
         }
         ProductsScalar(bytesA, bytesB, inStride, products, x);
     }
 
-    /// <summary>Horizontally filters the five product planes into a ring slot, output columns from <paramref name="from"/>.</summary>
+    /// <summary>Horizontally filters the four product planes into a ring slot, output columns from <paramref name="from"/>.</summary>
     private static void HorizontalScalar(ReadOnlySpan<float> products, int inStride, ReadOnlySpan<float> window, Span<float> slot, int width, int from)
     {
         int taps = window.Length;
@@ -590,8 +598,8 @@ public static class Ssim
     }
 
     /// <summary>
-    /// SIMD twin of <see cref="HorizontalScalar"/>: sixteen output columns of all five planes per
-    /// iteration (ten independent accumulators hide the FMA latency and amortise the weight
+    /// SIMD twin of <see cref="HorizontalScalar"/>: sixteen output columns of all four planes per
+    /// iteration (eight independent accumulators hide the FMA latency and amortise the weight
     /// broadcast); pointers let every load use base + index addressing.
     /// </summary>
     private static unsafe void HorizontalVector(ReadOnlySpan<float> products, int inStride, ReadOnlySpan<float> window, Span<float> slot, int width)
@@ -604,18 +612,16 @@ public static class Ssim
         fixed (float* output = slot)
         fixed (float* weights = window)
         {
-            nint s1 = inStride, s2 = 2 * inStride, s3 = 3 * inStride, s4 = 4 * inStride;
+            nint s1 = inStride, s2 = 2 * inStride, s3 = 3 * inStride;
             for (; j + (2 * Lanes) <= vectorWidth; j += 2 * Lanes)
             {
                 var x = Vector256<float>.Zero;
                 var y = Vector256<float>.Zero;
                 var xx = Vector256<float>.Zero;
-                var yy = Vector256<float>.Zero;
                 var xy = Vector256<float>.Zero;
                 var x2 = Vector256<float>.Zero;
                 var y2 = Vector256<float>.Zero;
                 var xx2 = Vector256<float>.Zero;
-                var yy2 = Vector256<float>.Zero;
                 var xy2 = Vector256<float>.Zero;
                 float* p = input + j;
                 for (int k = 0; k < taps; k++, p++)
@@ -624,32 +630,27 @@ public static class Ssim
                     x = Vector256.MultiplyAddEstimate(w, Vector256.Load(p), x);
                     y = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s1), y);
                     xx = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s2), xx);
-                    yy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s3), yy);
-                    xy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s4), xy);
+                    xy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s3), xy);
                     x2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + Lanes), x2);
                     y2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s1 + Lanes), y2);
                     xx2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s2 + Lanes), xx2);
-                    yy2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s3 + Lanes), yy2);
-                    xy2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s4 + Lanes), xy2);
+                    xy2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s3 + Lanes), xy2);
                 }
                 float* o = output + j;
                 x.Store(o);
                 y.Store(o + StripWidth);
                 xx.Store(o + (2 * StripWidth));
-                yy.Store(o + (3 * StripWidth));
-                xy.Store(o + (4 * StripWidth));
+                xy.Store(o + (3 * StripWidth));
                 x2.Store(o + Lanes);
                 y2.Store(o + StripWidth + Lanes);
                 xx2.Store(o + (2 * StripWidth) + Lanes);
-                yy2.Store(o + (3 * StripWidth) + Lanes);
-                xy2.Store(o + (4 * StripWidth) + Lanes);
+                xy2.Store(o + (3 * StripWidth) + Lanes);
             }
             for (; j < vectorWidth; j += Lanes)
             {
                 var x = Vector256<float>.Zero;
                 var y = Vector256<float>.Zero;
                 var xx = Vector256<float>.Zero;
-                var yy = Vector256<float>.Zero;
                 var xy = Vector256<float>.Zero;
                 float* p = input + j;
                 for (int k = 0; k < taps; k++, p++)
@@ -658,53 +659,59 @@ public static class Ssim
                     x = Vector256.MultiplyAddEstimate(w, Vector256.Load(p), x);
                     y = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s1), y);
                     xx = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s2), xx);
-                    yy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s3), yy);
-                    xy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s4), xy);
+                    xy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + s3), xy);
                 }
                 float* o = output + j;
                 x.Store(o);
                 y.Store(o + StripWidth);
                 xx.Store(o + (2 * StripWidth));
-                yy.Store(o + (3 * StripWidth));
-                xy.Store(o + (4 * StripWidth));
+                xy.Store(o + (3 * StripWidth));
             }
         }
         HorizontalScalar(products, inStride, window, slot, width, vectorWidth);
     }
 
+    /// <summary>
+    /// One SSIM map value from the filtered planes: the means of the centred x and y, the mean of
+    /// x² + y² and the mean of x·y.
+    /// </summary>
+    /// <remarks>
+    /// The map's denominator needs σx² + σy² only as a sum, so x² and y² are filtered as one
+    /// plane: four filtered planes instead of five, a fifth less filtering. Subtracting
+    /// mx² + my² as one term keeps identical images at exactly 1: every term is then twice its
+    /// counterpart in the numerator, and doubling is exact.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Map(float mx, float my, float sxx, float syy, float sxy, float c1, float c2)
+    private static float Map(float mx, float my, float sss, float sxy, float c1, float c2)
     {
         // Means of the centred data give the variances (shift-invariant) directly; the
         // luminance term needs the true means.
         float ux = mx + Centre;
         float uy = my + Centre;
-        float vx = sxx - (mx * mx);
-        float vy = syy - (my * my);
+        float vsum = sss - ((mx * mx) + (my * my));
         float vxy = sxy - (mx * my);
         float uxy = ux * uy;
-        return ((uxy + uxy + c1) * (vxy + vxy + c2)) / (((ux * ux) + (uy * uy) + c1) * (vx + vy + c2));
+        return ((uxy + uxy + c1) * (vxy + vxy + c2)) / (((ux * ux) + (uy * uy) + c1) * (vsum + c2));
     }
 
     /// <summary>Vector twin of <see cref="Map"/>, the eight map values widened and added in double.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<double> MapVector(Vector256<float> mx, Vector256<float> my, Vector256<float> sxx, Vector256<float> syy, Vector256<float> sxy, Vector256<float> c1, Vector256<float> c2, Vector256<float> centre)
+    private static Vector256<double> MapVector(Vector256<float> mx, Vector256<float> my, Vector256<float> sss, Vector256<float> sxy, Vector256<float> c1, Vector256<float> c2, Vector256<float> centre)
     {
-        var (lower, upper) = Vector256.Widen(MapValues(mx, my, sxx, syy, sxy, c1, c2, centre));
+        var (lower, upper) = Vector256.Widen(MapValues(mx, my, sss, sxy, c1, c2, centre));
         return lower + upper;
     }
 
     /// <summary>Vector twin of <see cref="Map"/>: eight map values.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> MapValues(Vector256<float> mx, Vector256<float> my, Vector256<float> sxx, Vector256<float> syy, Vector256<float> sxy, Vector256<float> c1, Vector256<float> c2, Vector256<float> centre)
+    private static Vector256<float> MapValues(Vector256<float> mx, Vector256<float> my, Vector256<float> sss, Vector256<float> sxy, Vector256<float> c1, Vector256<float> c2, Vector256<float> centre)
     {
         var ux = mx + centre;
         var uy = my + centre;
-        var vx = sxx - (mx * mx);
-        var vy = syy - (my * my);
+        var vsum = sss - ((mx * mx) + (my * my));
         var vxy = sxy - (mx * my);
         var uxy = ux * uy;
-        return ((uxy + uxy + c1) * (vxy + vxy + c2)) / (((ux * ux) + (uy * uy) + c1) * (vx + vy + c2));
+        return ((uxy + uxy + c1) * (vxy + vxy + c2)) / (((ux * ux) + (uy * uy) + c1) * (vsum + c2));
     }
 
     private static double VerticalScalar(ReadOnlySpan<float> ring, ReadOnlySpan<int> slots, int planeStride, ReadOnlySpan<float> window, float c1, float c2, int validWidth, int from)
@@ -713,18 +720,17 @@ public static class Ssim
         int taps = window.Length;
         for (int j = from; j < validWidth; j++)
         {
-            float mx = 0, my = 0, sxx = 0, syy = 0, sxy = 0;
+            float mx = 0, my = 0, sss = 0, sxy = 0;
             for (int k = 0; k < taps; k++)
             {
                 float w = window[k];
                 int o = slots[k] + j;
                 mx += w * ring[o];
                 my += w * ring[o + planeStride];
-                sxx += w * ring[o + (2 * planeStride)];
-                syy += w * ring[o + (3 * planeStride)];
-                sxy += w * ring[o + (4 * planeStride)];
+                sss += w * ring[o + (2 * planeStride)];
+                sxy += w * ring[o + (3 * planeStride)];
             }
-            sum += Map(mx, my, sxx, syy, sxy, c1, c2);
+            sum += Map(mx, my, sss, sxy, c1, c2);
         }
         return sum;
     }
@@ -743,18 +749,16 @@ public static class Ssim
         fixed (float* weights = window)
         fixed (int* rows = slots)
         {
-            nint p1 = planeStride, p2 = 2 * planeStride, p3 = 3 * planeStride, p4 = 4 * planeStride;
+            nint p1 = planeStride, p2 = 2 * planeStride, p3 = 3 * planeStride;
             for (; j + (2 * Lanes) <= validWidth; j += 2 * Lanes)
             {
                 var mx = Vector256<float>.Zero;
                 var my = Vector256<float>.Zero;
                 var sxx = Vector256<float>.Zero;
-                var syy = Vector256<float>.Zero;
                 var sxy = Vector256<float>.Zero;
                 var mx2 = Vector256<float>.Zero;
                 var my2 = Vector256<float>.Zero;
                 var sxx2 = Vector256<float>.Zero;
-                var syy2 = Vector256<float>.Zero;
                 var sxy2 = Vector256<float>.Zero;
                 for (int k = 0; k < taps; k++)
                 {
@@ -763,22 +767,19 @@ public static class Ssim
                     mx = Vector256.MultiplyAddEstimate(w, Vector256.Load(p), mx);
                     my = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p1), my);
                     sxx = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p2), sxx);
-                    syy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p3), syy);
-                    sxy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p4), sxy);
+                    sxy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p3), sxy);
                     mx2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + Lanes), mx2);
                     my2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p1 + Lanes), my2);
                     sxx2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p2 + Lanes), sxx2);
-                    syy2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p3 + Lanes), syy2);
-                    sxy2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p4 + Lanes), sxy2);
+                    sxy2 = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p3 + Lanes), sxy2);
                 }
-                total += MapVector(mx, my, sxx, syy, sxy, vc1, vc2, centre) + MapVector(mx2, my2, sxx2, syy2, sxy2, vc1, vc2, centre);
+                total += MapVector(mx, my, sxx, sxy, vc1, vc2, centre) + MapVector(mx2, my2, sxx2, sxy2, vc1, vc2, centre);
             }
             for (; j + Lanes <= validWidth; j += Lanes)
             {
                 var mx = Vector256<float>.Zero;
                 var my = Vector256<float>.Zero;
                 var sxx = Vector256<float>.Zero;
-                var syy = Vector256<float>.Zero;
                 var sxy = Vector256<float>.Zero;
                 for (int k = 0; k < taps; k++)
                 {
@@ -787,10 +788,9 @@ public static class Ssim
                     mx = Vector256.MultiplyAddEstimate(w, Vector256.Load(p), mx);
                     my = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p1), my);
                     sxx = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p2), sxx);
-                    syy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p3), syy);
-                    sxy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p4), sxy);
+                    sxy = Vector256.MultiplyAddEstimate(w, Vector256.Load(p + p3), sxy);
                 }
-                total += MapVector(mx, my, sxx, syy, sxy, vc1, vc2, centre);
+                total += MapVector(mx, my, sxx, sxy, vc1, vc2, centre);
             }
         }
         return Vector256.Sum(total) + VerticalScalar(ring, slots, planeStride, window, c1, c2, validWidth, j);

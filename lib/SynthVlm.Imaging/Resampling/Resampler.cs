@@ -12,7 +12,12 @@ namespace SynthVlm.Imaging;
 /// clamped to 8 bits between the passes exactly as Pillow's <c>ImagingResampleHorizontal_8bpc</c> /
 /// <c>ImagingResampleVertical_8bpc</c> do; so outputs are byte-identical to Pillow's.
 /// </summary>
-public static class Resampler
+/// <remarks>
+/// Each pass has a scalar twin, an SSE4.1 / AVX2 path and an AVX-512 path (the other part of
+/// this class), all the same integer arithmetic; <c>useSimd: false</c> or the AppContext switch
+/// <c>SynthVlm.Imaging.DisableSimd</c> selects the scalar twins.
+/// </remarks>
+public static partial class Resampler
 {
     private const int Channels = RgbImage.Channels;
 
@@ -53,7 +58,11 @@ public static class Resampler
         Resize(source, destination, filter, SimdSupport.Enabled);
 
     /// <summary>The implementation, with the SIMD choice explicit so tests run both paths side by side.</summary>
-    internal static void Resize(RgbImage source, RgbImage destination, ResampleFilter filter, bool useSimd)
+    internal static void Resize(RgbImage source, RgbImage destination, ResampleFilter filter, bool useSimd) =>
+        Resize(source, destination, filter, useSimd, allowVector512: true);
+
+    /// <summary>As <see cref="Resize(RgbImage, RgbImage, ResampleFilter, bool)"/>, and able to keep an AVX-512 CPU on the narrower SIMD paths so tests cover them.</summary>
+    internal static void Resize(RgbImage source, RgbImage destination, ResampleFilter filter, bool useSimd, bool allowVector512)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(destination);
@@ -86,13 +95,13 @@ public static class Resampler
         bool needVertical = height != source.Height;
         if (!needVertical)
         {
-            Horizontal(src, source.Width, 0, dst, width, height, KernelMap.Get(source.Width, width, filter), useSimd);
+            Horizontal(src, source.Width, 0, dst, width, height, KernelMap.Get(source.Width, width, filter), useSimd, allowVector512);
             return;
         }
         var vertical = KernelMap.Get(source.Height, height, filter);
         if (!needHorizontal)
         {
-            Vertical(src, source.Stride, 0, dst, height, vertical, useSimd);
+            Vertical(src, source.Stride, 0, dst, height, vertical, useSimd, allowVector512);
             return;
         }
 
@@ -109,8 +118,8 @@ public static class Resampler
         try
         {
             var tempSpan = temp.AsSpan(0, tempLength);
-            Horizontal(src, source.Width, firstRow, tempSpan, width, lastRow - firstRow, KernelMap.Get(source.Width, width, filter), useSimd);
-            Vertical(tempSpan, tempStride, firstRow, dst, height, vertical, useSimd);
+            Horizontal(src, source.Width, firstRow, tempSpan, width, lastRow - firstRow, KernelMap.Get(source.Width, width, filter), useSimd, allowVector512);
+            Vertical(tempSpan, tempStride, firstRow, dst, height, vertical, useSimd, allowVector512);
         }
         finally
         {
@@ -168,9 +177,18 @@ public static class Resampler
     }
 
     /// <summary>Horizontal pass over <paramref name="rows"/> source rows starting at <paramref name="firstRow"/>.</summary>
-    internal static void Horizontal(ReadOnlySpan<byte> src, int srcWidth, int firstRow, Span<byte> dst, int width, int rows, KernelMap map, bool useSimd)
+    internal static void Horizontal(ReadOnlySpan<byte> src, int srcWidth, int firstRow, Span<byte> dst, int width, int rows, KernelMap map, bool useSimd, bool allowVector512)
     {
-        if (useSimd && Sse41.IsSupported)
+        if (useSimd && allowVector512 && Avx512F.IsSupported && rows >= BlockRows)
+        {
+            int blocked = rows - (rows % BlockRows);
+            HorizontalAvx512(src, srcWidth, firstRow, dst, width, blocked, map);
+            if (blocked < rows)
+            {
+                HorizontalSse41(src, srcWidth, firstRow + blocked, dst[(blocked * width * Channels)..], width, rows - blocked, map);
+            }
+        }
+        else if (useSimd && Sse41.IsSupported)
         {
             HorizontalSse41(src, srcWidth, firstRow, dst, width, rows, map);
         }
@@ -181,9 +199,13 @@ public static class Resampler
     }
 
     /// <summary>Vertical pass: output row y sums source rows <c>Starts[y] - rowShift</c> onward.</summary>
-    internal static void Vertical(ReadOnlySpan<byte> src, int stride, int rowShift, Span<byte> dst, int height, KernelMap map, bool useSimd)
+    internal static void Vertical(ReadOnlySpan<byte> src, int stride, int rowShift, Span<byte> dst, int height, KernelMap map, bool useSimd, bool allowVector512)
     {
-        if (useSimd && Avx2.IsSupported)
+        if (useSimd && allowVector512 && Avx512F.IsSupported)
+        {
+            VerticalAvx512(src, stride, rowShift, dst, height, map);
+        }
+        else if (useSimd && Avx2.IsSupported)
         {
             VerticalAvx2(src, stride, rowShift, dst, height, map);
         }
