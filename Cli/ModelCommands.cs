@@ -20,7 +20,7 @@ internal static class ModelCommands
     {
         var dir = new Option<string>("--dir") { Description = "Where to write the tiny models (default: .synthvlm/models/tiny in the repository, as the services use).", DefaultValueFactory = _ => DefaultTinyDirectory() };
         var force = new Option<bool>("--force") { Description = "Rewrite folders that already exist." };
-        var initTiny = new Command("init-tiny", "Write the tiny model set (random weights, real folder layouts and input/output contracts): CLIP as optimum exports openai/clip-vit-base-patch32, with its tokenizer files.") { dir, force };
+        var initTiny = new Command("init-tiny", "Write the tiny model set (random weights, real folder layouts and input/output contracts): CLIP as optimum exports openai/clip-vit-base-patch32, SDXL base and refiner as optimum exports stabilityai/stable-diffusion-xl-*-1.0, with their tokenizer files.") { dir, force };
         initTiny.SetAction(parse => RunModel(() =>
         {
             var root = Path.GetFullPath(parse.GetRequiredValue(dir));
@@ -29,19 +29,31 @@ internal static class ModelCommands
             {
                 Directory.Delete(clip, recursive: true);
             }
-            var written = DefaultModels.EnsureTinyClip(clip);
-            Console.WriteLine(Json(w =>
+            var sdxlBase = Path.Combine(root, "sdxl-base");
+            var sdxlRefiner = Path.Combine(root, "sdxl-refiner");
+            if (parse.GetValue(force))
             {
-                w.WriteString("model", "clip");
+                foreach (var existing in new[] { sdxlBase, sdxlRefiner }.Where(Directory.Exists))
+                {
+                    Directory.Delete(existing, recursive: true);
+                }
+            }
+            Report("clip", DefaultModels.EnsureTinyClip(clip));
+            Report("sdxl-base", Diffusion.DefaultSdxlModels.EnsureTinyBase(sdxlBase));
+            Report("sdxl-refiner", Diffusion.DefaultSdxlModels.EnsureTinyRefiner(sdxlRefiner));
+            return 0;
+
+            static void Report(string name, string written) => Console.WriteLine(Json(w =>
+            {
+                w.WriteString("model", name);
                 w.WriteString("dir", written);
                 w.WriteStartArray("files");
-                foreach (var file in Directory.GetFiles(written).Select(Path.GetFileName).Order(StringComparer.Ordinal))
+                foreach (var file in Directory.GetFiles(written, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(written, f)).Order(StringComparer.Ordinal))
                 {
                     w.WriteStringValue(file);
                 }
                 w.WriteEndArray();
             }));
-            return 0;
         }));
         return new Command("models", "Model folders: create the tiny set.") { initTiny };
     }

@@ -13,5 +13,6 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     ModelCommands.Models(),
     ModelCommands.Tokenize(),
     ModelCommands.ClipScoreCommand(),
+    GenerateCommands.Generate(),
 };
 return await root.Parse(args).InvokeAsync();

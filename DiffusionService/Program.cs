@@ -1,6 +1,7 @@
 using SynthVlm;
+using SynthVlm.DiffusionService;
 using SynthVlm.ServiceDefaults;
 
-// The diffusion stage: settings, telemetry, health and the platform gRPC services come from
-// ServiceDefaults; the stage's own work is registered here as its capability lands.
-return ServiceHost.Run(args, KnownServices.Diffusion);
+// The diffusion stage: SDXL generation of every curated caption's variants (stream worker on
+// synthvlm:curated -> blob store + synthvlm:generated) and the Diffusion gRPC API.
+return ServiceHost.Run(args, KnownServices.Diffusion, DiffusionSetup.ConfigureServices, DiffusionSetup.ConfigureApp);

@@ -1,0 +1,106 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using SynthVlm.Diffusion;
+using SynthVlm.Imaging;
+using SynthVlm.Imaging.Codecs;
+using SynthVlm.Onnx;
+
+namespace SynthVlm.Cli;
+
+/// <summary>`synthvlm generate`: one SDXL image from a prompt.</summary>
+internal static class GenerateCommands
+{
+    private const int Failure = 1;
+    private const int UsageError = 2;
+
+    public static Command Generate()
+    {
+        var model = new Option<string>("--model") { Description = "SDXL base folder (optimum export layout).", Required = true };
+        var refiner = new Option<string?>("--refiner") { Description = "SDXL refiner folder; hands over at --refiner-start of the schedule." };
+        var prompt = new Option<string>("--prompt") { Description = "What to draw.", Required = true };
+        var negative = new Option<string?>("--negative") { Description = "Negative prompt (none: zero embeddings when the model says force_zeros_for_empty_prompt)." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the initial latents.", DefaultValueFactory = _ => 0 };
+        var steps = new Option<int>("--steps") { Description = "Denoising steps.", DefaultValueFactory = _ => 30 };
+        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (on above 1).", DefaultValueFactory = _ => 5.0 };
+        var width = new Option<int>("--width") { Description = "Width, a multiple of 8.", DefaultValueFactory = _ => 1024 };
+        var height = new Option<int>("--height") { Description = "Height, a multiple of 8.", DefaultValueFactory = _ => 1024 };
+        var refinerStart = new Option<double>("--refiner-start") { Description = "Fraction of the schedule the base runs before the refiner.", DefaultValueFactory = _ => 0.8 };
+        var scheduler = new Option<string?>("--scheduler") { Description = "euler, euler-a, dpmpp-2m or dpmpp-2m-karras (default: the model's scheduler_config.json)." };
+        var output = new Option<string>("--out") { Description = "Image to write (.png, .jpg or .webp).", Required = true };
+        var command = new Command("generate", "Generate one image with SDXL (and optionally its refiner) on ONNX Runtime.")
+        {
+            model, refiner, prompt, negative, seed, steps, guidance, width, height, refinerStart, scheduler, output,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            var settings = new GenerationSettings
+            {
+                Width = parse.GetValue(width),
+                Height = parse.GetValue(height),
+                Steps = parse.GetValue(steps),
+                Guidance = parse.GetValue(guidance),
+                NegativePrompt = parse.GetValue(negative),
+                RefinerStart = parse.GetValue(refinerStart),
+                Scheduler = parse.GetValue(scheduler),
+            };
+            try
+            {
+                settings.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"generate: {e.Message}");
+                return Task.FromResult(UsageError);
+            }
+            try
+            {
+                using var baseModel = SdxlModel.Load(parse.GetRequiredValue(model));
+                using var refinerModel = parse.GetValue(refiner) is { } r ? SdxlModel.Load(r) : null;
+                var pipeline = new SdxlPipeline(baseModel, refinerModel);
+                var batch = pipeline.Generate([parse.GetRequiredValue(prompt)], [parse.GetValue(seed)], settings, cancellationToken: ct);
+                var result = batch.Images[0];
+                if (result.Image is null)
+                {
+                    Console.Error.WriteLine($"generate: {result.Error}");
+                    return Task.FromResult(Failure);
+                }
+                using (result.Image)
+                {
+                    ImageCodec.EncodeFile(result.Image, parse.GetRequiredValue(output));
+                }
+                Console.WriteLine(Json(w =>
+                {
+                    w.WriteString("image", parse.GetRequiredValue(output));
+                    w.WriteNumber("seed", result.Seed);
+                    w.WriteNumber("base_steps", batch.Timings.BaseSteps);
+                    w.WriteNumber("refiner_steps", batch.Timings.RefinerSteps);
+                    w.WriteNumber("ms", Math.Round(batch.Timings.TotalMs, 1));
+                    if (result.PromptTruncated)
+                    {
+                        w.WriteBoolean("truncated", true);
+                    }
+                }));
+                return Task.FromResult(0);
+            }
+            catch (Exception e) when (e is DiffusionException or OnnxRuntimeException or ImagingException or IOException or ArgumentException)
+            {
+                Console.Error.WriteLine($"generate: {e.Message}");
+                return Task.FromResult(Failure);
+            }
+        });
+        return command;
+    }
+
+    private static string Json(Action<Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            write(writer);
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+}

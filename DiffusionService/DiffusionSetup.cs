@@ -1,0 +1,93 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using SynthVlm.Blobs;
+using SynthVlm.Diffusion;
+using SynthVlm.Onnx;
+using SynthVlm.Rpc;
+using SynthVlm.ServiceDefaults;
+
+namespace SynthVlm.DiffusionService;
+
+/// <summary>Wires the diffusion stage: models, generator, gRPC and the stream worker.</summary>
+public static class DiffusionSetup
+{
+    /// <summary>Configuration section of the stage.</summary>
+    public const string Section = "SynthVlm:Diffusion";
+
+    /// <summary>Registers the stage; loads the models now so a bad folder stops the start with one line.</summary>
+    public static void ConfigureServices(WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var configuration = builder.Configuration;
+        var paths = DataPaths.From(configuration);
+        var defaults = new GenerationSettings
+        {
+            Width = configuration.GetValue($"{Section}:Width", 1024),
+            Height = configuration.GetValue($"{Section}:Height", 1024),
+            Steps = configuration.GetValue($"{Section}:Steps", 60),
+            Guidance = configuration.GetValue($"{Section}:Guidance", 20.0),
+            RefinerStart = configuration.GetValue($"{Section}:RefinerStart", 0.8),
+            NegativePrompt = configuration.GetValue<string?>($"{Section}:NegativePrompt", ""),
+        };
+        try
+        {
+            defaults.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new StartupConfigurationException(Section, e.Message);
+        }
+        var batchSize = configuration.GetValue($"{Section}:BatchSize", 4);
+        if (batchSize is < 1 or > 64)
+        {
+            throw new StartupConfigurationException($"{Section}:BatchSize", $"must be between 1 and 64; got {batchSize}");
+        }
+        var (baseModel, refiner) = LoadModels(configuration, paths);
+        builder.Services.AddSingleton(paths);
+        builder.Services.AddSingleton(new FileBlobStore(paths.BlobRoot));
+        builder.Services.AddSingleton(new ImageGenerator(baseModel, refiner, defaults, batchSize));
+        builder.Services.AddSingleton<DiffusionRpcService>();
+        if (configuration[KnownEnvironment.RedisConnectionStringKey] is { Length: > 0 })
+        {
+            builder.Services.AddStreamWorker<CuratedCaptionHandler>();
+        }
+    }
+
+    /// <summary>Maps the Diffusion gRPC service.</summary>
+    public static void ConfigureApp(WebApplication app) => app.MapRpcService<DiffusionRpcService>();
+
+    private static (SdxlModel Base, SdxlModel? Refiner) LoadModels(IConfiguration configuration, DataPaths paths)
+    {
+        var options = new Onnx.SessionOptions
+        {
+            IntraOpThreads = configuration.GetValue($"{Section}:IntraOpThreads", 0),
+            Provider = configuration.GetValue($"{Section}:ExecutionProvider", ExecutionProvider.Cpu),
+            Fallback = configuration.GetValue($"{Section}:ProviderFallback", ProviderFallback.FallbackToCpu),
+        };
+        var key = $"{Section}:BaseModel";
+        try
+        {
+            OnnxRuntime.Initialize(new OnnxRuntimeOptions { LibraryPath = configuration["SynthVlm:OnnxRuntime:LibraryPath"] });
+            var tiny = Path.Combine(paths.ModelsDirectory, "tiny");
+            var baseFolder = configuration[key] is { Length: > 0 } b ? b : DefaultSdxlModels.EnsureTinyBase(Path.Combine(tiny, "sdxl-base"));
+            var baseModel = SdxlModel.Load(baseFolder, options);
+            key = $"{Section}:RefinerModel";
+            var refinerSetting = configuration[key];
+            if (refinerSetting is "none")
+            {
+                return (baseModel, null);
+            }
+            var refinerFolder = refinerSetting is { Length: > 0 } ? refinerSetting : DefaultSdxlModels.EnsureTinyRefiner(Path.Combine(tiny, "sdxl-refiner"));
+            return (baseModel, SdxlModel.Load(refinerFolder, options));
+        }
+        catch (DiffusionException e)
+        {
+            throw new StartupConfigurationException(key, e.Message);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new StartupConfigurationException("SynthVlm:OnnxRuntime:LibraryPath", e.Message);
+        }
+    }
+}

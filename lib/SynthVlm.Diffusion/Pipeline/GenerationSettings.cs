@@ -1,0 +1,86 @@
+namespace SynthVlm.Diffusion;
+
+/// <summary>What to generate and how; validated by <see cref="Validate"/> before any model runs.</summary>
+public sealed record GenerationSettings
+{
+    /// <summary>Image width in pixels, a multiple of 8.</summary>
+    public int Width { get; init; } = 1024;
+
+    /// <summary>Image height in pixels, a multiple of 8.</summary>
+    public int Height { get; init; } = 1024;
+
+    /// <summary>Denoising steps of the whole schedule (base and refiner share it).</summary>
+    public int Steps { get; init; } = 60;
+
+    /// <summary>Classifier-free guidance scale; guidance is on above 1 (SynthVLM uses 20).</summary>
+    public double Guidance { get; init; } = 5.0;
+
+    /// <summary>diffusers' guidance_rescale (0 = off, up to 1).</summary>
+    public double GuidanceRescale { get; init; }
+
+    /// <summary>Negative prompt; null means none (zero embeddings when the model says force_zeros_for_empty_prompt), "" is encoded.</summary>
+    public string? NegativePrompt { get; init; }
+
+    /// <summary>Fraction of the schedule the base runs before the refiner takes over (diffusers' denoising_end / denoising_start); used only with a refiner.</summary>
+    public double RefinerStart { get; init; } = 0.8;
+
+    /// <summary>Whether to hand over to the refiner (when one is loaded).</summary>
+    public bool UseRefiner { get; init; } = true;
+
+    /// <summary>The refiner's positive aesthetic score time id.</summary>
+    public double AestheticScore { get; init; } = 6.0;
+
+    /// <summary>The refiner's negative aesthetic score time id.</summary>
+    public double NegativeAestheticScore { get; init; } = 2.5;
+
+    /// <summary>Scheduler override (euler, euler-a, dpmpp-2m, dpmpp-2m-karras, or a diffusers class name); null = the model's scheduler_config.json.</summary>
+    public string? Scheduler { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first out-of-range field.</summary>
+    public void Validate()
+    {
+        Check(Width, nameof(Width));
+        Check(Height, nameof(Height));
+        if (Steps is < 1 or > 1000)
+        {
+            throw new ArgumentException($"steps must be between 1 and 1000; got {Steps}.");
+        }
+        if (!double.IsFinite(Guidance) || Guidance < 0 || Guidance > 100)
+        {
+            throw new ArgumentException($"guidance must be between 0 and 100; got {Guidance}.");
+        }
+        if (!(GuidanceRescale is >= 0 and <= 1))
+        {
+            throw new ArgumentException($"guidance rescale must be between 0 and 1; got {GuidanceRescale}.");
+        }
+        if (!(RefinerStart is > 0 and < 1))
+        {
+            throw new ArgumentException($"refiner start must be strictly between 0 and 1; got {RefinerStart}.");
+        }
+
+        static void Check(int size, string name)
+        {
+            if (size is < 8 or > 8192 || size % 8 != 0)
+            {
+                throw new ArgumentException($"{name.ToLowerInvariant()} must be a multiple of 8 between 8 and 8192; got {size}.");
+            }
+        }
+    }
+}
+
+/// <summary>One denoising step done: which model, which step of how many, at which timestep.</summary>
+public readonly record struct DiffusionStep(string Stage, int Step, int Total, double Timestep);
+
+/// <summary>One generated image, or why it failed.</summary>
+/// <param name="Prompt">The prompt.</param>
+/// <param name="Seed">The seed of its initial latents (and ancestral noise).</param>
+/// <param name="Image">The picture, or null when <paramref name="Error"/> is set (the caller disposes it).</param>
+/// <param name="Error">Why this item failed (e.g. NaN in its latents); the batch's other items are unaffected.</param>
+/// <param name="PromptTruncated">Whether the prompt was longer than the tokenizer's context and was cut.</param>
+public sealed record GeneratedImageResult(string Prompt, ulong Seed, Imaging.RgbImage? Image, string? Error, bool PromptTruncated);
+
+/// <summary>Where the time of one <see cref="SdxlPipeline.Generate"/> call went, in milliseconds.</summary>
+public sealed record GenerationTimings(double EncodeMs, double DenoiseMs, double DecodeMs, double TotalMs, double InsideOnnxRuntimeMs, int BaseSteps, int RefinerSteps);
+
+/// <summary>The images of one <see cref="SdxlPipeline.Generate"/> call, in prompt order, and where the time went.</summary>
+public sealed record GenerationBatch(IReadOnlyList<GeneratedImageResult> Images, GenerationTimings Timings);

@@ -1,0 +1,429 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using SynthVlm.Diffusion.Schedulers;
+using SynthVlm.Imaging;
+using SynthVlm.Onnx;
+
+namespace SynthVlm.Diffusion;
+
+/// <summary>
+/// SDXL text-to-image as diffusers' StableDiffusionXLPipeline runs it (and the refiner as an
+/// ensemble of experts): both text encoders' penultimate hidden states concatenated, the pooled
+/// projection of the second, negative conditioning (zeros when no negative prompt is given and
+/// the model says force_zeros_for_empty_prompt), micro-conditioning time ids, classifier-free
+/// guidance (uncond first, then cond, in one UNet batch) with optional guidance rescale, the
+/// scheduler of the model folder, and the VAE decode. Each prompt has its own seed, so a
+/// picture does not depend on what it was batched with. Thread-safe: each call has its own
+/// scheduler state.
+/// </summary>
+public sealed class SdxlPipeline
+{
+    private const int ContextLength = 77;
+
+    private readonly SdxlModel _base;
+    private readonly SdxlModel? _refiner;
+
+    /// <summary>A pipeline over a base model and, optionally, a refiner.</summary>
+    public SdxlPipeline(SdxlModel baseModel, SdxlModel? refiner = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        if (baseModel.IsRefiner)
+        {
+            throw new ArgumentException($"{baseModel.Folder} is a refiner (no text_encoder); the first model must be a base.", nameof(baseModel));
+        }
+        if (refiner is { IsRefiner: false })
+        {
+            throw new ArgumentException($"{refiner.Folder} is not a refiner (it has a text_encoder).", nameof(refiner));
+        }
+        _base = baseModel;
+        _refiner = refiner;
+    }
+
+    /// <summary>
+    /// Generates one image per prompt (batched through the UNet together).
+    /// </summary>
+    /// <param name="prompts">The prompts (1 or more).</param>
+    /// <param name="seeds">One seed per prompt.</param>
+    /// <param name="settings">Size, steps, guidance, refiner use...</param>
+    /// <param name="onStep">Called after every denoising step.</param>
+    /// <param name="cancellationToken">Cancels between steps and inside a running model call.</param>
+    /// <exception cref="ArgumentException">A setting is out of range or the counts differ.</exception>
+    /// <exception cref="DiffusionException">A model output has an unexpected shape.</exception>
+    public GenerationBatch Generate(IReadOnlyList<string> prompts, IReadOnlyList<ulong> seeds, GenerationSettings settings, Action<DiffusionStep>? onStep = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(seeds);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        if (prompts.Count == 0 || prompts.Count != seeds.Count)
+        {
+            throw new ArgumentException($"one seed per prompt is needed; got {prompts.Count} prompts and {seeds.Count} seeds.");
+        }
+        var total = Stopwatch.StartNew();
+        var clock = new OrtClock();
+        var batch = prompts.Count;
+        int h = settings.Height / 8, w = settings.Width / 8, c = _base.LatentChannels;
+        var perItem = c * h * w;
+
+        // Base conditioning.
+        var encodeStart = Stopwatch.GetTimestamp();
+        var cond = EncodeBase(prompts, clock, cancellationToken, out var truncated);
+        var uncond = settings.NegativePrompt is null && _base.ForceZerosForEmptyPrompt
+            ? cond.Zeros()
+            : EncodeBase(Repeat(settings.NegativePrompt ?? "", batch), clock, cancellationToken, out _);
+        float[] baseIds = TimeIds(batch, settings, refiner: false, negative: false);
+        var encodeMs = Stopwatch.GetElapsedTime(encodeStart).TotalMilliseconds;
+
+        // Initial latents: each item's own seeded Gaussian, scaled by the scheduler's init sigma.
+        var scheduler = CreateScheduler(_base, settings);
+        scheduler.SetTimesteps(settings.Steps);
+        var latents = new float[batch * perItem];
+        for (var i = 0; i < batch; i++)
+        {
+            new SeededGaussianNoise(seeds[i]).Fill(latents.AsSpan(i * perItem, perItem));
+        }
+        TensorPrimitives.Multiply(latents, (float)scheduler.InitNoiseSigma, latents);
+        var noise = new PerItemNoise(seeds, perItem);
+
+        var useRefiner = _refiner is not null && settings.UseRefiner;
+        var baseSteps = useRefiner ? DenoisingSplit.BaseSteps(scheduler.Timesteps, settings.RefinerStart) : scheduler.Timesteps.Count;
+        var failed = new string?[batch];
+        var denoiseStart = Stopwatch.GetTimestamp();
+        Denoise(_base, scheduler, latents, cond, uncond, baseIds, TimeIds(batch, settings, false, true), batch, c, h, w, 0, baseSteps, settings, noise, failed, "base", onStep, clock, cancellationToken);
+
+        var refinerSteps = 0;
+        var decoder = _base;
+        if (useRefiner && baseSteps < scheduler.Timesteps.Count)
+        {
+            var refiner = _refiner!;
+            var rCond = EncodeRefiner(refiner, prompts, clock, cancellationToken);
+            var rUncond = settings.NegativePrompt is null && refiner.ForceZerosForEmptyPrompt
+                ? rCond.Zeros()
+                : EncodeRefiner(refiner, Repeat(settings.NegativePrompt ?? "", batch), clock, cancellationToken);
+            var rScheduler = CreateScheduler(refiner, settings);
+            rScheduler.SetTimesteps(settings.Steps);
+            // Hand-over as diffusers' denoising_start: same schedule, no noise added.
+            rScheduler.SetBeginIndex(baseSteps);
+            refinerSteps = rScheduler.Timesteps.Count - baseSteps;
+            Denoise(refiner, rScheduler, latents, rCond, rUncond, TimeIds(batch, settings, true, false), TimeIds(batch, settings, true, true),
+                batch, c, h, w, baseSteps, rScheduler.Timesteps.Count, settings, noise, failed, "refiner", onStep, clock, cancellationToken);
+            decoder = refiner;
+        }
+        var denoiseMs = Stopwatch.GetElapsedTime(denoiseStart).TotalMilliseconds;
+
+        var decodeStart = Stopwatch.GetTimestamp();
+        var results = Decode(decoder, latents, batch, c, h, w, settings, prompts, seeds, failed, truncated, clock, cancellationToken);
+        var decodeMs = Stopwatch.GetElapsedTime(decodeStart).TotalMilliseconds;
+        return new GenerationBatch(results, new GenerationTimings(encodeMs, denoiseMs, decodeMs, total.Elapsed.TotalMilliseconds, clock.Milliseconds, baseSteps, refinerSteps));
+    }
+
+    private static IDiffusionScheduler CreateScheduler(SdxlModel model, GenerationSettings settings) =>
+        Schedulers.Schedulers.Create(model.SchedulerConfig, settings.Scheduler);
+
+    private static string[] Repeat(string text, int count) => Enumerable.Repeat(text, count).ToArray();
+
+    private Conditioning EncodeBase(IReadOnlyList<string> texts, OrtClock clock, CancellationToken ct, out bool[] truncated)
+    {
+        var n = texts.Count;
+        var (h1, d1) = Hidden(_base.TextEncoder!, _base.Tokenizer!, texts, _base.PenultimateHidden1, null, clock, ct, out truncated, out _);
+        var (h2, d2) = Hidden(_base.TextEncoder2, _base.Tokenizer2, texts, _base.PenultimateHidden2, "text_embeds", clock, ct, out var truncated2, out var pooled);
+        for (var i = 0; i < n; i++)
+        {
+            truncated[i] |= truncated2[i];
+        }
+        // prompt_embeds = concat(penultimate CLIP-L, penultimate bigG) on the channel axis.
+        var d = d1 + d2;
+        var embeds = new float[n * ContextLength * d];
+        for (var row = 0; row < n * ContextLength; row++)
+        {
+            h1.AsSpan(row * d1, d1).CopyTo(embeds.AsSpan(row * d, d1));
+            h2.AsSpan(row * d2, d2).CopyTo(embeds.AsSpan((row * d) + d1, d2));
+        }
+        return new Conditioning(embeds, d, pooled!, pooled!.Length / n);
+    }
+
+    private static Conditioning EncodeRefiner(SdxlModel refiner, IReadOnlyList<string> texts, OrtClock clock, CancellationToken ct)
+    {
+        var (h2, d2) = Hidden(refiner.TextEncoder2, refiner.Tokenizer2, texts, refiner.PenultimateHidden2, "text_embeds", clock, ct, out _, out var pooled);
+        return new Conditioning(h2, d2, pooled!, pooled!.Length / texts.Count);
+    }
+
+    private static (float[] Hidden, int Width) Hidden(InferenceSession encoder, Tokenizers.ClipTokenizer tokenizer, IReadOnlyList<string> texts, string hiddenName, string? pooledName, OrtClock clock, CancellationToken ct, out bool[] truncated, out float[]? pooled)
+    {
+        var n = texts.Count;
+        var ids = new long[n * ContextLength];
+        truncated = new bool[n];
+        tokenizer.EncodeBatch(texts, ids, Span<long>.Empty, ContextLength, truncated);
+        var idsType = encoder.Inputs.First(i => i.Name == "input_ids").ElementType;
+        using var input = idsType == TensorElementType.Int32
+            ? OrtValue.FromArray(Array.ConvertAll(ids, v => (int)v), n, ContextLength)
+            : OrtValue.FromArray(ids, n, ContextLength);
+        string[] names = pooledName is null ? [hiddenName] : [hiddenName, pooledName];
+        using var outputs = clock.Run(encoder, [new NamedValue("input_ids", input)], names, ct);
+        var hidden = outputs[hiddenName];
+        var shape = hidden.Shape;
+        if (shape.Length != 3 || shape[0] != n || shape[1] != ContextLength)
+        {
+            throw new DiffusionException($"text encoder output '{hiddenName}' has shape [{string.Join(", ", shape)}]; expected [{n}, {ContextLength}, width]");
+        }
+        pooled = pooledName is null ? null : TensorIo.Output(outputs[pooledName]);
+        if (pooled is not null && pooled.Length % n != 0)
+        {
+            throw new DiffusionException($"text encoder output '{pooledName}' does not have one row per prompt");
+        }
+        return (TensorIo.Output(hidden), (int)shape[2]);
+    }
+
+    private float[] TimeIds(int batch, GenerationSettings s, bool refiner, bool negative)
+    {
+        // (height, width) pairs; crop (top, left) = (0, 0); original size = target size.
+        float[] row = refiner
+            ? [s.Height, s.Width, 0, 0, (float)(negative ? s.NegativeAestheticScore : s.AestheticScore)]
+            : [s.Height, s.Width, 0, 0, s.Height, s.Width];
+        var ids = new float[batch * row.Length];
+        for (var i = 0; i < batch; i++)
+        {
+            row.CopyTo(ids, i * row.Length);
+        }
+        return ids;
+    }
+
+    private static void Denoise(SdxlModel model, IDiffusionScheduler scheduler, float[] latents, Conditioning cond, Conditioning uncond, float[] timeIds, float[] negativeTimeIds,
+        int batch, int c, int h, int w, int first, int end, GenerationSettings settings, PerItemNoise noise, string?[] failed, string stage, Action<DiffusionStep>? onStep, OrtClock clock, CancellationToken ct)
+    {
+        var cfg = settings.Guidance > 1;
+        var unetBatch = cfg ? 2 * batch : batch;
+        var perItem = c * h * w;
+        var inputs = model.Unet.Inputs.ToDictionary(i => i.Name, StringComparer.Ordinal);
+        var timestepMeta = inputs["timestep"];
+        var sampleType = inputs["sample"].ElementType;
+
+        // Unchanging inputs of every step: [uncond; cond] on the batch axis.
+        var context = cfg ? Concat(uncond.Embeds, cond.Embeds) : cond.Embeds;
+        var pooled = cfg ? Concat(uncond.Pooled, cond.Pooled) : cond.Pooled;
+        var ids = cfg ? Concat(negativeTimeIds, timeIds) : timeIds;
+        var idCount = timeIds.Length / batch;
+        using var contextValue = TensorIo.Input(context, inputs["encoder_hidden_states"].ElementType, unetBatch, ContextLength, cond.Width);
+        using var pooledValue = TensorIo.Input(pooled, inputs["text_embeds"].ElementType, unetBatch, cond.PooledWidth);
+        using var idsValue = TensorIo.Input(ids, inputs["time_ids"].ElementType, unetBatch, idCount);
+
+        var scaled = new float[unetBatch * perItem];
+        var eps = new float[batch * perItem];
+        for (var i = first; i < end; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var t = scheduler.Timesteps[i];
+            // The same scaled latents feed both halves of the CFG batch.
+            scheduler.ScaleModelInput(latents, scaled.AsSpan(0, batch * perItem));
+            if (cfg)
+            {
+                scaled.AsSpan(0, batch * perItem).CopyTo(scaled.AsSpan(batch * perItem));
+            }
+            using var sample = TensorIo.Input(scaled, sampleType, unetBatch, c, h, w);
+            using var timestep = Timestep(t, timestepMeta);
+            using var outputs = clock.Run(model.Unet,
+                [new("sample", sample), new("timestep", timestep), new("encoder_hidden_states", contextValue), new("text_embeds", pooledValue), new("time_ids", idsValue)],
+                ["out_sample"], ct);
+            var prediction = TensorIo.Output(outputs["out_sample"]);
+            if (prediction.Length != unetBatch * perItem)
+            {
+                throw new DiffusionException($"{Path.Combine(model.Folder, "unet", "model.onnx")}: out_sample has {prediction.Length} values; expected [{unetBatch}, {c}, {h}, {w}]");
+            }
+            if (cfg)
+            {
+                // eps = uncond + g * (cond - uncond)
+                var u = prediction.AsSpan(0, batch * perItem);
+                var k = prediction.AsSpan(batch * perItem, batch * perItem);
+                TensorPrimitives.Subtract(k, u, eps);
+                TensorPrimitives.MultiplyAdd(eps, (float)settings.Guidance, u, eps);
+                if (settings.GuidanceRescale > 0)
+                {
+                    Rescale(eps, k, perItem, settings.GuidanceRescale);
+                }
+            }
+            else
+            {
+                prediction.AsSpan(0, batch * perItem).CopyTo(eps);
+            }
+            scheduler.Step(eps, latents, noise);
+            for (var b = 0; b < batch; b++)
+            {
+                if (failed[b] is null && !AllFinite(latents.AsSpan(b * perItem, perItem)))
+                {
+                    failed[b] = $"the latents became NaN or infinite at {stage} step {i - first + 1} of {end - first} (timestep {t}); try fewer steps, a lower guidance, or fp32 weights";
+                }
+            }
+            onStep?.Invoke(new DiffusionStep(stage, i - first + 1, end - first, t));
+        }
+    }
+
+    private static OrtValue Timestep(double t, TensorMetadata meta)
+    {
+        // New optimum exports: a rank-0 float; old ones: int64 of shape [1].
+        long[] shape = meta.Dimensions.Length == 0 ? [] : [1];
+        return meta.ElementType switch
+        {
+            TensorElementType.Int64 => OrtValue.FromArray(new[] { (long)Math.Round(t) }, shape),
+            TensorElementType.Int32 => OrtValue.FromArray(new[] { (int)Math.Round(t) }, shape),
+            _ => TensorIo.Input([(float)t], meta.ElementType, shape),
+        };
+    }
+
+    /// <summary>diffusers' rescale_noise_cfg: std over every non-batch dimension, torch's unbiased std.</summary>
+    private static void Rescale(Span<float> eps, ReadOnlySpan<float> cond, int perItem, double factor)
+    {
+        for (var b = 0; b * perItem < eps.Length; b++)
+        {
+            var e = eps.Slice(b * perItem, perItem);
+            var stdCond = Std(cond.Slice(b * perItem, perItem));
+            var stdCfg = Std(e);
+            if (stdCfg == 0)
+            {
+                continue;
+            }
+            var scale = (float)((factor * stdCond / stdCfg) + (1 - factor));
+            TensorPrimitives.Multiply(e, scale, e);
+        }
+
+        static double Std(ReadOnlySpan<float> x)
+        {
+            double mean = 0;
+            foreach (var v in x)
+            {
+                mean += v;
+            }
+            mean /= x.Length;
+            double sum = 0;
+            foreach (var v in x)
+            {
+                sum += (v - mean) * (v - mean);
+            }
+            return Math.Sqrt(sum / Math.Max(1, x.Length - 1));
+        }
+    }
+
+    private static GeneratedImageResult[] Decode(SdxlModel model, float[] latents, int batch, int c, int h, int w, GenerationSettings settings,
+        IReadOnlyList<string> prompts, IReadOnlyList<ulong> seeds, string?[] failed, bool[] truncated, OrtClock clock, CancellationToken ct)
+    {
+        var results = new GeneratedImageResult[batch];
+        var scaledLatents = new float[latents.Length];
+        TensorPrimitives.Divide(latents, (float)model.VaeScalingFactor, scaledLatents);
+        var meta = model.VaeDecoder.Inputs.First(i => i.Name == "latent_sample");
+        var perItem = c * h * w;
+        var ok = Enumerable.Range(0, batch).Where(b => failed[b] is null).ToArray();
+        float[] pixels = [];
+        if (ok.Length > 0)
+        {
+            var input = new float[ok.Length * perItem];
+            for (var k = 0; k < ok.Length; k++)
+            {
+                scaledLatents.AsSpan(ok[k] * perItem, perItem).CopyTo(input.AsSpan(k * perItem));
+            }
+            using var value = TensorIo.Input(input, meta.ElementType, ok.Length, c, h, w);
+            using var outputs = clock.Run(model.VaeDecoder, [new("latent_sample", value)], ["sample"], ct);
+            var shape = outputs["sample"].Shape;
+            if (shape.Length != 4 || shape[0] != ok.Length || shape[1] != 3 || shape[2] != settings.Height || shape[3] != settings.Width)
+            {
+                throw new DiffusionException($"{Path.Combine(model.Folder, "vae_decoder", "model.onnx")}: output 'sample' is [{string.Join(", ", shape)}]; expected [{ok.Length}, 3, {settings.Height}, {settings.Width}]");
+            }
+            pixels = TensorIo.Output(outputs["sample"]);
+        }
+        var plane = settings.Width * settings.Height;
+        for (int b = 0, k = 0; b < batch; b++)
+        {
+            if (failed[b] is { } reason)
+            {
+                results[b] = new GeneratedImageResult(prompts[b], seeds[b], null, reason, truncated[b]);
+                continue;
+            }
+            var src = pixels.AsSpan(k * 3 * plane, 3 * plane);
+            k++;
+            if (!AllFinite(src))
+            {
+                results[b] = new GeneratedImageResult(prompts[b], seeds[b], null, "the VAE decoder produced NaN or infinite pixels (an fp16 VAE overflows: use an fp32 VAE or the fp16-fix VAE)", truncated[b]);
+                continue;
+            }
+            var image = RgbImage.Allocate(settings.Width, settings.Height);
+            var dst = image.Pixels;
+            for (var p = 0; p < plane; p++)
+            {
+                for (var ch = 0; ch < 3; ch++)
+                {
+                    // diffusers: (x / 2 + 0.5).clamp(0, 1), then round(x * 255).
+                    var v = Math.Clamp((src[(ch * plane) + p] / 2f) + 0.5f, 0f, 1f);
+                    dst[(p * 3) + ch] = (byte)MathF.Round(v * 255f, MidpointRounding.ToEven);
+                }
+            }
+            results[b] = new GeneratedImageResult(prompts[b], seeds[b], image, null, truncated[b]);
+        }
+        return results;
+    }
+
+    private static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        foreach (var v in values)
+        {
+            if (!float.IsFinite(v))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static float[] Concat(float[] a, float[] b)
+    {
+        var r = new float[a.Length + b.Length];
+        a.CopyTo(r, 0);
+        b.CopyTo(r, a.Length);
+        return r;
+    }
+
+    private sealed record Conditioning(float[] Embeds, int Width, float[] Pooled, int PooledWidth)
+    {
+        public Conditioning Zeros() => new(new float[Embeds.Length], Width, new float[Pooled.Length], PooledWidth);
+    }
+
+    /// <summary>Ancestral noise drawn per item from the item's own seed stream, so batching does not change a picture.</summary>
+    private sealed class PerItemNoise : IGaussianNoise
+    {
+        private readonly SeededGaussianNoise[] _streams;
+        private readonly int _perItem;
+
+        public PerItemNoise(IReadOnlyList<ulong> seeds, int perItem)
+        {
+            // A second stream per seed, distinct from the one that made the initial latents.
+            _streams = seeds.Select(s => new SeededGaussianNoise(s ^ 0x9E3779B97F4A7C15UL)).ToArray();
+            _perItem = perItem;
+        }
+
+        public void Fill(Span<float> destination)
+        {
+            for (var i = 0; i < _streams.Length && (i + 1) * _perItem <= destination.Length; i++)
+            {
+                _streams[i].Fill(destination.Slice(i * _perItem, _perItem));
+            }
+        }
+    }
+
+    /// <summary>Time spent inside ONNX Runtime's Run, to show what the pipeline itself costs.</summary>
+    private sealed class OrtClock
+    {
+        private long _ticks;
+
+        public double Milliseconds => _ticks * 1000.0 / Stopwatch.Frequency;
+
+        public OrtValueList Run(InferenceSession session, IReadOnlyList<NamedValue> inputs, IReadOnlyList<string> outputs, CancellationToken ct)
+        {
+            var start = Stopwatch.GetTimestamp();
+            try
+            {
+                return session.Run(inputs, outputs, ct);
+            }
+            finally
+            {
+                _ticks += Stopwatch.GetTimestamp() - start;
+            }
+        }
+    }
+}
