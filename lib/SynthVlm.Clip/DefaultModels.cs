@@ -15,43 +15,8 @@ public static class DefaultModels
     /// built beside the target and renamed into place, so replicas starting together never see a
     /// half-written model; an existing complete folder is left as it is.
     /// </summary>
-    public static string EnsureTinyClip(string directory)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
-        directory = Path.GetFullPath(directory.TrimEnd('/'));
-        if (IsComplete(directory))
-        {
-            return directory;
-        }
-        var parent = Path.GetDirectoryName(directory)!;
-        Directory.CreateDirectory(parent);
-        var staging = Path.Combine(parent, $".{Path.GetFileName(directory)}.{Environment.ProcessId}.{Guid.NewGuid():N}");
-        try
-        {
-            WriteTinyClip(staging);
-            try
-            {
-                if (Directory.Exists(directory) && !IsComplete(directory))
-                {
-                    // A folder left half-written by an older tool: replace it.
-                    Directory.Delete(directory, recursive: true);
-                }
-                Directory.Move(staging, directory);
-            }
-            catch (IOException) when (IsComplete(directory))
-            {
-                // Another process finished first; its folder is identical.
-            }
-        }
-        finally
-        {
-            if (Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
-        }
-        return directory;
-    }
+    public static string EnsureTinyClip(string directory) =>
+        IO.AtomicDirectory.Ensure(directory, WriteTinyClip, IsComplete);
 
     /// <summary>Writes the tiny CLIP into <paramref name="directory"/> (created; existing files overwritten).</summary>
     public static void WriteTinyClip(string directory)

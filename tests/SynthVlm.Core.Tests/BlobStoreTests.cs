@@ -75,3 +75,58 @@ public class BlobStoreTests
         }
     }
 }
+
+public class AtomicDirectoryTests
+{
+    [Fact]
+    public void Writes_once_replaces_incomplete_leftovers_and_leaves_no_staging()
+    {
+        var root = Directory.CreateTempSubdirectory("atomic-");
+        try
+        {
+            var target = Path.Combine(root.FullName, "model");
+            Directory.CreateDirectory(target);
+            File.WriteAllText(Path.Combine(target, "half"), "left by a crash");
+            var writes = 0;
+            void Write(string dir)
+            {
+                writes++;
+                Directory.CreateDirectory(dir);
+                File.WriteAllText(Path.Combine(dir, "done"), "ok");
+            }
+            static bool Complete(string dir) => File.Exists(Path.Combine(dir, "done"));
+
+            SynthVlm.IO.AtomicDirectory.Ensure(target, Write, Complete).Should().Be(target);
+            SynthVlm.IO.AtomicDirectory.Ensure(target, Write, Complete);
+            writes.Should().Be(1);
+            Directory.GetFiles(target).Select(Path.GetFileName).Should().Equal("done");
+            Directory.GetDirectories(root.FullName).Should().ContainSingle();
+        }
+        finally
+        {
+            root.Delete(true);
+        }
+    }
+
+    [Fact]
+    public void A_failed_write_leaves_nothing_behind()
+    {
+        var root = Directory.CreateTempSubdirectory("atomic-");
+        try
+        {
+            var target = Path.Combine(root.FullName, "model");
+            var act = () => SynthVlm.IO.AtomicDirectory.Ensure(target, dir =>
+            {
+                Directory.CreateDirectory(dir);
+                File.WriteAllText(Path.Combine(dir, "partial"), "x");
+                throw new IOException("disk full");
+            }, dir => File.Exists(Path.Combine(dir, "done")));
+            act.Should().Throw<IOException>().WithMessage("disk full");
+            Directory.GetFileSystemEntries(root.FullName).Should().BeEmpty();
+        }
+        finally
+        {
+            root.Delete(true);
+        }
+    }
+}
