@@ -11,7 +11,7 @@ using SynthVlm.ServiceDefaults;
 namespace SynthVlm.ScoringService;
 
 /// <summary>Wires the scoring stage: settings, the CLIP model, the pair scorer, gRPC and the stream worker.</summary>
-public static class ScoringSetup
+public static partial class ScoringSetup
 {
     /// <summary>Configuration section of <see cref="PairScorerOptions"/> and the model settings.</summary>
     public const string Section = "SynthVlm:Scoring";
@@ -47,7 +47,16 @@ public static class ScoringSetup
     }
 
     /// <summary>Maps the Scoring gRPC service.</summary>
-    public static void ConfigureApp(WebApplication app) => app.MapRpcService<ScoringRpcService>();
+    public static void ConfigureApp(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapRpcService<ScoringRpcService>();
+        var model = app.Services.GetRequiredService<ClipModel>();
+        LogModel(app.Logger, model.Folder, model.Provider.ToString(), model.EmbeddingSize);
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 620, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "CLIP model {Folder} on {Provider} ({Dimension}-d embeddings)")]
+    private static partial void LogModel(Microsoft.Extensions.Logging.ILogger logger, string folder, string provider, int dimension);
 
     private static ClipModel LoadModel(IConfiguration configuration, DataPaths paths)
     {
