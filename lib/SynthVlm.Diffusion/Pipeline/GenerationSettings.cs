@@ -83,4 +83,44 @@ public sealed record GeneratedImageResult(string Prompt, ulong Seed, Imaging.Rgb
 public sealed record GenerationTimings(double EncodeMs, double DenoiseMs, double DecodeMs, double TotalMs, double InsideOnnxRuntimeMs, int BaseSteps, int RefinerSteps);
 
 /// <summary>The images of one <see cref="SdxlPipeline.Generate"/> call, in prompt order, and where the time went.</summary>
-public sealed record GenerationBatch(IReadOnlyList<GeneratedImageResult> Images, GenerationTimings Timings);
+public sealed record GenerationBatch(IReadOnlyList<GeneratedImageResult> Images, GenerationTimings Timings)
+{
+    /// <summary>The denoised latents [B, 4, Height/8, Width/8] as they went into the VAE (before the division by its scaling factor); empty when not set.</summary>
+    public ReadOnlyMemory<float> FinalLatents { get; init; }
+}
+
+/// <summary>
+/// Precomputed SDXL conditioning in diffusers' layout: prompt_embeds [B, 77, <paramref name="Width"/>]
+/// (both encoders' penultimate hidden states concatenated) and pooled_prompt_embeds [B, <paramref name="PooledWidth"/>].
+/// </summary>
+/// <param name="Embeds">Row-major [B, 77, Width] values.</param>
+/// <param name="Width">The embedding width (2048 for SDXL base).</param>
+/// <param name="Pooled">Row-major [B, PooledWidth] values.</param>
+/// <param name="PooledWidth">The pooled width (1280 for SDXL).</param>
+#pragma warning disable CA1819 // Positional record over caller-owned buffers, passed straight to ONNX Runtime.
+public sealed record PromptEmbeddings(float[] Embeds, int Width, float[] Pooled, int PooledWidth)
+#pragma warning restore CA1819
+{
+    /// <summary>Checks the lengths against the widths; returns the batch size.</summary>
+    internal int Validate(string name, int contextLength)
+    {
+        if (Embeds is null || Pooled is null)
+        {
+            throw new ArgumentException("embeds and pooled must not be null.", name);
+        }
+        if (Width < 1 || PooledWidth < 1)
+        {
+            throw new ArgumentException($"widths must be positive; got Width {Width}, PooledWidth {PooledWidth}.", name);
+        }
+        if (Pooled.Length == 0 || Pooled.Length % PooledWidth != 0)
+        {
+            throw new ArgumentException($"pooled has {Pooled.Length} values, not a positive multiple of PooledWidth {PooledWidth}.", name);
+        }
+        var batch = Pooled.Length / PooledWidth;
+        if (Embeds.Length != batch * contextLength * Width)
+        {
+            throw new ArgumentException($"embeds have {Embeds.Length} values; expected [{batch}, {contextLength}, {Width}] = {batch * contextLength * Width} (batch {batch} from pooled).", name);
+        }
+        return batch;
+    }
+}

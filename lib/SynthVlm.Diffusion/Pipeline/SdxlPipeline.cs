@@ -71,20 +71,84 @@ public sealed class SdxlPipeline
         var uncond = settings.NegativePrompt is null && _base.ForceZerosForEmptyPrompt
             ? cond.Zeros()
             : EncodeBase(Repeat(settings.NegativePrompt ?? "", batch), clock, cancellationToken, out _);
-        float[] baseIds = TimeIds(batch, settings, refiner: false, negative: false);
         var encodeMs = Stopwatch.GetElapsedTime(encodeStart).TotalMilliseconds;
 
-        // Initial latents: each item's own seeded Gaussian, scaled by the scheduler's init sigma.
-        var scheduler = CreateScheduler(_base, settings);
-        scheduler.SetTimesteps(settings.Steps);
+        // Initial latents: each item's own seeded Gaussian (scaled by the scheduler's init sigma in Run).
         var latents = new float[batch * perItem];
         for (var i = 0; i < batch; i++)
         {
             new SeededGaussianNoise(seeds[i]).Fill(latents.AsSpan(i * perItem, perItem));
         }
+        return Run(cond, uncond, latents, prompts, seeds, truncated, settings, encodeMs, total, clock, onStep, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs the base denoising loop and the VAE decode on precomputed conditioning, as diffusers'
+    /// StableDiffusionXLPipeline does when called with prompt_embeds, pooled_prompt_embeds, their
+    /// negative counterparts and latents: the text encoders and the refiner are not used.
+    /// </summary>
+    /// <param name="positive">Conditioning of each item: embeds [B, 77, Width], pooled [B, PooledWidth].</param>
+    /// <param name="negative">Unconditional embeddings of the same shape; null means zeros when the model says
+    /// force_zeros_for_empty_prompt (as diffusers with no negative prompt), otherwise it is required when guidance is on.</param>
+    /// <param name="initialLatents">[B, 4, Height/8, Width/8] standard-normal latents, not yet multiplied by the
+    /// scheduler's init_noise_sigma (like diffusers' <c>latents</c> argument); not modified.</param>
+    /// <param name="settings">Size, steps, guidance, scheduler; the refiner and prompt fields are ignored.</param>
+    /// <param name="seeds">Per-item seeds of the ancestral noise (stochastic schedulers) and of the results; null = 0, 1, 2, …</param>
+    /// <param name="onStep">Called after every denoising step.</param>
+    /// <param name="cancellationToken">Cancels between steps and inside a running model call.</param>
+    /// <returns>The images (prompt "" in each result) and, in <see cref="GenerationBatch.FinalLatents"/>, the latents before the VAE.</returns>
+    /// <exception cref="ArgumentException">A length does not match the shapes above, or a setting is out of range.</exception>
+    /// <exception cref="DiffusionException">A model output has an unexpected shape.</exception>
+    public GenerationBatch GenerateFromEmbeddings(PromptEmbeddings positive, PromptEmbeddings? negative, float[] initialLatents, GenerationSettings settings,
+        IReadOnlyList<ulong>? seeds = null, Action<DiffusionStep>? onStep = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(positive);
+        ArgumentNullException.ThrowIfNull(initialLatents);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        var total = Stopwatch.StartNew();
+        var batch = positive.Validate(nameof(positive), ContextLength);
+        if (negative is not null)
+        {
+            var nb = negative.Validate(nameof(negative), ContextLength);
+            if (nb != batch || negative.Width != positive.Width || negative.PooledWidth != positive.PooledWidth)
+            {
+                throw new ArgumentException($"negative embeddings are [{nb}, {ContextLength}, {negative.Width}] / [{nb}, {negative.PooledWidth}]; they must match the positive [{batch}, {ContextLength}, {positive.Width}] / [{batch}, {positive.PooledWidth}].", nameof(negative));
+            }
+        }
+        else if (settings.Guidance > 1 && !_base.ForceZerosForEmptyPrompt)
+        {
+            throw new ArgumentException($"{_base.Folder} does not set force_zeros_for_empty_prompt, so negative embeddings are required when guidance is on.", nameof(negative));
+        }
+        var perItem = _base.LatentChannels * (settings.Height / 8) * (settings.Width / 8);
+        if (initialLatents.Length != batch * perItem)
+        {
+            throw new ArgumentException($"initial latents have {initialLatents.Length} values; expected [{batch}, {_base.LatentChannels}, {settings.Height / 8}, {settings.Width / 8}] = {batch * perItem}.", nameof(initialLatents));
+        }
+        seeds ??= Enumerable.Range(0, batch).Select(i => (ulong)i).ToArray();
+        if (seeds.Count != batch)
+        {
+            throw new ArgumentException($"one seed per item is needed; got {seeds.Count} seeds for {batch} items.", nameof(seeds));
+        }
+        var cond = new Conditioning(positive.Embeds, positive.Width, positive.Pooled, positive.PooledWidth);
+        var uncond = negative is null ? cond.Zeros() : new Conditioning(negative.Embeds, negative.Width, negative.Pooled, negative.PooledWidth);
+        return Run(cond, uncond, (float[])initialLatents.Clone(), Repeat("", batch), seeds, new bool[batch], settings with { UseRefiner = false },
+            0, total, new OrtClock(), onStep, cancellationToken);
+    }
+
+    /// <summary>The part both entry points share: init sigma, base (and refiner) denoising, VAE decode.</summary>
+    private GenerationBatch Run(Conditioning cond, Conditioning uncond, float[] latents, IReadOnlyList<string> prompts, IReadOnlyList<ulong> seeds, bool[] truncated,
+        GenerationSettings settings, double encodeMs, Stopwatch total, OrtClock clock, Action<DiffusionStep>? onStep, CancellationToken cancellationToken)
+    {
+        var batch = prompts.Count;
+        int h = settings.Height / 8, w = settings.Width / 8, c = _base.LatentChannels;
+        var perItem = c * h * w;
+        float[] baseIds = TimeIds(batch, settings, refiner: false, negative: false);
+
+        var scheduler = CreateScheduler(_base, settings);
+        scheduler.SetTimesteps(settings.Steps);
         TensorPrimitives.Multiply(latents, (float)scheduler.InitNoiseSigma, latents);
         var noise = new PerItemNoise(seeds, perItem);
-
         var useRefiner = _refiner is not null && settings.UseRefiner;
         var baseSteps = useRefiner ? DenoisingSplit.BaseSteps(scheduler.Timesteps, settings.RefinerStart) : scheduler.Timesteps.Count;
         var failed = new string?[batch];
@@ -114,7 +178,10 @@ public sealed class SdxlPipeline
         var decodeStart = Stopwatch.GetTimestamp();
         var results = Decode(decoder, latents, batch, c, h, w, settings, prompts, seeds, failed, truncated, clock, cancellationToken);
         var decodeMs = Stopwatch.GetElapsedTime(decodeStart).TotalMilliseconds;
-        return new GenerationBatch(results, new GenerationTimings(encodeMs, denoiseMs, decodeMs, total.Elapsed.TotalMilliseconds, clock.Milliseconds, baseSteps, refinerSteps));
+        return new GenerationBatch(results, new GenerationTimings(encodeMs, denoiseMs, decodeMs, total.Elapsed.TotalMilliseconds, clock.Milliseconds, baseSteps, refinerSteps))
+        {
+            FinalLatents = latents,
+        };
     }
 
     private static IDiffusionScheduler CreateScheduler(SdxlModel model, GenerationSettings settings) =>
