@@ -69,7 +69,7 @@ internal static class GenerateCommands
                 {
                     ImageCodec.EncodeFile(result.Image, parse.GetRequiredValue(output));
                 }
-                Console.WriteLine(Json(w =>
+                Console.WriteLine(JsonLine.Of(w =>
                 {
                     w.WriteString("image", parse.GetRequiredValue(output));
                     w.WriteNumber("seed", result.Seed);
@@ -90,17 +90,5 @@ internal static class GenerateCommands
             }
         });
         return command;
-    }
-
-    private static string Json(Action<Utf8JsonWriter> write)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            write(writer);
-            writer.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 }

@@ -37,7 +37,7 @@ internal static class ImagingCommands
                 using var first = ImageCodec.DecodeFile(parse.GetRequiredValue(a), options);
                 using var second = ImageCodec.DecodeFile(parse.GetRequiredValue(b), options);
                 var value = Imaging.Ssim.Compute(first, second);
-                Console.WriteLine(Json(w => w.WriteNumber("ssim", value)));
+                Console.WriteLine(JsonLine.Of(w => w.WriteNumber("ssim", value)));
                 return 0;
             });
         });
@@ -109,7 +109,7 @@ internal static class ImagingCommands
         {
             using var image = ImageCodec.DecodeFile(path, options);
             var score = Imaging.SsimScore.Compute(image, down);
-            return Json(w =>
+            return JsonLine.Of(w =>
             {
                 w.WriteString("image", path);
                 w.WriteNumber("ssim", score);
@@ -119,7 +119,7 @@ internal static class ImagingCommands
         {
             Interlocked.Increment(ref failures.Value);
             Console.Error.WriteLine(e.Message);
-            return Json(w =>
+            return JsonLine.Of(w =>
             {
                 w.WriteString("image", path);
                 w.WriteString("error", e.Message);
@@ -170,17 +170,5 @@ internal static class ImagingCommands
             Console.Error.WriteLine(e.Message);
             return ImageError;
         }
-    }
-
-    private static string Json(Action<Utf8JsonWriter> write)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            write(writer);
-            writer.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 }

@@ -43,7 +43,7 @@ internal static class ModelCommands
             Report("sdxl-refiner", Diffusion.DefaultSdxlModels.EnsureTinyRefiner(sdxlRefiner));
             return 0;
 
-            static void Report(string name, string written) => Console.WriteLine(Json(w =>
+            static void Report(string name, string written) => Console.WriteLine(JsonLine.Of(w =>
             {
                 w.WriteString("model", name);
                 w.WriteString("dir", written);
@@ -80,7 +80,7 @@ internal static class ModelCommands
             foreach (var text in inputs)
             {
                 var encoded = tokenizer.Encode(text, length);
-                stdout.WriteLine(Json(w =>
+                stdout.WriteLine(JsonLine.Of(w =>
                 {
                     w.WriteStartArray("ids");
                     foreach (var id in encoded.Ids)
@@ -183,13 +183,13 @@ internal static class ModelCommands
                     {
                         failures++;
                         Console.Error.WriteLine($"{path}: {error}");
-                        Console.WriteLine(Json(w => { w.WriteString("image", path); w.WriteString("error", error); }));
+                        Console.WriteLine(JsonLine.Of(w => { w.WriteString("image", path); w.WriteString("error", error); }));
                         continue;
                     }
                     var cosine = embeddings!.Cosine(k, k);
                     var truncated = embeddings.Truncated(k);
                     k++;
-                    Console.WriteLine(Json(w =>
+                    Console.WriteLine(JsonLine.Of(w =>
                     {
                         w.WriteString("image", path);
                         w.WriteNumber("clip", ClipScore.FromCosine(cosine, weight));
@@ -270,17 +270,5 @@ internal static class ModelCommands
             Console.Error.WriteLine(e.Message);
             return InputError;
         }
-    }
-
-    private static string Json(Action<Utf8JsonWriter> write)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            writer.WriteStartObject();
-            write(writer);
-            writer.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 }

@@ -10,7 +10,7 @@ using SynthVlm.ServiceDefaults;
 namespace SynthVlm.DiffusionService;
 
 /// <summary>Wires the diffusion stage: models, generator, gRPC and the stream worker.</summary>
-public static class DiffusionSetup
+public static partial class DiffusionSetup
 {
     /// <summary>Configuration section of the stage.</summary>
     public const string Section = "SynthVlm:Diffusion";
@@ -55,7 +55,15 @@ public static class DiffusionSetup
     }
 
     /// <summary>Maps the Diffusion gRPC service.</summary>
-    public static void ConfigureApp(WebApplication app) => app.MapRpcService<DiffusionRpcService>();
+    public static void ConfigureApp(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapRpcService<DiffusionRpcService>();
+        LogModel(app.Logger, app.Services.GetRequiredService<ImageGenerator>().ModelId);
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 720, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "SDXL model {Model}")]
+    private static partial void LogModel(Microsoft.Extensions.Logging.ILogger logger, string model);
 
     private static (SdxlModel Base, SdxlModel? Refiner) LoadModels(IConfiguration configuration, DataPaths paths)
     {
