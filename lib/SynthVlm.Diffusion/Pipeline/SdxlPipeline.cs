@@ -73,13 +73,15 @@ public sealed class SdxlPipeline
             : EncodeBase(Repeat(settings.NegativePrompt ?? "", batch), clock, cancellationToken, out _);
         var encodeMs = Stopwatch.GetElapsedTime(encodeStart).TotalMilliseconds;
 
-        // Initial latents: each item's own seeded Gaussian (scaled by the scheduler's init sigma in Run).
+        // Initial latents: each item's own torch CPU generator, as diffusers draws them for a list of
+        // generators (scaled by the scheduler's init sigma in Run); the ancestral noise continues them.
         var latents = new float[batch * perItem];
+        var generators = seeds.Select(s => new TorchGaussianNoise(s)).ToArray();
         for (var i = 0; i < batch; i++)
         {
-            new SeededGaussianNoise(seeds[i]).Fill(latents.AsSpan(i * perItem, perItem));
+            generators[i].Fill(latents.AsSpan(i * perItem, perItem));
         }
-        return Run(cond, uncond, latents, prompts, seeds, truncated, settings, encodeMs, total, clock, onStep, cancellationToken);
+        return Run(cond, uncond, latents, prompts, seeds, truncated, settings, encodeMs, total, clock, onStep, cancellationToken, generators);
     }
 
     /// <summary>
@@ -138,7 +140,7 @@ public sealed class SdxlPipeline
 
     /// <summary>The part both entry points share: init sigma, base (and refiner) denoising, VAE decode.</summary>
     private GenerationBatch Run(Conditioning cond, Conditioning uncond, float[] latents, IReadOnlyList<string> prompts, IReadOnlyList<ulong> seeds, bool[] truncated,
-        GenerationSettings settings, double encodeMs, Stopwatch total, OrtClock clock, Action<DiffusionStep>? onStep, CancellationToken cancellationToken)
+        GenerationSettings settings, double encodeMs, Stopwatch total, OrtClock clock, Action<DiffusionStep>? onStep, CancellationToken cancellationToken, TorchGaussianNoise[]? generators = null)
     {
         var batch = prompts.Count;
         int h = settings.Height / 8, w = settings.Width / 8, c = _base.LatentChannels;
@@ -148,7 +150,7 @@ public sealed class SdxlPipeline
         var scheduler = CreateScheduler(_base, settings);
         scheduler.SetTimesteps(settings.Steps);
         TensorPrimitives.Multiply(latents, (float)scheduler.InitNoiseSigma, latents);
-        var noise = new PerItemNoise(seeds, perItem);
+        var noise = new PerItemNoise(generators ?? [.. seeds.Select(seed => new TorchGaussianNoise(seed))], perItem);
         var useRefiner = _refiner is not null && settings.UseRefiner;
         var baseSteps = useRefiner ? DenoisingSplit.BaseSteps(scheduler.Timesteps, settings.RefinerStart) : scheduler.Timesteps.Count;
         var failed = new string?[batch];
@@ -451,18 +453,11 @@ public sealed class SdxlPipeline
         public Conditioning Zeros() => new(new float[Embeds.Length], Width, new float[Pooled.Length], PooledWidth);
     }
 
-    /// <summary>Ancestral noise drawn per item from the item's own seed stream, so batching does not change a picture.</summary>
-    private sealed class PerItemNoise : IGaussianNoise
+    /// <summary>Ancestral noise drawn per item from the item's own generator, so batching does not change a picture.</summary>
+    private sealed class PerItemNoise(TorchGaussianNoise[] streams, int perItem) : IGaussianNoise
     {
-        private readonly SeededGaussianNoise[] _streams;
-        private readonly int _perItem;
-
-        public PerItemNoise(IReadOnlyList<ulong> seeds, int perItem)
-        {
-            // A second stream per seed, distinct from the one that made the initial latents.
-            _streams = seeds.Select(s => new SeededGaussianNoise(s ^ 0x9E3779B97F4A7C15UL)).ToArray();
-            _perItem = perItem;
-        }
+        private readonly TorchGaussianNoise[] _streams = streams;
+        private readonly int _perItem = perItem;
 
         public void Fill(Span<float> destination)
         {
