@@ -116,6 +116,7 @@ public sealed class SdxlModel : IDisposable
         VaeDecoder = LoadSession("vae_decoder", options);
         CheckUnet();
         CheckVae();
+        UpcastVaeIfNeeded(options);
     }
 
     private void CheckUnet()
@@ -170,6 +171,56 @@ public sealed class SdxlModel : IDisposable
             throw new DiffusionException($"{config}: scaling_factor must be positive");
         }
     }
+
+    private void UpcastVaeIfNeeded(SessionOptions? options)
+    {
+        // diffusers runs an fp16 VAE in fp32 when its config says force_upcast (SDXL's does: its
+        // activations overflow half precision). Here that means loading a float32 rewrite of the graph.
+        if (VaeDecoder.Inputs.First(i => i.Name == "latent_sample").ElementType != TensorElementType.Float16)
+        {
+            return;
+        }
+        var config = Path.Combine(Folder, "vae_decoder", "config.json");
+        var forceUpcast = true;
+        if (File.Exists(config))
+        {
+            using var doc = ParseJson(config);
+            forceUpcast = !doc.RootElement.TryGetProperty("force_upcast", out var f) || f.ValueKind != JsonValueKind.False;
+        }
+        if (!forceUpcast)
+        {
+            return;
+        }
+        var path = PathOf("vae_decoder");
+        byte[] upcast;
+        try
+        {
+            upcast = Onnx.Builder.Float16Upcast.Convert(File.ReadAllBytes(path), Path.GetDirectoryName(path));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new DiffusionException($"{path}: cannot upcast the float16 VAE to float32: {e.Message}", e);
+        }
+        var upcastOptions = new SessionOptions
+        {
+            IntraOpThreads = options?.IntraOpThreads ?? 0,
+            InterOpThreads = options?.InterOpThreads ?? 0,
+            OptimizationLevel = options?.OptimizationLevel ?? GraphOptimizationLevel.All,
+            EnableMemoryArena = options?.EnableMemoryArena ?? true,
+            Provider = options?.Provider ?? ExecutionProvider.Cpu,
+            CudaDeviceId = options?.CudaDeviceId ?? 0,
+            Fallback = options?.Fallback ?? ProviderFallback.Error,
+            Logger = options?.Logger,
+            ExternalDataFolder = Path.GetDirectoryName(path),
+        };
+        var session = InferenceSession.FromBytes(upcast, upcastOptions);
+        VaeDecoder.Dispose();
+        VaeDecoder = session;
+        VaeUpcast = true;
+    }
+
+    /// <summary>Whether the float16 VAE decoder runs as its float32 rewrite (config force_upcast).</summary>
+    public bool VaeUpcast { get; private set; }
 
     private static string CheckTextEncoder(InferenceSession session, string part, bool projected)
     {

@@ -212,3 +212,43 @@ public sealed class SdxlPipelineTests(TinySdxlFixture models) : IClassFixture<Ti
         act.Should().Throw<DiffusionException>().Where(e => e.Message.Contains("unet", StringComparison.Ordinal) && e.Message.Contains("'time_ids' is missing", StringComparison.Ordinal));
     }
 }
+
+public sealed class Fp16VaeTests(TinySdxlFixture models) : IClassFixture<TinySdxlFixture>
+{
+    private static void WriteFp16Vae(string folder, bool forceUpcast)
+    {
+        var b = new OnnxModelBuilder("fp16_vae");
+        var latent = b.Input("latent_sample", TensorDataType.Float16, "batch_size", 4, "height", "width");
+        var rgb = b.Op("Slice", latent, b.Initializer("starts", [0L], 1), b.Initializer("ends", [3L], 1), b.Initializer("axes", [1L], 1));
+        var roi = b.Initializer("roi", ReadOnlySpan<float>.Empty, 0);
+        var scales = b.Initializer("scales", [1f, 1f, 8f, 8f], 4);
+        var big = b.Op("Resize", [rgb, roi, scales], NodeAttribute.String("mode", "nearest"));
+        var squashed = b.Op("Tanh", b.Op("Mul", big, b.Initializer("k", [(Half)0.5f], 1)));
+        b.Output(b.Node("Identity", [squashed], outputs: ["sample"])[0], TensorDataType.Float16, "batch_size", 3, "h8", "w8");
+        b.Save(Path.Combine(folder, "vae_decoder", "model.onnx"));
+        File.WriteAllText(Path.Combine(folder, "vae_decoder", "config.json"),
+            $$"""{"scaling_factor": 0.13025, "force_upcast": {{(forceUpcast ? "true" : "false")}}, "latent_channels": 4}""");
+    }
+
+    [Fact]
+    public void Fp16_vae_with_force_upcast_runs_as_float32_and_decodes()
+    {
+        var folder = models.CopyOfBase("fp16-vae-upcast");
+        WriteFp16Vae(folder, forceUpcast: true);
+        using var model = SdxlModel.Load(folder);
+        model.VaeUpcast.Should().BeTrue();
+        var result = new SdxlPipeline(model).Generate(["a red bus"], [1UL], new GenerationSettings { Width = 32, Height = 32, Steps = 2, UseRefiner = false }).Images[0];
+        result.Error.Should().BeNull();
+        (result.Image!.Width, result.Image.Height).Should().Be((32, 32));
+    }
+
+    [Fact]
+    public void Fp16_vae_without_force_upcast_is_used_as_it_is()
+    {
+        var folder = models.CopyOfBase("fp16-vae-as-is");
+        WriteFp16Vae(folder, forceUpcast: false);
+        using var model = SdxlModel.Load(folder);
+        model.VaeUpcast.Should().BeFalse();
+        new SdxlPipeline(model).Generate(["a red bus"], [1UL], new GenerationSettings { Width = 32, Height = 32, Steps = 2, UseRefiner = false }).Images[0].Image.Should().NotBeNull();
+    }
+}
