@@ -128,11 +128,7 @@ public sealed class ClipModel : IDisposable
         }
 
         var n = texts.Count;
-        var seq = _fixedSequenceLength > 0 ? _fixedSequenceLength : LongestSequence(texts);
-        var ids = new long[n * seq];
-        var mask = new long[n * seq];
-        var truncated = new bool[n];
-        Tokenizer.EncodeBatch(texts, ids, mask, seq, truncated);
+        var (ids, mask, seq) = Tokenize(texts, out var truncated);
 
         // The model reads the caller's pixels in place: copying 600 KB per image buys nothing.
         var pixelMemory = System.Runtime.InteropServices.MemoryMarshal.AsMemory(pixelValues);
@@ -159,14 +155,41 @@ public sealed class ClipModel : IDisposable
     /// <inheritdoc />
     public void Dispose() => _session.Dispose();
 
-    private int LongestSequence(IReadOnlyList<string> texts)
+    /// <summary>
+    /// Tokenizes once into the full context, then, for a graph with a dynamic sequence axis, keeps
+    /// only the columns up to the longest text (CLIP pools at the end token, so padding beyond it
+    /// changes nothing but costs attention).
+    /// </summary>
+    private (long[] Ids, long[] Mask, int Sequence) Tokenize(IReadOnlyList<string> texts, out bool[] truncated)
     {
-        var longest = 2;
-        foreach (var text in texts)
+        var n = texts.Count;
+        var full = _fixedSequenceLength > 0 ? _fixedSequenceLength : ContextLength;
+        var ids = new long[n * full];
+        var mask = new long[n * full];
+        truncated = new bool[n];
+        Tokenizer.EncodeBatch(texts, ids, mask, full, truncated);
+        if (_fixedSequenceLength > 0)
         {
-            longest = Math.Max(longest, Tokenizer.Encode(text, ContextLength).Length);
+            return (ids, mask, full);
         }
-        return longest;
+        var longest = 2;
+        for (var i = 0; i < n; i++)
+        {
+            var pad = mask.AsSpan(i * full, full).IndexOf(0L);
+            longest = Math.Max(longest, pad >= 0 ? pad : full);
+        }
+        if (longest == full)
+        {
+            return (ids, mask, full);
+        }
+        var shortIds = new long[n * longest];
+        var shortMask = new long[n * longest];
+        for (var i = 0; i < n; i++)
+        {
+            ids.AsSpan(i * full, longest).CopyTo(shortIds.AsSpan(i * longest));
+            mask.AsSpan(i * full, longest).CopyTo(shortMask.AsSpan(i * longest));
+        }
+        return (shortIds, shortMask, longest);
     }
 
     private float[] Normalised(OrtValue value, int rows)
