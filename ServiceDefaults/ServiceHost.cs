@@ -77,6 +77,7 @@ public static partial class ServiceHost
             builder.Services.AddSingleton(settings.Redis);
             builder.Services.AddSingleton<RedisClientHost>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<RedisClientHost>());
+            builder.Services.AddSingleton<RunAccess>();
             health.AddCheck<RedisClientHost>("redis");
         }
 

@@ -12,6 +12,12 @@ public interface IStreamHandler
 {
     /// <summary>Handles one entry. Throwing leaves the entry pending, so it is redelivered (and dead-lettered after too many tries).</summary>
     Task HandleAsync(StreamEntry entry, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Called when an entry is dead-lettered (a permanent failure, or too many deliveries), before
+    /// it is acknowledged: record the item as failed so the run's progress counts it.
+    /// </summary>
+    Task OnDeadLetteredAsync(StreamEntry entry, string reason) => Task.CompletedTask;
 }
 
 /// <summary>Registers stream workers: a consumer of the stage's input stream per replica.</summary>
@@ -69,7 +75,7 @@ public sealed partial class StreamWorkerHost(
                 // The consumer opens its own connection for its blocking reads; acks, claims and
                 // dead letters go over the service's shared one.
                 var connection = await redis.GetConnectionAsync(stoppingToken).ConfigureAwait(false);
-                var consumer = new StreamConsumer(connection, options, logger);
+                var consumer = new StreamConsumer(connection, options, logger) { DeadLettered = handler.OnDeadLetteredAsync };
                 await consumer.EnsureGroupAsync(stoppingToken).ConfigureAwait(false);
                 queues.RegisterConsumer(options.Stream, options.Group, consumer.Stats);
                 await consumer.RunAsync(handler.HandleAsync, stoppingToken).ConfigureAwait(false);

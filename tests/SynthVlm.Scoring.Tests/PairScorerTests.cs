@@ -208,3 +208,28 @@ public sealed class PairScorerTests(TinyClipFixture clip) : IClassFixture<TinyCl
         batches.Should().Contain(1);
     }
 }
+
+public sealed class BatchInvarianceTests(TinyClipFixture clip) : IClassFixture<TinyClipFixture>
+{
+    // A run's dataset must not depend on how pairs happened to be grouped into micro-batches
+    // (that depends on timing and on how many replicas run), so a pair's score must be the same
+    // bits whether it is encoded alone or with others of other lengths.
+    [Fact]
+    public void A_pairs_embedding_cosine_is_bit_identical_alone_and_in_a_mixed_batch()
+    {
+        var captions = new[] { "a", "a dog on a sofa under a lamp in a living room", "two cats", "the quick brown fox jumps over the lazy dog again and again and again", "x y" };
+        var len = clip.Model.ImageProcessor.TensorLength;
+        var pixels = new float[len * captions.Length];
+        var rng = new Random(3);
+        for (var i = 0; i < pixels.Length; i++)
+        {
+            pixels[i] = (float)(rng.NextDouble() * 4 - 2);
+        }
+        var together = clip.Model.Encode(captions, pixels, captions.Length);
+        for (var i = 0; i < captions.Length; i++)
+        {
+            var alone = clip.Model.Encode([captions[i]], pixels.AsSpan(i * len, len).ToArray(), 1);
+            BitConverter.DoubleToInt64Bits(alone.Cosine(0, 0)).Should().Be(BitConverter.DoubleToInt64Bits(together.Cosine(i, i)), $"caption {i}");
+        }
+    }
+}

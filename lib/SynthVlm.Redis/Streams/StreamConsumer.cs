@@ -87,6 +87,13 @@ public sealed partial class StreamConsumer
     /// <summary>Counters of this consumer.</summary>
     public StreamConsumerStats Stats { get; } = new();
 
+    /// <summary>
+    /// Called after an entry is written to the dead-letter stream and before it is acknowledged,
+    /// with the reason, so the application can record the item as failed (for example in a run's
+    /// progress). If it throws, the entry stays pending and is dead-lettered again later.
+    /// </summary>
+    public Func<StreamEntry, string, Task>? DeadLettered { get; set; }
+
     /// <summary>The hash (entry id → last failure message) kept while an entry is being retried.</summary>
     public string FailureHashKey { get; }
 
@@ -457,6 +464,18 @@ public sealed partial class StreamConsumer
         args[n++] = entry.DeliveryCount;
         // Dead letter first, then ack: a crash in between duplicates a dead letter, never loses one.
         await _connection.ExecuteAsync("XADD", CancellationToken.None, args).ConfigureAwait(false);
+        if (DeadLettered is { } recordFailure)
+        {
+            try
+            {
+                await recordFailure(entry, reason).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Log.LoopError(_logger, _options.Stream, _options.Group, $"recording dead letter {entry.Id} failed: {e.Message}; it stays pending");
+                return;
+            }
+        }
         var ack = _connection.ExecuteAsync("XACK", CancellationToken.None, _options.Stream, _options.Group, entry.Id);
         await _connection.ExecuteAsync("HDEL", CancellationToken.None, FailureHashKey, entry.Id).ConfigureAwait(false);
         await ack.ConfigureAwait(false);

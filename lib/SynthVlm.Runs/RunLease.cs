@@ -1,0 +1,89 @@
+using SynthVlm.Redis;
+
+namespace SynthVlm.Runs;
+
+/// <summary>
+/// A lease on single-owner work of a run (reading the pool, writing the dataset): taken with
+/// SET NX PX, renewed in the background while held, released by its owner only. If the owner
+/// dies, the lease expires and another replica takes the work over; <see cref="Lost"/> fires if a
+/// renewal finds the lease gone, so the old owner stops.
+/// </summary>
+public sealed class RunLease : IAsyncDisposable
+{
+    private const string RenewScript = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+    private const string ReleaseScript = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+    private readonly RedisConnection _connection;
+    private readonly string _key;
+    private readonly string _owner;
+    private readonly TimeSpan _ttl;
+    private readonly CancellationTokenSource _lost = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _renewal;
+
+    private RunLease(RedisConnection connection, string key, string owner, TimeSpan ttl)
+    {
+        _connection = connection;
+        _key = key;
+        _owner = owner;
+        _ttl = ttl;
+        _renewal = RenewLoopAsync();
+    }
+
+    /// <summary>Fires when the lease could not be renewed (another replica may hold it now).</summary>
+    public CancellationToken Lost => _lost.Token;
+
+    /// <summary>Takes the lease <paramref name="key"/> for <paramref name="owner"/>, or returns null when someone else holds it.</summary>
+    public static async Task<RunLease?> TryAcquireAsync(RedisConnection connection, string key, string owner, TimeSpan ttl, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ttl, TimeSpan.FromMilliseconds(100));
+        var reply = await connection.ExecuteAsync("SET", cancellationToken, key, owner, "NX", "PX", (long)ttl.TotalMilliseconds).ConfigureAwait(false);
+        return reply.IsNull ? null : new RunLease(connection, key, owner, ttl);
+    }
+
+    private async Task RenewLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_ttl / 3, _stop.Token).ConfigureAwait(false);
+                try
+                {
+                    var renewed = await _connection.ExecuteAsync("EVAL", _stop.Token, RenewScript, 1, _key, _owner, (long)_ttl.TotalMilliseconds).ConfigureAwait(false);
+                    if (renewed.AsInt64() != 1)
+                    {
+                        await _lost.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+                }
+                catch (RedisException)
+                {
+                    // Redis is down or restarting: keep trying until the lease would have expired.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Released.
+        }
+    }
+
+    /// <summary>Stops renewing and deletes the lease if this owner still holds it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _renewal.ConfigureAwait(false);
+        try
+        {
+            await _connection.ExecuteAsync("EVAL", CancellationToken.None, ReleaseScript, 1, _key, _owner).ConfigureAwait(false);
+        }
+        catch (RedisException)
+        {
+            // It expires by itself.
+        }
+        _stop.Dispose();
+        _lost.Dispose();
+    }
+}
