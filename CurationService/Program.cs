@@ -1,6 +1,8 @@
 using SynthVlm;
+using SynthVlm.CurationService;
 using SynthVlm.ServiceDefaults;
 
-// The curation stage: settings, telemetry, health and the platform gRPC services come from
-// ServiceDefaults; the stage's own work is registered here as its capability lands.
-return ServiceHost.Run(args, KnownServices.Curation);
+// The curation stage and the front door of runs: Runs.Submit/Get/Watch/Cancel/List, reading
+// caption pools into synthvlm:captions, and the rule filters (synthvlm:captions ->
+// synthvlm:curated).
+return ServiceHost.Run(args, KnownServices.Curation, CurationSetup.ConfigureServices, CurationSetup.ConfigureApp);

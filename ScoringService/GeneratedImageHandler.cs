@@ -4,6 +4,7 @@ using SynthVlm.Blobs;
 using SynthVlm.Clip;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis.Streams;
+using SynthVlm.Runs;
 using SynthVlm.Scoring;
 using SynthVlm.ServiceDefaults;
 
@@ -16,7 +17,7 @@ namespace SynthVlm.ScoringService;
 /// at least once, so a redelivered entry may be scored and emitted twice: downstream keys
 /// records by (run, caption_id, variant).
 /// </summary>
-public sealed partial class GeneratedImageHandler(PairScorer scorer, ClipModel model, FileBlobStore blobs, RedisClientHost redis, ILogger<GeneratedImageHandler> logger) : IStreamHandler
+public sealed partial class GeneratedImageHandler(PairScorer scorer, ClipModel model, FileBlobStore blobs, RedisClientHost redis, RunAccess runs, ILogger<GeneratedImageHandler> logger) : IStreamHandler
 {
     /// <summary>The entry kind this handler consumes.</summary>
     public const string InputKind = "GeneratedImage";
@@ -40,6 +41,12 @@ public sealed partial class GeneratedImageHandler(PairScorer scorer, ClipModel m
         catch (InvalidProtocolBufferException e)
         {
             throw new PermanentStreamFailureException($"data is not a GeneratedImage message: {e.Message}");
+        }
+        var run = generated.Run.Length > 0 ? generated.Run : entry.Run;
+        var (work, tracked) = await runs.CheckAsync(run, cancellationToken).ConfigureAwait(false);
+        if (!work)
+        {
+            return;
         }
         if (!BlobKey.IsValid(generated.ImageKey))
         {
@@ -76,7 +83,37 @@ public sealed partial class GeneratedImageHandler(PairScorer scorer, ClipModel m
         // The shared connection is replaced after a reconnect, so the producer is made per entry (it is cheap).
         var producer = new StreamProducer(await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false));
         await producer.ProduceAsync(KnownStreams.Scored, entry.Run, OutputKind, scored.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        if (tracked && ItemOf(generated) is { } item)
+        {
+            await runs.MarkAsync(run, RunStages.Selection, ProgressMark.Emitted, item, CancellationToken.None).ConfigureAwait(false);
+            await runs.MarkAsync(run, RunStages.Scoring, ProgressMark.Processed, item, CancellationToken.None).ConfigureAwait(false);
+        }
     }
+
+    /// <inheritdoc />
+    public async Task OnDeadLetteredAsync(StreamEntry entry, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        GeneratedImage generated;
+        try
+        {
+            generated = GeneratedImage.Parser.ParseFrom(entry.Data.Span);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return;
+        }
+        var run = generated.Run.Length > 0 ? generated.Run : entry.Run;
+        if (ItemOf(generated) is { } item && (await runs.CheckAsync(run, CancellationToken.None).ConfigureAwait(false)).Tracked)
+        {
+            await runs.MarkAsync(run, RunStages.Scoring, ProgressMark.Dead, item, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static long? ItemOf(GeneratedImage g) =>
+        g.Variants > 0 && g.Variant >= 0 && g.Variant < g.Variants && g.CaptionIndex >= 0 && g.CaptionIndex < RunItems.MaxPoolRecords(g.Variants)
+            ? RunItems.Image(g.CaptionIndex, g.Variant, g.Variants)
+            : null;
 
     [LoggerMessage(EventId = 610, Level = LogLevel.Information, Message = "Caption {CaptionId} variant {Variant} was longer than {Context} tokens and was truncated for CLIP (recorded in the score)")]
     private static partial void LogTruncated(ILogger logger, string captionId, int variant, int context);

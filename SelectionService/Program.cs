@@ -1,6 +1,8 @@
 using SynthVlm;
+using SynthVlm.SelectionService;
 using SynthVlm.ServiceDefaults;
 
-// The selection stage: settings, telemetry, health and the platform gRPC services come from
-// ServiceDefaults; the stage's own work is registered here as its capability lands.
-return ServiceHost.Run(args, KnownServices.Selection);
+// The selection stage: records every scored image of synthvlm:scored durably next to the data,
+// and when a run's scoring is done takes the best variant per caption, the exact global top K,
+// and writes the dataset (LLaVA JSON, images, manifest, WebDataset shards, report).
+return ServiceHost.Run(args, KnownServices.Selection, SelectionSetup.ConfigureServices);

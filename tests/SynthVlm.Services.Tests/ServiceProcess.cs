@@ -91,11 +91,12 @@ internal sealed class ServiceProcess : IAsyncDisposable
                     using var response = await http.GetAsync(new Uri(result.HttpAddress, "/alive"));
                     return response.IsSuccessStatusCode;
                 }
-                catch (HttpRequestException)
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
                 {
+                    // Not listening yet, or too busy starting to answer within the request timeout.
                     return false;
                 }
-            }, TimeSpan.FromSeconds(60), $"{service.ProjectName} /alive");
+            }, TimeSpan.FromSeconds(120), $"{service.ProjectName} /alive");
         }
         return result;
     }

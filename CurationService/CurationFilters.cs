@@ -1,0 +1,135 @@
+using System.Collections.Concurrent;
+using SynthVlm.Curation;
+using SynthVlm.Protos.V1;
+using SynthVlm.Runs;
+
+namespace SynthVlm.CurationService;
+
+/// <summary>
+/// The rule filters as a run configures them: the paper's thresholds unless the run overrides a
+/// bound ("alnum_ratio.min" = 0.5 ...), one <see cref="CaptionCurator"/> per run (cached; configs
+/// never change), and the duplicate key of a caption.
+/// </summary>
+public sealed class CurationFilters
+{
+    private const int MaxCachedRuns = 256;
+
+    private static readonly Dictionary<string, Func<RuleFilterSettings, double, RuleFilterSettings>> Overrides = new(StringComparer.Ordinal)
+    {
+        ["alnum_ratio.min"] = (s, v) => s with { AlnumMinRatio = v },
+        ["alnum_ratio.max"] = (s, v) => s with { AlnumMaxRatio = v },
+        ["char_rep_ratio.min"] = (s, v) => s with { CharRepMinRatio = v },
+        ["char_rep_ratio.max"] = (s, v) => s with { CharRepMaxRatio = v },
+        ["char_rep_ratio.rep_len"] = (s, v) => s with { CharRepLen = ToInt(v) },
+        ["flagged_words_ratio.min"] = (s, v) => s with { FlaggedWordsMinRatio = v },
+        ["flagged_words_ratio.max"] = (s, v) => s with { FlaggedWordsMaxRatio = v },
+        ["perplexity.max"] = (s, v) => s with { PerplexityMax = v },
+        ["special_char_ratio.min"] = (s, v) => s with { SpecialCharMinRatio = v },
+        ["special_char_ratio.max"] = (s, v) => s with { SpecialCharMaxRatio = v },
+        ["word_rep_ratio.min"] = (s, v) => s with { WordRepMinRatio = v },
+        ["word_rep_ratio.max"] = (s, v) => s with { WordRepMaxRatio = v },
+        ["word_rep_ratio.rep_len"] = (s, v) => s with { WordRepLen = ToInt(v) },
+    };
+
+    private readonly ConcurrentDictionary<string, (RunConfig Config, CaptionCurator? Curator)> _runs = new(StringComparer.Ordinal);
+
+    /// <summary>What the filters decided about one caption.</summary>
+    /// <param name="Kept">No filter failed.</param>
+    /// <param name="Code">The failing statistic (e.g. "alnum_ratio"), or "kept".</param>
+    /// <param name="Reason">The failing filter's reason with the values.</param>
+    /// <param name="Statistics">Every statistic that was computed, under Data-Juicer's names.</param>
+    public sealed record Verdict(bool Kept, string Code, string Reason, IReadOnlyDictionary<string, double>? Statistics);
+
+    /// <summary>Why an override is not acceptable, or null (used by Runs.Submit).</summary>
+    public static string? CheckThreshold(string key, double value)
+    {
+        if (!Overrides.TryGetValue(key, out var apply))
+        {
+            return $"unknown threshold; expected one of {string.Join(", ", Overrides.Keys)}.";
+        }
+        try
+        {
+            apply(RuleFilterSettings.Default, value).Validate();
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>The key under which exact duplicates (after normalisation) collide.</summary>
+    public static string DuplicateKey(string caption) => CaptionNormalizer.ToHex(CaptionNormalizer.Hash128(caption));
+
+    /// <summary>The run's config (cached after the first read).</summary>
+    public async Task<RunConfig?> GetConfigAsync(RunStore store, string run, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (_runs.TryGetValue(run, out var cached))
+        {
+            return cached.Config;
+        }
+        var config = await store.GetConfigAsync(run, cancellationToken).ConfigureAwait(false);
+        if (config is null)
+        {
+            return null;
+        }
+        if (_runs.Count >= MaxCachedRuns)
+        {
+            _runs.Clear();
+        }
+        _runs[run] = (config, config.Curation.SkipRuleFilters ? null : new CaptionCurator(Settings(config)));
+        return config;
+    }
+
+    /// <summary>Runs the run's filters over <paramref name="caption"/> (after <see cref="GetConfigAsync"/>).</summary>
+    public Verdict Evaluate(RunConfig config, string caption)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(caption);
+        if (!_runs.TryGetValue(config.Id, out var entry))
+        {
+            entry = (config, config.Curation.SkipRuleFilters ? null : new CaptionCurator(Settings(config)));
+            _runs[config.Id] = entry;
+        }
+        if (string.IsNullOrWhiteSpace(caption))
+        {
+            return new Verdict(false, "empty_caption", "the caption is empty or only whitespace.", null);
+        }
+        if (entry.Curator is null)
+        {
+            return new Verdict(true, "kept", "", null);
+        }
+        var result = entry.Curator.Evaluate(caption);
+        var stats = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        foreach (var v in result.Verdicts)
+        {
+            if (v.Value is { } value)
+            {
+                stats[v.Statistic] = value;
+            }
+        }
+        if (result.Kept)
+        {
+            return new Verdict(true, "kept", "", stats);
+        }
+        var failed = result.Verdicts.First(v => v.Outcome == VerdictOutcome.Failed);
+        return new Verdict(false, failed.Statistic, result.RejectReason ?? failed.Reason ?? failed.Filter, stats);
+    }
+
+    private static RuleFilterSettings Settings(RunConfig config)
+    {
+        var settings = RuleFilterSettings.Default;
+        foreach (var (key, value) in config.Curation.Thresholds.OrderBy(t => t.Key, StringComparer.Ordinal))
+        {
+            settings = Overrides[key](settings, value);
+        }
+        if (config.Curation.FlaggedWords.Length > 0)
+        {
+            settings = settings with { FlaggedWordsPath = config.Curation.FlaggedWords };
+        }
+        return settings;
+    }
+
+    private static int ToInt(double v) => v is >= 1 and <= 1000 && Math.Floor(v) == v ? (int)v : 0;
+}

@@ -1,0 +1,113 @@
+using Google.Protobuf;
+using SynthVlm.Blobs;
+using SynthVlm.Protos.V1;
+using SynthVlm.Redis.Streams;
+using SynthVlm.Runs;
+using SynthVlm.ServiceDefaults;
+
+namespace SynthVlm.CurationService;
+
+/// <summary>
+/// The stream worker: each synthvlm:captions entry (a PoolCaption) goes through the run's rule
+/// filters. A kept caption becomes a CuratedCaption on synthvlm:curated with the run's generation
+/// settings, variants and seed; a dropped one gets a rejection record (every statistic and the
+/// failing filter) in the blob store.
+/// </summary>
+public sealed class PoolCaptionHandler(CurationFilters filters, FileBlobStore blobs, RunAccess runs, RedisClientHost redis) : IStreamHandler
+{
+    /// <summary>The entry kind this handler consumes.</summary>
+    public const string InputKind = "PoolCaption";
+
+    /// <summary>The entry kind it emits.</summary>
+    public const string OutputKind = "CuratedCaption";
+
+    /// <inheritdoc />
+    public async Task HandleAsync(StreamEntry entry, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var caption = Parse(entry);
+        var run = caption.Run.Length > 0 ? caption.Run : entry.Run;
+        var (work, tracked) = await runs.CheckAsync(run, cancellationToken).ConfigureAwait(false);
+        if (!work)
+        {
+            return;
+        }
+        if (!tracked)
+        {
+            throw new PermanentStreamFailureException($"caption '{caption.CaptionId}': run '{run}' is not known (pool captions come from Runs.Submit).");
+        }
+        var store = await runs.StoreAsync(cancellationToken).ConfigureAwait(false);
+        var config = await filters.GetConfigAsync(store, run, cancellationToken).ConfigureAwait(false)
+            ?? throw new PermanentStreamFailureException($"caption '{caption.CaptionId}': run '{run}' has no config.");
+        var verdict = filters.Evaluate(config, caption.Caption);
+        if (!verdict.Kept)
+        {
+            var rejection = new RejectionRecord
+            {
+                Index = caption.Index,
+                Line = caption.Line,
+                Id = caption.CaptionId,
+                Stage = RunStages.Curation,
+                Code = verdict.Code,
+                Reason = verdict.Reason,
+                Caption = caption.Caption.Length <= 500 ? caption.Caption : caption.Caption[..500],
+                Stats = verdict.Statistics,
+            };
+            await blobs.WriteAsync(RunRecords.Rejection(run, caption.Index), rejection.ToUtf8(), cancellationToken).ConfigureAwait(false);
+            await store.MarkAsync(run, RunStages.Curation, ProgressMark.Dropped, caption.Index, CancellationToken.None).ConfigureAwait(false);
+            await store.MarkAsync(run, RunStages.Curation, ProgressMark.Processed, caption.Index, CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+        var curated = new CuratedCaption
+        {
+            Run = run,
+            CaptionId = caption.CaptionId,
+            Caption = caption.Caption,
+            Variants = config.Variants,
+            RunSeed = config.Seed,
+            Spec = config.Generation,
+            CaptionIndex = caption.Index,
+        };
+        var producer = new StreamProducer(await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false));
+        await producer.ProduceAsync(KnownStreams.Curated, run, OutputKind, curated.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        var images = Enumerable.Range(0, config.Variants).Select(v => RunItems.Image(caption.Index, v, config.Variants));
+        await store.MarkAsync(run, RunStages.Diffusion, ProgressMark.Emitted, images, CancellationToken.None).ConfigureAwait(false);
+        await store.MarkAsync(run, RunStages.Curation, ProgressMark.Processed, caption.Index, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task OnDeadLetteredAsync(StreamEntry entry, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        Protos.V1.PoolCaption caption;
+        try
+        {
+            caption = Parse(entry);
+        }
+        catch (PermanentStreamFailureException)
+        {
+            return;
+        }
+        var run = caption.Run.Length > 0 ? caption.Run : entry.Run;
+        if (caption.Index >= 0 && caption.Index <= RunItems.MaxItem && (await runs.CheckAsync(run, CancellationToken.None).ConfigureAwait(false)).Tracked)
+        {
+            await runs.MarkAsync(run, RunStages.Curation, ProgressMark.Dead, caption.Index, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static Protos.V1.PoolCaption Parse(StreamEntry entry)
+    {
+        if (entry.Kind != InputKind)
+        {
+            throw new PermanentStreamFailureException($"entry kind '{entry.Kind}' is not {InputKind}.");
+        }
+        try
+        {
+            return Protos.V1.PoolCaption.Parser.ParseFrom(entry.Data.Span);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new PermanentStreamFailureException($"data is not a PoolCaption message: {e.Message}");
+        }
+    }
+}
