@@ -63,6 +63,9 @@ public sealed class CurationOptions
     /// <summary>Captions waiting in synthvlm:captions before ingestion waits (backpressure).</summary>
     public long MaxQueuedCaptions { get; set; } = 20_000;
 
+    /// <summary>Curated captions waiting in synthvlm:curated for generation before curation waits (backpressure).</summary>
+    public long MaxQueuedCurated { get; set; } = 2_000;
+
     /// <summary>Throws <see cref="StartupConfigurationException"/> naming a bad setting.</summary>
     public void Validate(string section)
     {
@@ -78,9 +81,9 @@ public sealed class CurationOptions
         {
             throw new StartupConfigurationException($"{section}:IngestBatchSize", $"{IngestBatchSize} must be between 1 and 100000.");
         }
-        if (MaxQueuedCaptions < 1)
+        if (MaxQueuedCaptions < 1 || MaxQueuedCurated < 1)
         {
-            throw new StartupConfigurationException($"{section}:MaxQueuedCaptions", $"{MaxQueuedCaptions} must be at least 1.");
+            throw new StartupConfigurationException($"{section}:MaxQueuedCaptions", $"{MaxQueuedCaptions} and MaxQueuedCurated ({MaxQueuedCurated}) must be at least 1.");
         }
     }
 }

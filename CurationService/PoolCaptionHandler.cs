@@ -13,7 +13,7 @@ namespace SynthVlm.CurationService;
 /// settings, variants and seed; a dropped one gets a rejection record (every statistic and the
 /// failing filter) in the blob store.
 /// </summary>
-public sealed class PoolCaptionHandler(CurationFilters filters, FileBlobStore blobs, RunAccess runs, RedisClientHost redis) : IStreamHandler
+public sealed class PoolCaptionHandler(CurationFilters filters, FileBlobStore blobs, RunAccess runs, RedisClientHost redis, CurationOptions options) : IStreamHandler
 {
     /// <summary>The entry kind this handler consumes.</summary>
     public const string InputKind = "PoolCaption";
@@ -68,7 +68,12 @@ public sealed class PoolCaptionHandler(CurationFilters filters, FileBlobStore bl
             Spec = config.Generation,
             CaptionIndex = caption.Index,
         };
-        var producer = new StreamProducer(await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false));
+        var producer = new StreamProducer(await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false), new StreamProducerOptions
+        {
+            // Generation is the slow stage: wait here rather than queue a whole pool in Redis.
+            MaxBacklog = options.MaxQueuedCurated,
+            BacklogGroups = [KnownServices.Diffusion.ConsumerGroup],
+        });
         await producer.ProduceAsync(KnownStreams.Curated, run, OutputKind, curated.ToByteArray(), cancellationToken).ConfigureAwait(false);
         var images = Enumerable.Range(0, config.Variants).Select(v => RunItems.Image(caption.Index, v, config.Variants));
         await store.MarkAsync(run, RunStages.Diffusion, ProgressMark.Emitted, images, CancellationToken.None).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SynthVlm.Protos.V1;
@@ -12,7 +13,7 @@ namespace SynthVlm.ServiceDefaults;
 /// consumer group on its input stream (idempotent), so lag is measured from the first entry even
 /// before the stage has a handler; stream workers register their counters here.
 /// </summary>
-public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQueues> logger, RedisClientHost? redis = null) : BackgroundService
+public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQueues> logger, Microsoft.Extensions.Configuration.IConfiguration configuration, RedisClientHost? redis = null) : BackgroundService
 {
     private readonly ConcurrentDictionary<(string Stream, string Group), StreamConsumerStats> _consumers = new();
 
@@ -72,7 +73,7 @@ public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQ
                 });
                 await consumer.EnsureGroupAsync(stoppingToken).ConfigureAwait(false);
                 LogGroupReady(logger, identity.Service.ConsumerGroup, identity.Service.InputStream);
-                return;
+                break;
             }
             catch (RedisException e)
             {
@@ -80,7 +81,44 @@ public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQ
             }
             await delay.WaitAsync(stoppingToken).ConfigureAwait(false);
         }
+        await TrimLoopAsync(stoppingToken).ConfigureAwait(false);
     }
+
+    // Acknowledged entries are removed from the input stream now and then, so Redis holds the
+    // backlog, not every entry a run ever sent (a million-caption pool would otherwise stay in
+    // memory). Every replica trims; XTRIM MINID is idempotent.
+    private async Task TrimLoopAsync(CancellationToken stoppingToken)
+    {
+        var interval = configuration.GetValue("SynthVlm:Streams:TrimInterval", TimeSpan.FromSeconds(30));
+        if (interval <= TimeSpan.Zero)
+        {
+            return;
+        }
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, stoppingToken).ConfigureAwait(false);
+                var connection = await redis!.GetConnectionAsync(stoppingToken).ConfigureAwait(false);
+                var trimmed = await StreamTrimmer.TrimAcknowledgedAsync(connection, identity.Service.InputStream, cancellationToken: stoppingToken).ConfigureAwait(false);
+                if (trimmed > 0)
+                {
+                    LogTrimmed(logger, trimmed, identity.Service.InputStream);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RedisException e)
+            {
+                LogGroupFailed(logger, identity.Service.InputStream, e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Debug, Message = "Trimmed {Count} acknowledged entries from {Stream}")]
+    private static partial void LogTrimmed(ILogger logger, long count, string stream);
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "{Service}: no Redis configured ({Setting} is not set); serving gRPC and health only, no stream work")]
     private static partial void LogNoRedis(ILogger logger, string service, string setting);
