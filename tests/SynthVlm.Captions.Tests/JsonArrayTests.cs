@@ -72,6 +72,8 @@ public sealed class JsonArrayTests : IDisposable
         reject.Line.Should().Be(4);
         reject.Ordinal.Should().Be(2);
         reject.Reason.Should().StartWith("malformed JSON, reading stops here");
+        PoolFiles.ReadAll(path, new CaptionPoolOptions { InitialBufferBytes = 16 }).Should().Equal(records,
+            "line numbers carry over buffer refills");
     }
 
     [Fact]

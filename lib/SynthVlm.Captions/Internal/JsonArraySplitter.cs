@@ -110,6 +110,14 @@ internal sealed class JsonArraySplitter
                 }
                 return kind;
             }
+            if (_window.Eof)
+            {
+                // The reader throws on truncated input in a final block, so this only guards against a silent loop.
+                _phase = Phase.Done;
+                line = _lineAtStart;
+                detail = "the file ends inside the array";
+                return JsonElementKind.SyntaxError;
+            }
             if (!_window.Fill() && !_window.Eof)
             {
                 // The window is full and the reader still cannot finish a token: an element (or one string in it) is
