@@ -26,11 +26,21 @@ public static class CurationSetup
         builder.Services.AddSingleton(new FileBlobStore(paths.BlobRoot));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<CurationFilters>();
+        var clipSetting = builder.Configuration[$"{Section}:ClipModel"];
+        builder.Services.AddSingleton(new RawPairScorer(() =>
+        {
+            // Data-Juicer's image_text_similarity_filter uses CLIP ViT-B/32; the tiny model with
+            // the same contract is written into the data folder when none is configured.
+            Onnx.OnnxRuntime.Initialize(new Onnx.OnnxRuntimeOptions { LibraryPath = builder.Configuration["SynthVlm:OnnxRuntime:LibraryPath"] });
+            var folder = clipSetting is { Length: > 0 } ? clipSetting : Clip.DefaultModels.EnsureTinyClip(Path.Combine(paths.ModelsDirectory, "tiny", "clip"));
+            return Clip.ClipModel.Load(folder);
+        }));
         if (builder.Configuration[KnownEnvironment.RedisConnectionStringKey] is { Length: > 0 })
         {
             builder.Services.AddSingleton<RunsRpcService>();
             builder.Services.AddStreamWorker<PoolCaptionHandler>();
             builder.Services.AddHostedService<RunIngestor>();
+            builder.Services.AddHostedService<CurationBarrier>();
         }
     }
 

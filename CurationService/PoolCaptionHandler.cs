@@ -13,7 +13,7 @@ namespace SynthVlm.CurationService;
 /// settings, variants and seed; a dropped one gets a rejection record (every statistic and the
 /// failing filter) in the blob store.
 /// </summary>
-public sealed class PoolCaptionHandler(CurationFilters filters, FileBlobStore blobs, RunAccess runs, RedisClientHost redis, CurationOptions options) : IStreamHandler
+public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer rawPairs, FileBlobStore blobs, RunAccess runs, RedisClientHost redis, CurationOptions options) : IStreamHandler
 {
     /// <summary>The entry kind this handler consumes.</summary>
     public const string InputKind = "PoolCaption";
@@ -40,24 +40,73 @@ public sealed class PoolCaptionHandler(CurationFilters filters, FileBlobStore bl
         var config = await filters.GetConfigAsync(store, run, cancellationToken).ConfigureAwait(false)
             ?? throw new PermanentStreamFailureException($"caption '{caption.CaptionId}': run '{run}' has no config.");
         var verdict = filters.Evaluate(config, caption.Caption);
+        if (verdict.Kept && caption.ImagePath.Length > 0 && !config.Curation.SkipImageText)
+        {
+            verdict = await RawPairAsync(store, run, config, caption, verdict, cancellationToken).ConfigureAwait(false);
+            if (verdict is null)
+            {
+                // Held for the run's top-fraction decision (CurationBarrier).
+                return;
+            }
+        }
         if (!verdict.Kept)
         {
-            var rejection = new RejectionRecord
-            {
-                Index = caption.Index,
-                Line = caption.Line,
-                Id = caption.CaptionId,
-                Stage = RunStages.Curation,
-                Code = verdict.Code,
-                Reason = verdict.Reason,
-                Caption = caption.Caption.Length <= 500 ? caption.Caption : caption.Caption[..500],
-                Stats = verdict.Statistics,
-            };
-            await blobs.WriteAsync(RunRecords.Rejection(run, caption.Index), rejection.ToUtf8(), cancellationToken).ConfigureAwait(false);
-            await store.MarkAsync(run, RunStages.Curation, ProgressMark.Dropped, caption.Index, CancellationToken.None).ConfigureAwait(false);
-            await store.MarkAsync(run, RunStages.Curation, ProgressMark.Processed, caption.Index, CancellationToken.None).ConfigureAwait(false);
+            await DropAsync(store, run, caption, verdict, cancellationToken).ConfigureAwait(false);
             return;
         }
+        await EmitAsync(store, run, config, caption, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Drops a caption: its rejection record, then the progress bits.</summary>
+    internal async Task DropAsync(RunStore store, string run, Protos.V1.PoolCaption caption, CurationFilters.Verdict verdict, CancellationToken cancellationToken)
+    {
+        var rejection = new RejectionRecord
+        {
+            Index = caption.Index,
+            Line = caption.Line,
+            Id = caption.CaptionId,
+            Stage = RunStages.Curation,
+            Code = verdict.Code,
+            Reason = verdict.Reason,
+            Caption = caption.Caption.Length <= 500 ? caption.Caption : caption.Caption[..500],
+            Stats = verdict.Statistics,
+        };
+        await blobs.WriteAsync(RunRecords.Rejection(run, caption.Index), rejection.ToUtf8(), cancellationToken).ConfigureAwait(false);
+        await store.MarkAsync(run, RunStages.Curation, ProgressMark.Dropped, caption.Index, CancellationToken.None).ConfigureAwait(false);
+        await store.MarkAsync(run, RunStages.Curation, ProgressMark.Processed, caption.Index, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    // Data-Juicer's image_text_similarity on the original pair; a caption that passes is written
+    // as a survivor and held (null) until the run's top fraction is decided.
+    private async Task<CurationFilters.Verdict?> RawPairAsync(RunStore store, string run, RunConfig config, Protos.V1.PoolCaption caption, CurationFilters.Verdict verdict, CancellationToken cancellationToken)
+    {
+        double cosine;
+        try
+        {
+            cosine = await Task.Run(() => rawPairs.Cosine(caption.ImagePath, caption.Caption), cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            return new CurationFilters.Verdict(false, "image_unreadable", e.Message, verdict.Statistics);
+        }
+        var stats = new SortedDictionary<string, double>(StringComparer.Ordinal) { ["image_text_similarity"] = cosine };
+        foreach (var (k, v) in verdict.Statistics ?? new Dictionary<string, double>())
+        {
+            stats[k] = v;
+        }
+        if (cosine < config.Curation.ImageTextMin)
+        {
+            return new CurationFilters.Verdict(false, "image_text_similarity", string.Create(System.Globalization.CultureInfo.InvariantCulture, $"image_text_similarity {cosine:0.####} below min {config.Curation.ImageTextMin}"), stats);
+        }
+        var survivor = new CurationSurvivor { Caption = caption, ImageTextSimilarity = cosine };
+        await blobs.WriteAsync(RunRecords.Survivor(run, caption.Index), survivor.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        await store.MarkAsync(run, RunStages.Curation, ProgressMark.Processed, caption.Index, CancellationToken.None).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>Sends a kept caption to generation: the CuratedCaption entry, then the progress bits.</summary>
+    internal async Task EmitAsync(RunStore store, string run, RunConfig config, Protos.V1.PoolCaption caption, CancellationToken cancellationToken)
+    {
         var curated = new CuratedCaption
         {
             Run = run,

@@ -227,6 +227,12 @@ public sealed partial class RunIngestor(
             Ingested.Add(1, new KeyValuePair<string, object?>("outcome", code));
             return;
         }
+        if (caption.ImagePath is { Length: > 0 } && !config.Curation.SkipImageText)
+        {
+            // Before the caption is enqueued: curation is not done until the top fraction of the
+            // captions with images is decided.
+            await store.HoldCurationAsync(id, cancellationToken).ConfigureAwait(false);
+        }
         var entry = new Protos.V1.PoolCaption
         {
             Run = id,

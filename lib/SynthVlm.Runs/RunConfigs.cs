@@ -13,6 +13,12 @@ public static class RunConfigs
     /// <summary>Most images per caption.</summary>
     public const int MaxVariants = 64;
 
+    /// <summary>Default minimum raw-pair CLIP cosine (Data-Juicer's image_text_similarity, the paper's 0.28).</summary>
+    public const double DefaultImageTextMin = 0.28;
+
+    /// <summary>Default share of captions with images kept by raw-pair score (the paper's top 40 %).</summary>
+    public const double DefaultImageTopFraction = 0.4;
+
     /// <summary>Default weight of SSIMScore (the paper's λ).</summary>
     public const double DefaultLambda = 0.5;
 
@@ -86,6 +92,23 @@ public static class RunConfigs
             {
                 throw new RunConfigException("curation.flagged_words", $"'{c.Curation.FlaggedWords}' does not exist.");
             }
+        }
+
+        if (!c.Curation.HasImageTextMin)
+        {
+            c.Curation.ImageTextMin = DefaultImageTextMin;
+        }
+        if (!double.IsFinite(c.Curation.ImageTextMin) || c.Curation.ImageTextMin is < -1 or > 1)
+        {
+            throw new RunConfigException("curation.image_text_min", $"{c.Curation.ImageTextMin} must be a cosine between -1 and 1.");
+        }
+        if (!c.Curation.HasImageTopFraction)
+        {
+            c.Curation.ImageTopFraction = DefaultImageTopFraction;
+        }
+        if (!double.IsFinite(c.Curation.ImageTopFraction) || c.Curation.ImageTopFraction is <= 0 or > 1)
+        {
+            throw new RunConfigException("curation.image_top_fraction", $"{c.Curation.ImageTopFraction} must be in (0, 1].");
         }
 
         c.Generation ??= new GenerationSpec();
@@ -177,6 +200,13 @@ public static class RunConfigs
             throw new RunConfigException("dataset.samples_per_shard", $"{d.SamplesPerShard} must be between 1 and 1000000.");
         }
         return c;
+    }
+
+    /// <summary>How many of <paramref name="survivors"/> captions with images the raw-pair top fraction keeps: floor(fraction × survivors), at least 1 when any.</summary>
+    public static long ImageTopCount(RunConfig config, long survivors)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return survivors == 0 ? 0 : Math.Max(1, (long)Math.Floor(config.Curation.ImageTopFraction * survivors));
     }
 
     /// <summary>K for a run whose selection saw <paramref name="captions"/> captions: top_k, floor(fraction × captions) (at least 1 when any), or all.</summary>

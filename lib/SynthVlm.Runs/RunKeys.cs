@@ -71,6 +71,9 @@ public static class RunKeys
         /// <summary>The dataset folder.</summary>
         public const string Dataset = "dataset";
 
+        /// <summary>"pending" while captions with images wait for the top-fraction decision, then "released".</summary>
+        public const string Barrier = "curation_barrier";
+
         /// <summary>Pairs in the dataset.</summary>
         public const string Selected = "selected";
     }

@@ -30,6 +30,25 @@ public static class RunRecords
     public static string Rejection(string run, long index) =>
         string.Create(CultureInfo.InvariantCulture, $"{Folder(run)}/rejected/{index / BucketSize:D8}/{index:D12}.json");
 
+    /// <summary>Key of a caption with its image waiting for the top-fraction decision (CurationSurvivor protobuf).</summary>
+    public static string Survivor(string run, long index) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Folder(run)}/survivors/{index / BucketSize:D8}/{index:D12}.pb");
+
+    /// <summary>Every survivor record of the run, in pool order.</summary>
+    public static IEnumerable<string> EnumerateSurvivors(FileBlobStore store, string run)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        foreach (var bucket in Buckets(store.PathOf($"{Folder(run)}/survivors")))
+        {
+            var files = Directory.GetFiles(bucket, "*.pb");
+            Array.Sort(files, StringComparer.Ordinal);
+            foreach (var file in files)
+            {
+                yield return file;
+            }
+        }
+    }
+
     /// <summary>
     /// Every score file of the run as (caption index, variant, path), ordered by caption index then
     /// variant; one bucket is listed at a time.

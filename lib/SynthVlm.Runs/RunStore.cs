@@ -124,7 +124,8 @@ public sealed class RunStore
             Selected = long.TryParse(fields.GetValueOrDefault(RunKeys.Fields.Selected)?.AsString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0,
         };
         var ingestDone = fields.GetValueOrDefault(RunKeys.Fields.IngestDone)?.AsString() == "1";
-        run.Stages.AddRange(await GetProgressAsync(id, ingestDone, cancellationToken).ConfigureAwait(false));
+        var barrierPending = fields.GetValueOrDefault(RunKeys.Fields.Barrier)?.AsString() == "pending";
+        run.Stages.AddRange(await GetProgressAsync(id, ingestDone, barrierPending, cancellationToken).ConfigureAwait(false));
         return run;
     }
 
@@ -151,7 +152,11 @@ public sealed class RunStore
     }
 
     /// <summary>Per-stage progress computed from the bitmaps (see <see cref="StageProgress"/> for the done rule).</summary>
-    public async Task<IReadOnlyList<StageProgress>> GetProgressAsync(string id, bool ingestDone, CancellationToken cancellationToken = default)
+    /// <param name="id">The run.</param>
+    /// <param name="ingestDone">Whether the pool has been read to the end.</param>
+    /// <param name="barrierPending">Whether captions with images still wait for the curation top-fraction decision (curation is not done until it is made).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public async Task<IReadOnlyList<StageProgress>> GetProgressAsync(string id, bool ingestDone, bool barrierPending = false, CancellationToken cancellationToken = default)
     {
         var args = new List<RedisArg> { ProgressScript, RunStages.All.Count * 5 };
         foreach (var stage in RunStages.All)
@@ -182,7 +187,7 @@ public sealed class RunStore
                 stage.Emitted = stage.Processed;
             }
             var finished = reply[(s * 5) + 4].AsInt64();
-            stage.Done = s == 0 ? ingestDone : upstreamDone && finished >= stage.Emitted;
+            stage.Done = s == 0 ? ingestDone : upstreamDone && finished >= stage.Emitted && !(barrierPending && stage.Stage == RunStages.Curation);
             upstreamDone = stage.Done;
             result.Add(stage);
         }
@@ -253,6 +258,18 @@ public sealed class RunStore
         await _connection.ExecuteAsync("HSET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.IngestNext, records, RunKeys.Fields.IngestDone, "1", RunKeys.Fields.Updated, NowMs()).ConfigureAwait(false);
         await _connection.ExecuteAsync("SREM", cancellationToken, RunKeys.Ingest, id).ConfigureAwait(false);
     }
+
+    /// <summary>Records that some captions wait for the curation top-fraction decision (idempotent; never undoes a release).</summary>
+    public Task HoldCurationAsync(string id, CancellationToken cancellationToken = default) =>
+        _connection.ExecuteAsync("HSETNX", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.Barrier, "pending");
+
+    /// <summary>Records that the curation top-fraction decision is made and its captions are on their way.</summary>
+    public Task ReleaseCurationAsync(string id, CancellationToken cancellationToken = default) =>
+        _connection.ExecuteAsync("HSET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.Barrier, "released");
+
+    /// <summary>Whether the run's curation barrier is pending.</summary>
+    public async Task<bool> IsCurationHeldAsync(string id, CancellationToken cancellationToken = default) =>
+        (await _connection.ExecuteAsync("HGET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.Barrier).ConfigureAwait(false)).AsString() == "pending";
 
     /// <summary>Marks the run COMPLETED with its dataset (when it is WRITING or RUNNING).</summary>
     public async Task<bool> CompleteAsync(string id, string dataset, long selected, string? note, CancellationToken cancellationToken = default)

@@ -252,6 +252,65 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
         File.Exists(Path.Combine(fixture.Config("cancelled").Output, "llava.json")).Should().BeFalse();
     }
 
+    [Fact]
+    public async Task Captions_with_their_images_pass_the_raw_pair_minimum_and_only_the_top_fraction_by_clip_similarity_is_generated()
+    {
+        // An image folder (Hugging Face imagefolder layout) of 20 captions with original images.
+        var folder = Path.Combine(Cluster.Data.FullName, "imagefolder");
+        Directory.CreateDirectory(folder);
+        var lines = new List<string>();
+        var captions = new List<(string Id, string Caption, string Path)>();
+        for (var i = 0; i < 20; i++)
+        {
+            var name = $"img{i:D2}.png";
+            using (var image = Imaging.RgbImage.Allocate(48, 40))
+            {
+                var rng = new Random(i);
+                rng.NextBytes(image.Pixels);
+                await File.WriteAllBytesAsync(Path.Combine(folder, name), ImageCodec.Encode(image, ImageFormat.Png));
+            }
+            var caption = $"a photo number {i} of a small wooden house near a quiet river with tall trees";
+            lines.Add(JsonSerializer.Serialize(new { file_name = name, text = caption }));
+            captions.Add((Curation.CaptionNormalizer.Normalize(caption), caption, Path.Combine(folder, name)));
+        }
+        await File.WriteAllLinesAsync(Path.Combine(folder, "metadata.jsonl"), lines);
+        var config = fixture.Config("with-images");
+        config.Captions = folder;
+        config.TopK = 1000;
+        // The tiny CLIP's random weights give cosines of either sign: no minimum, so the top
+        // fraction decides (the minimum is checked on its own in Curation tests).
+        config.Curation = new CurationSettings { ImageTextMin = -1.0 };
+
+        await Cluster.SubmitAsync(config);
+        var run = await Cluster.WaitFinishedAsync("with-images", TimeSpan.FromMinutes(3));
+        run.State.Should().Be(RunState.Completed, run.Reason);
+
+        // Independently: the same cosine with the same CLIP, the rule filters, top 40 %.
+        using var clip = Clip.ClipModel.Load(Path.Combine(Cluster.Data.FullName, "models", "tiny", "clip"));
+        var curator = new Curation.CaptionCurator(Curation.RuleFilterSettings.Default);
+        var survivors = new List<(string Caption, double Cosine)>();
+        foreach (var (_, caption, path) in captions)
+        {
+            var pixels = new float[clip.ImageProcessor.TensorLength];
+            using (var image = ImageCodec.Decode(await File.ReadAllBytesAsync(path)))
+            {
+                clip.ImageProcessor.Preprocess(image, pixels);
+            }
+            var cosine = clip.Encode([caption], pixels, 1).Cosine(0, 0);
+            if (curator.Evaluate(caption).Kept)
+            {
+                survivors.Add((caption, cosine));
+            }
+        }
+        survivors.Should().NotBeEmpty();
+        var keep = Math.Max(1, (int)Math.Floor(0.4 * survivors.Count));
+        var expected = survivors.OrderByDescending(s => s.Cosine).Take(keep).Select(s => s.Caption).Order(StringComparer.Ordinal).ToList();
+        var manifest = (await File.ReadAllLinesAsync(Path.Combine(run.Dataset, "manifest.jsonl"))).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("caption").GetString()).Order(StringComparer.Ordinal).ToList();
+        output.WriteLine($"{survivors.Count} survivors, kept {keep}: {string.Join(" | ", expected)}");
+        manifest.Should().Equal(expected);
+        Stage(run, "curation").Dropped.Should().Be(20 - keep);
+    }
+
     [Theory]
     [InlineData("[]", "no records")]
     [InlineData("[{\"id\": \"a\", \"caption\": \"   \"}, {\"id\": \"b\", \"caption\": \"\"}]", "dropped")]
