@@ -1,0 +1,409 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace SynthVlm.Judge;
+
+/// <summary>
+/// Asks an OpenAI-compatible chat-completions endpoint (<c>POST {Endpoint}/chat/completions</c>)
+/// whether each caption is a good, detailed, visually grounded description, with the
+/// <see cref="JudgePrompt"/> question at temperature 0.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A caption's trouble stays with that caption: HTTP errors, timeouts, dropped connections and
+/// unreadable answers become a <see cref="JudgeOutcome.Failed"/> verdict with a reason, so a run
+/// never stalls or dies on one bad call. Only cancellation of the caller's token ends a call early.
+/// </para>
+/// <para>
+/// Retries (up to <see cref="JudgeOptions.MaxRetries"/>) follow 408, 429, 5xx, timeouts and
+/// connection errors, waiting for the server's <c>Retry-After</c> when it sends one and otherwise
+/// an exponential backoff with jitter; other 4xx answers (a bad key, an unknown model) fail at
+/// once because repeating them cannot help. The concurrency limit counts requests on the wire:
+/// a caption waiting out its backoff gives its slot to another.
+/// </para>
+/// <para>
+/// Yes/No verdicts are cached by SHA-256 of (model, <see cref="JudgePrompt.Version"/>, caption),
+/// in memory and optionally in a JSONL file; identical captions judged at the same time share one
+/// request. Failures are never cached, so a rerun asks again.
+/// </para>
+/// </remarks>
+public sealed partial class CaptionJudge : IDisposable
+{
+    private const int ErrorBodyExcerptLength = 200;
+
+    private readonly JudgeOptions _options;
+    private readonly string _model;
+    private readonly string? _apiKey;
+    private readonly Uri _chatCompletions;
+    private readonly HttpClient _http;
+    private readonly bool _ownsHttp;
+    private readonly SemaphoreSlim _slots;
+    private readonly VerdictCache _cache;
+    private readonly ConcurrentDictionary<VerdictKey, Task<CallResult>> _inFlight = new();
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a judge; throws <see cref="ArgumentException"/> naming the first unusable option.</summary>
+    /// <param name="options">Endpoint, model, limits and cache settings.</param>
+    /// <param name="httpClient">An HTTP client to use (not disposed by the judge); null makes a private one.</param>
+    /// <param name="logger">Receives retries and failures; null for none.</param>
+    /// <param name="timeProvider">The clock for timeouts, backoff and timings; null for the system clock.</param>
+    /// <exception cref="InvalidDataException">The cache file holds a line that is not a verdict record.</exception>
+    public CaptionJudge(JudgeOptions options, HttpClient? httpClient = null, ILogger? logger = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _model = options.Model!;
+        _apiKey = options.ResolveApiKey();
+        _chatCompletions = options.ChatCompletionsUri();
+        _logger = logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
+        _cache = new VerdictCache(options.CacheCapacity, options.CacheFile);
+        if (httpClient is null)
+        {
+            // Per-attempt deadlines are ours (linked tokens), so the client's own timeout is off.
+            _http = new HttpClient(new SocketsHttpHandler
+            {
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                ConnectTimeout = options.Timeout,
+            })
+            {
+                Timeout = Timeout.InfiniteTimeSpan,
+            };
+            _ownsHttp = true;
+        }
+        else
+        {
+            _http = httpClient;
+        }
+        if (_cache.TornBytesDropped > 0)
+        {
+            Log.TornTailDropped(_logger, options.CacheFile!, _cache.TornBytesDropped);
+        }
+    }
+
+    /// <summary>The URL every request goes to.</summary>
+    public Uri ChatCompletionsUri => _chatCompletions;
+
+    /// <summary>How many distinct verdicts the cache file held at start plus those added since.</summary>
+    public int FileCacheCount => _cache.FileCount;
+
+    /// <summary>Judges one caption; the verdict's <see cref="JudgeVerdict.Id"/> is empty.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task<JudgeVerdict> JudgeAsync(string caption, CancellationToken cancellationToken = default) =>
+        JudgeAsync(string.Empty, caption, cancellationToken);
+
+    /// <summary>
+    /// Judges one caption. Never throws for endpoint trouble (that is a <see cref="JudgeOutcome.Failed"/>
+    /// verdict); throws only for null arguments and cancellation.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<JudgeVerdict> JudgeAsync(string id, string caption, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentNullException.ThrowIfNull(caption);
+        cancellationToken.ThrowIfCancellationRequested();
+        var started = _time.GetTimestamp();
+        if (string.IsNullOrWhiteSpace(caption))
+        {
+            return new JudgeVerdict(id, JudgeOutcome.Failed, null, "empty caption", 0, false, Elapsed(started));
+        }
+
+        var key = VerdictKey.Compute(_model, JudgePrompt.Version, caption);
+        while (true)
+        {
+            if (_cache.TryGet(key, out var cached))
+            {
+                return new JudgeVerdict(id, cached.Outcome, cached.Answer, null, 0, true, Elapsed(started));
+            }
+
+            var mine = new TaskCompletionSource<CallResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var owner = _inFlight.GetOrAdd(key, mine.Task);
+            if (owner != mine.Task)
+            {
+                CallResult shared;
+                try
+                {
+                    shared = await owner.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The caller that owned the request gave up; this one still wants an answer.
+                    continue;
+                }
+                return shared.Outcome == JudgeOutcome.Failed
+                    ? new JudgeVerdict(id, shared.Outcome, shared.Answer, shared.Reason, 0, false, Elapsed(started))
+                    : new JudgeVerdict(id, shared.Outcome, shared.Answer, null, 0, true, Elapsed(started));
+            }
+
+            try
+            {
+                // A request that finished between the cache miss and taking ownership has filled the cache.
+                if (_cache.TryGet(key, out cached))
+                {
+                    mine.SetResult(new CallResult(cached.Outcome, cached.Answer, null, 0));
+                    return new JudgeVerdict(id, cached.Outcome, cached.Answer, null, 0, true, Elapsed(started));
+                }
+                var result = await CallWithRetriesAsync(id, caption, cancellationToken).ConfigureAwait(false);
+                if (result.Outcome != JudgeOutcome.Failed)
+                {
+                    _cache.Add(key, new CachedVerdict(result.Outcome, result.Answer), _model);
+                }
+                mine.SetResult(result);
+                return new JudgeVerdict(id, result.Outcome, result.Answer, result.Reason, result.Attempts, false, Elapsed(started));
+            }
+            catch (OperationCanceledException)
+            {
+                mine.TrySetCanceled(cancellationToken);
+                throw;
+            }
+            catch (Exception e)
+            {
+                mine.TrySetException(e);
+                throw;
+            }
+            finally
+            {
+                _inFlight.TryRemove(new KeyValuePair<VerdictKey, Task<CallResult>>(key, mine.Task));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Judges many captions, up to <see cref="JudgeOptions.MaxConcurrency"/> requests at a time and
+    /// <see cref="JudgeOptions.ReadAhead"/> captions ahead, yielding verdicts in input order. A
+    /// caption that fails yields a <see cref="JudgeOutcome.Failed"/> verdict and the rest go on;
+    /// only cancellation stops the sequence (with <see cref="OperationCanceledException"/>).
+    /// </summary>
+    public async IAsyncEnumerable<JudgeVerdict> JudgeManyAsync(
+        IEnumerable<(string Id, string Caption)> captions,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(captions);
+        // Cancelled when the consumer stops early, so abandoned read-ahead calls stop too.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pending = new Queue<Task<JudgeVerdict>>();
+        try
+        {
+            foreach (var (id, caption) in captions)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (pending.Count >= _options.ReadAhead)
+                {
+                    yield return await pending.Dequeue().ConfigureAwait(false);
+                }
+                pending.Enqueue(caption is null
+                    ? Task.FromResult(new JudgeVerdict(id ?? string.Empty, JudgeOutcome.Failed, null, "missing caption", 0, false, 0))
+                    : JudgeAsync(id ?? string.Empty, caption, stop.Token));
+            }
+            while (pending.Count > 0)
+            {
+                yield return await pending.Dequeue().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            while (pending.Count > 0)
+            {
+                // Observe the abandoned calls so none ends as an unobserved task exception; they
+                // end in cancellation, which is what stopping means.
+                await pending.Dequeue().ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Releases the private HTTP client (if any) and the cache file.</summary>
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+        _slots.Dispose();
+        _cache.Dispose();
+    }
+
+    private async Task<CallResult> CallWithRetriesAsync(string id, string caption, CancellationToken cancellationToken)
+    {
+        var body = RequestBody(caption);
+        var maxAttempts = _options.MaxRetries + 1;
+        for (var attempt = 1; ; attempt++)
+        {
+            AttemptResult result;
+            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                result = await AttemptAsync(body, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _slots.Release();
+            }
+            if (!result.Retryable)
+            {
+                if (result.Outcome == JudgeOutcome.Failed)
+                {
+                    Log.Failed(_logger, id, attempt, result.Reason!);
+                }
+                return new CallResult(result.Outcome, result.Answer, result.Reason, attempt);
+            }
+            if (attempt >= maxAttempts)
+            {
+                var reason = string.Create(CultureInfo.InvariantCulture, $"{result.Reason} (gave up after {attempt} attempts)");
+                Log.Failed(_logger, id, attempt, reason);
+                return new CallResult(JudgeOutcome.Failed, result.Answer, reason, attempt);
+            }
+            var delay = result.RetryAfter ?? Backoff(attempt);
+            Log.Retrying(_logger, id, attempt, result.Reason!, delay.TotalMilliseconds);
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<AttemptResult> AttemptAsync(byte[] body, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(_options.Timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _chatCompletions)
+        {
+            Content = new ByteArrayContent(body),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (_apiKey is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _apiKey);
+        }
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            if (response.IsSuccessStatusCode)
+            {
+                var bytes = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
+                return ReadCompletion(bytes);
+            }
+            var text = await response.Content.ReadAsStringAsync(linked.Token).ConfigureAwait(false);
+            var reason = string.Create(CultureInfo.InvariantCulture,
+                $"http {status} {response.ReasonPhrase}: {JudgePrompt.Excerpt(text.ReplaceLineEndings(" ").Trim(), ErrorBodyExcerptLength)}");
+            var retryable = status is 408 or 429 || status >= 500;
+            return new AttemptResult(JudgeOutcome.Failed, null, reason, retryable, retryable ? RetryAfter(response) : null);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new AttemptResult(JudgeOutcome.Failed, null,
+                string.Create(CultureInfo.InvariantCulture, $"timeout after {_options.Timeout.TotalSeconds:0.###} s"), true, null);
+        }
+        catch (HttpRequestException e)
+        {
+            return new AttemptResult(JudgeOutcome.Failed, null, "connection error: " + e.Message, true, null);
+        }
+        catch (IOException e)
+        {
+            return new AttemptResult(JudgeOutcome.Failed, null, "connection error: " + e.Message, true, null);
+        }
+    }
+
+    private static AttemptResult ReadCompletion(byte[] bytes)
+    {
+        string? content = null;
+        try
+        {
+            using var document = JsonDocument.Parse(bytes);
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("choices", out var choices)
+                && choices.ValueKind == JsonValueKind.Array
+                && choices.GetArrayLength() > 0
+                && choices[0].ValueKind == JsonValueKind.Object
+                && choices[0].TryGetProperty("message", out var message)
+                && message.ValueKind == JsonValueKind.Object
+                && message.TryGetProperty("content", out var contentElement)
+                && contentElement.ValueKind == JsonValueKind.String)
+            {
+                content = contentElement.GetString();
+            }
+        }
+        catch (JsonException)
+        {
+            content = null;
+        }
+        if (content is null)
+        {
+            var excerpt = JudgePrompt.Excerpt(Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 400)), JudgePrompt.UnparseableExcerptLength);
+            return new AttemptResult(JudgeOutcome.Failed, null, "malformed response (no choices[0].message.content): " + excerpt, false, null);
+        }
+        var outcome = JudgePrompt.ParseAnswer(content, out var reason);
+        return new AttemptResult(outcome, content, reason, false, null);
+    }
+
+    private byte[] RequestBody(string caption)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("model"u8, _model);
+            writer.WriteStartArray("messages"u8);
+            writer.WriteStartObject();
+            writer.WriteString("role"u8, "user"u8);
+            writer.WriteString("content"u8, JudgePrompt.Build(caption));
+            writer.WriteEndObject();
+            writer.WriteEndArray();
+            writer.WriteNumber("temperature"u8, 0);
+            writer.WriteNumber("max_tokens"u8, _options.MaxTokens);
+            writer.WriteEndObject();
+        }
+        return stream.ToArray();
+    }
+
+    private TimeSpan? RetryAfter(HttpResponseMessage response)
+    {
+        var header = response.Headers.RetryAfter;
+        TimeSpan? wait = header?.Delta ?? (header?.Date is { } date ? date - _time.GetUtcNow() : null);
+        if (wait is null)
+        {
+            return null;
+        }
+        return wait.Value < TimeSpan.Zero ? TimeSpan.Zero
+            : wait.Value > _options.MaxRetryAfter ? _options.MaxRetryAfter
+            : wait.Value;
+    }
+
+    // Equal jitter: half the exponential step is kept so retries still spread out, half is random
+    // so that many captions failing together do not retry in lockstep.
+    private TimeSpan Backoff(int attempt)
+    {
+        var step = _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, attempt - 1);
+        step = Math.Min(step, _options.MaxBackoff.TotalMilliseconds);
+#pragma warning disable CA5394 // jitter needs no cryptographic randomness
+        var jittered = (step / 2) + (Random.Shared.NextDouble() * step / 2);
+#pragma warning restore CA5394
+        return TimeSpan.FromMilliseconds(jittered);
+    }
+
+    private double Elapsed(long started) => _time.GetElapsedTime(started).TotalMilliseconds;
+
+    private readonly record struct CallResult(JudgeOutcome Outcome, string? Answer, string? Reason, int Attempts);
+
+    private readonly record struct AttemptResult(JudgeOutcome Outcome, string? Answer, string? Reason, bool Retryable, TimeSpan? RetryAfter);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 8501, Level = LogLevel.Warning, Message = "Judge call for caption '{Id}' failed on attempt {Attempt} ({Reason}); retrying in {DelayMs} ms")]
+        public static partial void Retrying(ILogger logger, string id, int attempt, string reason, double delayMs);
+
+        [LoggerMessage(EventId = 8502, Level = LogLevel.Warning, Message = "Judge gave caption '{Id}' a Failed verdict after {Attempts} attempt(s): {Reason}")]
+        public static partial void Failed(ILogger logger, string id, int attempts, string reason);
+
+        [LoggerMessage(EventId = 8503, Level = LogLevel.Warning, Message = "Verdict cache '{Path}' ended in a torn line; dropped its last {Bytes} bytes")]
+        public static partial void TornTailDropped(ILogger logger, string path, long bytes);
+    }
+}
