@@ -129,7 +129,9 @@ public sealed partial class RunFinalizer(
         // Pass 2: every score record, once: statistics of all generated images, best variant per
         // caption, exact top K.
         var all = new ScoreStatistics(config.Lambda);
-        var selector = new TopKSelector<ScoredImage>((int)k);
+        // Candidates carry the record's path, not the record: memory is K × (id + path), and the K
+        // winners are read again when the dataset is written.
+        var selector = new TopKSelector<string>((int)k);
         foreach (var best in BestVariant.PerCaption(ReadCandidates(run.Id, config, all, cancellationToken)))
         {
             selector.Add(best);
@@ -193,7 +195,7 @@ public sealed partial class RunFinalizer(
         return new Outcome(result.Directory, result.Count, notes.Count > 0 ? string.Join(" ", notes) : null);
     }
 
-    private IEnumerable<Candidate<ScoredImage>> ReadCandidates(string run, RunConfig config, ScoreStatistics all, CancellationToken cancellationToken)
+    private IEnumerable<Candidate<string>> ReadCandidates(string run, RunConfig config, ScoreStatistics all, CancellationToken cancellationToken)
     {
         foreach (var (index, variant, path) in RunRecords.EnumerateScores(blobs, run))
         {
@@ -211,15 +213,15 @@ public sealed partial class RunFinalizer(
             var ssim = scored.Score.Ssim;
             var weighted = clip + (config.Lambda * ssim);
             all.Add(clip, ssim, weighted);
-            yield return new Candidate<ScoredImage>(scored.Image.CaptionId, variant, config.ClipOnly ? clip : weighted, scored);
+            yield return new Candidate<string>(scored.Image.CaptionId, variant, config.ClipOnly ? clip : weighted, path);
         }
     }
 
-    private static async IAsyncEnumerable<DatasetItem> ToItems(Candidate<ScoredImage>[] selected, RunConfig config)
+    private static async IAsyncEnumerable<DatasetItem> ToItems(Candidate<string>[] selected, RunConfig config)
     {
         foreach (var c in selected)
         {
-            var s = c.Item;
+            var s = ScoredImage.Parser.ParseFrom(await File.ReadAllBytesAsync(c.Item).ConfigureAwait(false));
             yield return new DatasetItem
             {
                 Id = s.Image.CaptionId,
@@ -245,7 +247,6 @@ public sealed partial class RunFinalizer(
                     ["clip_inference_ms"] = s.Score.Timings?.InferenceMs ?? 0,
                 },
             };
-            await Task.Yield();
         }
     }
 
