@@ -117,16 +117,21 @@ public sealed class CurationFilters
         return new Verdict(false, failed.Statistic, result.RejectReason ?? failed.Reason ?? failed.Filter, stats);
     }
 
-    private static RuleFilterSettings Settings(RunConfig config)
+    private static RuleFilterSettings Settings(RunConfig config) =>
+        Settings(config.Curation.Thresholds, config.Curation.FlaggedWords);
+
+    /// <summary>The paper's settings with <paramref name="thresholds"/> applied (keys checked with <see cref="CheckThreshold"/>).</summary>
+    public static RuleFilterSettings Settings(IEnumerable<KeyValuePair<string, double>> thresholds, string? flaggedWords)
     {
+        ArgumentNullException.ThrowIfNull(thresholds);
         var settings = RuleFilterSettings.Default;
-        foreach (var (key, value) in config.Curation.Thresholds.OrderBy(t => t.Key, StringComparer.Ordinal))
+        foreach (var (key, value) in thresholds.OrderBy(t => t.Key, StringComparer.Ordinal))
         {
             settings = Overrides[key](settings, value);
         }
-        if (config.Curation.FlaggedWords.Length > 0)
+        if (!string.IsNullOrEmpty(flaggedWords))
         {
-            settings = settings with { FlaggedWordsPath = config.Curation.FlaggedWords };
+            settings = settings with { FlaggedWordsPath = flaggedWords };
         }
         return settings;
     }

@@ -26,6 +26,8 @@ public static class CurationSetup
         builder.Services.AddSingleton(new FileBlobStore(paths.BlobRoot));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<CurationFilters>();
+        builder.Services.AddSingleton<CurationRpcService>();
+        builder.Services.AddSingleton<CaptionJudges>();
         var clipSetting = builder.Configuration[$"{Section}:ClipModel"];
         builder.Services.AddSingleton(new RawPairScorer(() =>
         {
@@ -44,10 +46,11 @@ public static class CurationSetup
         }
     }
 
-    /// <summary>Maps the Runs gRPC service (when Redis is configured: runs live there).</summary>
+    /// <summary>Maps the Curation gRPC service, and Runs when Redis is configured (runs live there).</summary>
     public static void ConfigureApp(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.MapRpcService<CurationRpcService>();
         if (app.Services.GetService<RunsRpcService>() is not null)
         {
             app.MapRpcService<RunsRpcService>();

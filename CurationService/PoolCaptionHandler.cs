@@ -13,7 +13,7 @@ namespace SynthVlm.CurationService;
 /// settings, variants and seed; a dropped one gets a rejection record (every statistic and the
 /// failing filter) in the blob store.
 /// </summary>
-public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer rawPairs, FileBlobStore blobs, RunAccess runs, RedisClientHost redis, CurationOptions options) : IStreamHandler
+public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer rawPairs, CaptionJudges judges, FileBlobStore blobs, RunAccess runs, RedisClientHost redis, CurationOptions options) : IStreamHandler
 {
     /// <summary>The entry kind this handler consumes.</summary>
     public const string InputKind = "PoolCaption";
@@ -40,6 +40,10 @@ public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer ra
         var config = await filters.GetConfigAsync(store, run, cancellationToken).ConfigureAwait(false)
             ?? throw new PermanentStreamFailureException($"caption '{caption.CaptionId}': run '{run}' has no config.");
         var verdict = filters.Evaluate(config, caption.Caption);
+        if (verdict.Kept && config.Curation.Judge is { } judge)
+        {
+            verdict = await JudgeAsync(run, judge, caption, verdict, cancellationToken).ConfigureAwait(false);
+        }
         if (verdict.Kept && caption.ImagePath.Length > 0 && !config.Curation.SkipImageText)
         {
             verdict = await RawPairAsync(store, run, config, caption, verdict, cancellationToken).ConfigureAwait(false);
@@ -74,6 +78,28 @@ public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer ra
         await blobs.WriteAsync(RunRecords.Rejection(run, caption.Index), rejection.ToUtf8(), cancellationToken).ConfigureAwait(false);
         await store.MarkAsync(run, RunStages.Curation, ProgressMark.Dropped, caption.Index, CancellationToken.None).ConfigureAwait(false);
         await store.MarkAsync(run, RunStages.Curation, ProgressMark.Processed, caption.Index, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    // The LLM judge's verdict is recorded whatever it is; "no" drops the caption, a failure (the
+    // endpoint down, a garbage answer) keeps it with the failure on record, so the run never stalls.
+    private async Task<CurationFilters.Verdict> JudgeAsync(string run, JudgeSettings settings, Protos.V1.PoolCaption caption, CurationFilters.Verdict verdict, CancellationToken cancellationToken)
+    {
+        var judged = await judges.For(settings).JudgeAsync(caption.CaptionId, caption.Caption, cancellationToken).ConfigureAwait(false);
+        var record = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+        {
+            ["index"] = caption.Index,
+            ["id"] = caption.CaptionId,
+            ["outcome"] = judged.Outcome.ToString().ToLowerInvariant(),
+            ["answer"] = judged.Answer,
+            ["reason"] = judged.Reason,
+            ["attempts"] = judged.Attempts,
+            ["from_cache"] = judged.FromCache,
+            ["model"] = settings.Model,
+        });
+        await blobs.WriteAsync(RunRecords.JudgeVerdict(run, caption.Index), record, cancellationToken).ConfigureAwait(false);
+        return judged.Outcome == Judge.JudgeOutcome.No
+            ? new CurationFilters.Verdict(false, "llm_judge", $"the LLM judge ({settings.Model}) answered no: {judged.Answer}", verdict.Statistics)
+            : verdict;
     }
 
     // Data-Juicer's image_text_similarity on the original pair; a caption that passes is written

@@ -111,6 +111,33 @@ public static class RunConfigs
             throw new RunConfigException("curation.image_top_fraction", $"{c.Curation.ImageTopFraction} must be in (0, 1].");
         }
 
+        if (c.Curation.Judge is { } judge)
+        {
+            if (judge.Endpoint.Length == 0)
+            {
+                c.Curation.Judge = null;
+            }
+            else
+            {
+                if (!Uri.TryCreate(judge.Endpoint, UriKind.Absolute, out var endpoint) || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps))
+                {
+                    throw new RunConfigException("curation.judge.endpoint", $"'{judge.Endpoint}' is not an http:// or https:// URL.");
+                }
+                if (string.IsNullOrWhiteSpace(judge.Model))
+                {
+                    throw new RunConfigException("curation.judge.model", "is required with an endpoint.");
+                }
+                if (judge.MaxConcurrency == 0)
+                {
+                    judge.MaxConcurrency = 4;
+                }
+                if (judge.MaxConcurrency is < 1 or > 256)
+                {
+                    throw new RunConfigException("curation.judge.max_concurrency", $"{judge.MaxConcurrency} must be between 1 and 256.");
+                }
+            }
+        }
+
         c.Generation ??= new GenerationSpec();
         var g = c.Generation;
         if (g.Width < 0 || g.Height < 0 || g.Width % 8 != 0 || g.Height % 8 != 0 || g.Width > 4096 || g.Height > 4096)

@@ -30,6 +30,10 @@ public static class RunRecords
     public static string Rejection(string run, long index) =>
         string.Create(CultureInfo.InvariantCulture, $"{Folder(run)}/rejected/{index / BucketSize:D8}/{index:D12}.json");
 
+    /// <summary>Key of the LLM judge's verdict on one caption (JSON), whatever it was.</summary>
+    public static string JudgeVerdict(string run, long index) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Folder(run)}/judge/{index / BucketSize:D8}/{index:D12}.json");
+
     /// <summary>Key of a caption with its image waiting for the top-fraction decision (CurationSurvivor protobuf).</summary>
     public static string Survivor(string run, long index) =>
         string.Create(CultureInfo.InvariantCulture, $"{Folder(run)}/survivors/{index / BucketSize:D8}/{index:D12}.pb");

@@ -311,6 +311,70 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
         Stage(run, "curation").Dropped.Should().Be(20 - keep);
     }
 
+    [Fact]
+    public async Task An_llm_judge_drops_what_it_says_no_to_and_a_failing_endpoint_is_recorded_without_stalling_the_run()
+    {
+        // A local OpenAI-compatible endpoint: "No." for the frog, HTTP 500 for the juice, "Yes." otherwise.
+        using var listener = new System.Net.HttpListener();
+        var port = FreePort.Next();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        var requests = 0;
+        var server = Task.Run(async () =>
+        {
+            while (listener.IsListening)
+            {
+                System.Net.HttpListenerContext context;
+                try
+                {
+                    context = await listener.GetContextAsync();
+                }
+                catch (Exception e) when (e is System.Net.HttpListenerException or ObjectDisposedException or InvalidOperationException)
+                {
+                    return;
+                }
+                Interlocked.Increment(ref requests);
+                var body = await new StreamReader(context.Request.InputStream).ReadToEndAsync();
+                var answer = body.Contains("frog", StringComparison.Ordinal) ? "No." : "Yes.";
+                context.Response.StatusCode = body.Contains("juice", StringComparison.Ordinal) ? 500 : 200;
+                var reply = JsonSerializer.SerializeToUtf8Bytes(new { choices = new[] { new { message = new { role = "assistant", content = answer } } } });
+                context.Response.ContentType = "application/json";
+                await context.Response.OutputStream.WriteAsync(reply);
+                context.Response.Close();
+            }
+        });
+
+        var id = "judged";
+        var pool = Path.Combine(Cluster.Data.FullName, id + ".jsonl");
+        await File.WriteAllLinesAsync(pool,
+        [
+            JsonSerializer.Serialize(new { id = "bus", caption = "a red bus parked on a quiet street at night with its lights on" }),
+            JsonSerializer.Serialize(new { id = "frog", caption = "a small green frog sitting on a lily pad in a pond at dawn" }),
+            JsonSerializer.Serialize(new { id = "juice", caption = "a tall glass of orange juice on a white kitchen table by a window" }),
+        ]);
+        var config = fixture.Config(id);
+        config.Captions = pool;
+        config.TopK = 10;
+        config.Curation = new CurationSettings { Judge = new JudgeSettings { Endpoint = $"http://127.0.0.1:{port}/v1", Model = "test-judge" } };
+        await Cluster.SubmitAsync(config);
+        var run = await Cluster.WaitFinishedAsync(id, TimeSpan.FromMinutes(2));
+        listener.Stop();
+        await server;
+
+        run.State.Should().Be(RunState.Completed, run.Reason);
+        var kept = (await File.ReadAllLinesAsync(Path.Combine(run.Dataset, "manifest.jsonl"))).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()).Order().ToList();
+        kept.Should().Equal("bus", "juice");
+        var runFolder = Path.Combine(Cluster.Data.FullName, "blobs", "runs", id);
+        var rejection = JsonDocument.Parse(await File.ReadAllBytesAsync(Directory.GetFiles(Path.Combine(runFolder, "rejected"), "*.json", SearchOption.AllDirectories).Single())).RootElement;
+        rejection.GetProperty("id").GetString().Should().Be("frog");
+        rejection.GetProperty("code").GetString().Should().Be("llm_judge");
+        var verdicts = Directory.GetFiles(Path.Combine(runFolder, "judge"), "*.json", SearchOption.AllDirectories)
+            .Select(f => JsonDocument.Parse(File.ReadAllBytes(f)).RootElement)
+            .ToDictionary(v => v.GetProperty("id").GetString()!, v => v.GetProperty("outcome").GetString());
+        verdicts.Should().BeEquivalentTo(new Dictionary<string, string?> { ["bus"] = "yes", ["frog"] = "no", ["juice"] = "failed" });
+        requests.Should().BeGreaterThan(3, "the failing caption was retried");
+    }
+
     [Theory]
     [InlineData("[]", "no records")]
     [InlineData("[{\"id\": \"a\", \"caption\": \"   \"}, {\"id\": \"b\", \"caption\": \"\"}]", "dropped")]
