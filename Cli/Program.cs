@@ -14,5 +14,6 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     ModelCommands.Tokenize(),
     ModelCommands.ClipScoreCommand(),
     GenerateCommands.Generate(),
+    CurateCommands.Curate(),
 };
 return await root.Parse(args).InvokeAsync();
