@@ -225,6 +225,8 @@ public sealed class RunStore
         {
             await _connection.ExecuteAsync("SREM", cancellationToken, RunKeys.Active, id).ConfigureAwait(false);
             await _connection.ExecuteAsync("SREM", cancellationToken, RunKeys.Ingest, id).ConfigureAwait(false);
+            // The duplicate sets hold a field per caption; they only matter while the pool is read.
+            await _connection.ExecuteAsync("DEL", cancellationToken, RunKeys.Ids(id), RunKeys.Texts(id)).ConfigureAwait(false);
         }
         return moved == 1;
     }

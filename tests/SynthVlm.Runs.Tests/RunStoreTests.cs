@@ -86,7 +86,9 @@ public sealed class RunStoreTests(RedisFixture redis) : IClassFixture<RedisFixtu
         var store = new RunStore(redis.Connection);
         var config = Config("cancel-" + Guid.NewGuid().ToString("N")[..8]);
         await store.SubmitAsync(config);
+        await store.ClaimUniqueAsync(config.Id, "a", "h", 0);
         var cancelled = await store.CancelAsync(config.Id, "user asked");
+        (await redis.Connection.ExecuteAsync("EXISTS", RunKeys.Ids(config.Id), RunKeys.Texts(config.Id))).AsInt64().Should().Be(0, "the duplicate sets go when the run finishes");
         cancelled.State.Should().Be(RunState.Cancelled);
         cancelled.Reason.Should().Be("user asked");
         (await store.GetActiveAsync()).Should().NotContain(config.Id);
