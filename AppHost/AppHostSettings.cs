@@ -1,22 +1,59 @@
 using System.Globalization;
 using System.Reflection;
+using SynthVlm.Protos.V1;
 
 namespace SynthVlm.AppHost;
 
-/// <summary>The AppHost's command line: replicas per service, an external Redis, OTLP.</summary>
+/// <summary>What the AppHost was asked to do.</summary>
+internal enum AppHostVerb
+{
+    /// <summary>Start the cluster and keep it running until Ctrl+C.</summary>
+    Cluster,
+
+    /// <summary>Submit a run to the cluster (started for it, or one already running) and follow it.</summary>
+    Run,
+}
+
+/// <summary>The AppHost's command line: an optional verb, replicas per service, an external Redis, OTLP, and a run's config.</summary>
 internal sealed class AppHostSettings
 {
-    private const string Usage = """
-        Usage: dotnet run --project AppHost [-- options]
+    /// <summary>The help text (also printed by --help).</summary>
+    public const string Usage = """
+        Usage: dotnet run --project AppHost [-- [run] options]
+          (no verb)                    start the local cluster and keep it running until Ctrl+C
+          run                          submit a run to the cluster running on --data-dir, or start one for it
+                                       (service output goes to {data-dir}/logs/), show per-stage progress,
+                                       print the summary; exit 0 when the run completed, 1 otherwise
+        Cluster options:
           --replicas NAME=N[,NAME=N]   replicas per service (e.g. diffusion=4); repeatable
           --redis CONNECTION           use an existing Redis (host:port[,password=...]) instead of starting one
           --otlp URL                   send services' telemetry to this OTLP endpoint
           --data-dir DIR               Redis AOF, blob store and default models (default: .synthvlm/ in the repository)
-          --exit-when-healthy          start everything, report, then stop (smoke test)
+          --exit-when-healthy          start everything, report, then stop (smoke test; not with run)
+        Run options:
+          --captions FILE              caption pool (required): SynthVLM JSON [{"id","caption"}], JSONL, CSV/TSV, LLaVA JSON
+          --out DIR                    dataset folder, new or empty (default: {data-dir}/datasets/{run id})
+          --run-id ID                  1 to 64 letters, digits, '.', '_', '-' (default: generated); same id and config = same run
+          --variants N                 images per caption, 1 to 64 (default 2)
+          --top-k K                    keep the best K captions (default: all)
+          --top-fraction F             or keep this fraction of them, 0 < F <= 1
+          --lambda X                   weight of SSIMScore in CLIPScore + X*SSIMScore, 0 to 10 (default 0.5)
+          --clip-only                  rank by CLIPScore alone, as the official SynthVLM code does
+          --seed N                     run seed; each image's seed derives from (seed, caption id, variant)
+          --steps N                    denoising steps, 1 to 1000 (default: the model's)
+          --size WxH                   image size, multiples of 8 up to 4096 (default: the model's)
+          --image-format png|jpeg|webp dataset image format (default png)
+          --keep-duplicates            keep exact-duplicate captions (dropped by default)
+          --skip-filters               turn the caption rule filters off
         Services: curation, diffusion, scoring, selection, training, eval.
         """;
 
+    private const string RunVerb = "run";
+
     private readonly Dictionary<string, int> _replicas = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<string> _clusterOptions = [];
+
+    public AppHostVerb Verb { get; private set; } = AppHostVerb.Cluster;
 
     public string? RedisConnectionString { get; private set; }
 
@@ -25,6 +62,15 @@ internal sealed class AppHostSettings
     public bool ExitWhenHealthy { get; private set; }
 
     public string DataDirectory { get; private set; } = Path.Combine(RepoRoot, ".synthvlm");
+
+    /// <summary>Where service output goes when it is not echoed (the run verb): {data-dir}/logs.</summary>
+    public string LogDirectory => Path.Combine(DataDirectory, "logs");
+
+    /// <summary>The options given that shape a cluster the AppHost starts (they do not change a running one).</summary>
+    public IReadOnlyList<string> ClusterOptionsGiven => _clusterOptions;
+
+    /// <summary>The run to submit (the run verb only; validated, paths absolute).</summary>
+    public RunConfig? Run { get; private set; }
 
     /// <summary>The repository root, recorded at build time.</summary>
     public static string RepoRoot { get; } =
@@ -47,23 +93,33 @@ internal sealed class AppHostSettings
         {
             RedisConnectionString = NullIfEmpty(Environment.GetEnvironmentVariable(KnownEnvironment.RedisConnectionStringEnv)),
         };
-        if (NullIfEmpty(Environment.GetEnvironmentVariable(KnownEnvironment.OtlpEndpoint)) is { } otlpEnv)
-        {
-            settings.OtlpEndpoint = ParseUrl(KnownEnvironment.OtlpEndpoint, otlpEnv);
-        }
         try
         {
-            for (var i = 0; i < args.Length; i++)
+            if (NullIfEmpty(Environment.GetEnvironmentVariable(KnownEnvironment.OtlpEndpoint)) is { } otlpEnv)
+            {
+                settings.OtlpEndpoint = ParseUrl(KnownEnvironment.OtlpEndpoint, otlpEnv);
+            }
+            var start = 0;
+            if (args.Length > 0 && args[0] == RunVerb)
+            {
+                settings.Verb = AppHostVerb.Run;
+                start = 1;
+            }
+            var run = new RunOptionsBuilder();
+            for (var i = start; i < args.Length; i++)
             {
                 switch (args[i])
                 {
                     case "--replicas":
+                        settings._clusterOptions.Add(args[i]);
                         settings.ParseReplicas(Value(args, ref i));
                         break;
                     case "--redis":
+                        settings._clusterOptions.Add(args[i]);
                         settings.RedisConnectionString = Value(args, ref i);
                         break;
                     case "--otlp":
+                        settings._clusterOptions.Add(args[i]);
                         settings.OtlpEndpoint = ParseUrl("--otlp", Value(args, ref i));
                         break;
                     case "--data-dir":
@@ -75,9 +131,25 @@ internal sealed class AppHostSettings
                     case "-h" or "--help":
                         Console.WriteLine(Usage);
                         return null;
+                    case RunVerb:
+                        throw new FormatException("'run' must be the first argument.");
+                    case var option when settings.Verb != AppHostVerb.Run && RunOptionsBuilder.Options.Contains(option):
+                        throw new FormatException($"{option} is an option of the run verb: dotnet run --project AppHost -- run --captions FILE ...");
                     default:
-                        throw new FormatException($"unknown option '{args[i]}'.");
+                        if (!run.TryParse(args, ref i))
+                        {
+                            throw new FormatException($"unknown option '{args[i]}'.");
+                        }
+                        break;
                 }
+            }
+            if (settings.Verb == AppHostVerb.Run)
+            {
+                if (settings.ExitWhenHealthy)
+                {
+                    throw new FormatException("--exit-when-healthy starts and stops the cluster without a run; it does not go with the run verb.");
+                }
+                settings.Run = run.Build();
             }
         }
         catch (FormatException e)
@@ -104,7 +176,7 @@ internal sealed class AppHostSettings
         }
     }
 
-    private static string Value(string[] args, ref int i) =>
+    internal static string Value(string[] args, ref int i) =>
         ++i < args.Length ? args[i] : throw new FormatException($"{args[i - 1]} needs a value.");
 
     private static Uri ParseUrl(string name, string value) =>

@@ -1,0 +1,296 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using SynthVlm.Hosting;
+using SynthVlm.Protos.V1;
+using SynthVlm.Rpc;
+
+namespace SynthVlm.AppHost;
+
+/// <summary>
+/// The run verb: find the cluster running on the data folder or start one (service output to log
+/// files), submit the run, follow it with per-stage progress until it ends, print the summary,
+/// and stop whatever it started. Ctrl+C cancels the run first; a second one stops waiting.
+/// </summary>
+internal static class RunCommand
+{
+    private const int WatchIntervalMs = 500;
+    private const int ReportTableLines = 8;
+    private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan ServingWait = TimeSpan.FromSeconds(30);
+    // A curation replica killed mid-run is restarted by its supervisor with backoff of up to 30 s.
+    private static readonly TimeSpan ReconnectFor = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(60);
+    private static readonly string[] RunStages = [KnownServices.Curation.Name, KnownServices.Diffusion.Name, KnownServices.Scoring.Name, KnownServices.Selection.Name];
+
+    /// <summary>Runs the verb; the exit code is 0 when the run completed, 1 when it did not, 2 when it was refused.</summary>
+    public static async Task<int> RunAsync(AppHostSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var config = settings.Run ?? throw new ArgumentException("The run verb needs a run config.", nameof(settings));
+        if (config.Id.Length == 0)
+        {
+            // Chosen here rather than by the server, so a submit that is retried, or interrupted
+            // before its answer arrives, still names the run to watch or cancel.
+            config.Id = string.Create(CultureInfo.InvariantCulture, $"run-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}");
+        }
+
+        using var output = new ClusterConsole(settings.LogDirectory);
+        using var interrupt = new CancellationTokenSource();
+        using var abandon = new CancellationTokenSource();
+        var presses = 0;
+        using var signals = new StopSignals(() =>
+        {
+            if (Interlocked.Increment(ref presses) > 1)
+            {
+                abandon.Cancel();
+            }
+            interrupt.Cancel();
+        });
+
+        RunningCluster? running;
+        try
+        {
+            running = RunningCluster.Find(settings.DataDirectory);
+        }
+        catch (InvalidDataException e)
+        {
+            output.Error(e.Message);
+            return 1;
+        }
+
+        Cluster? cluster = null;
+        try
+        {
+            Uri endpoint;
+            if (running is not null)
+            {
+                if (!await WaitServingAsync(running, interrupt.Token).ConfigureAwait(false))
+                {
+                    output.Error(interrupt.IsCancellationRequested
+                        ? "Interrupted before the run was submitted."
+                        : $"The AppHost (pid {running.Pid}) running on {settings.DataDirectory} has a curation service at {running.CurationGrpc} that does not answer SERVING; " +
+                          "wait for it to recover, or stop that AppHost and try again.");
+                    return 1;
+                }
+                output.Info($"Using the cluster of the AppHost running on {settings.DataDirectory} (pid {running.Pid}); it keeps running afterwards.");
+                if (settings.ClusterOptionsGiven.Count > 0)
+                {
+                    output.Warn($"{string.Join(", ", settings.ClusterOptionsGiven.Distinct())} only shape a cluster this command starts; the running one is used as it is.");
+                }
+                endpoint = running.CurationGrpc;
+            }
+            else
+            {
+                var plan = LocalCluster.Plan(settings);
+                cluster = plan.Builder.Build(output);
+                var start = await output.StartAsync(plan, cluster, interrupt.Token).ConfigureAwait(false);
+                if (start.ExitCode is { } failed)
+                {
+                    // StartAsync has stopped it.
+                    await cluster.DisposeAsync().ConfigureAwait(false);
+                    cluster = null;
+                    return failed;
+                }
+                var blocking = start.Unhealthy.Intersect(RunStages).ToList();
+                if (blocking.Count > 0)
+                {
+                    output.Error($"{string.Join(", ", blocking)} did not become healthy, so a run cannot go through; their output is in {settings.LogDirectory}.");
+                    return 1;
+                }
+                output.Info(start.Unhealthy.Count == 0
+                    ? $"All {cluster.Replicas.Count} resources healthy."
+                    : $"Running without {string.Join(", ", start.Unhealthy)} (not needed for a run).");
+                endpoint = cluster.EndpointsOf(plan.Curation)[0].Grpc;
+            }
+
+            using var channel = RpcChannel.ForAddress(endpoint);
+            return await SubmitAndFollowAsync(new RunsClient(channel), config, output, interrupt.Token, abandon.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (cluster is not null)
+            {
+                await output.StopAsync(cluster).ConfigureAwait(false);
+                await cluster.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<bool> WaitServingAsync(RunningCluster running, CancellationToken interrupt)
+    {
+        var deadline = DateTime.UtcNow + ServingWait;
+        while (!interrupt.IsCancellationRequested)
+        {
+            if (await running.IsServingAsync(interrupt).ConfigureAwait(false))
+            {
+                return true;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), interrupt).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        return false;
+    }
+
+    private static async Task<int> SubmitAndFollowAsync(RunsClient client, RunConfig config, ClusterConsole output, CancellationToken interrupt, CancellationToken abandon)
+    {
+        Run run;
+        try
+        {
+            run = await client.SubmitAsync(config, Deadline(interrupt)).ConfigureAwait(false);
+        }
+        catch (RpcException) when (interrupt.IsCancellationRequested)
+        {
+            output.Info($"Interrupted while submitting; cancelling run {config.Id} in case it was recorded.");
+            await TryCancelAsync(client, config.Id, output, abandon).ConfigureAwait(false);
+            return 1;
+        }
+        catch (RpcException e)
+        {
+            output.Error($"The curation service refused the run ({e.StatusCode}): {e.Status.Detail}");
+            return 2;
+        }
+        output.Info($"Submitted run {run.Id}: {run.Config.Captions} -> {run.Config.Output}");
+
+        var view = new RunProgressView(output, ClusterConsole.IsInteractive, TimeProvider.System);
+        view.Update(run);
+        run = await FollowAsync(client, run, view, output, interrupt, abandon).ConfigureAwait(false);
+        view.Finish(run);
+        PrintSummary(run, output);
+        return run.State == RunState.Completed ? 0 : 1;
+    }
+
+    /// <summary>Watches the run until it has finished, reconnecting through restarts of the curation service.</summary>
+    private static async Task<Run> FollowAsync(RunsClient client, Run run, RunProgressView view, ClusterConsole output, CancellationToken interrupt, CancellationToken abandon)
+    {
+        CancellationTokenSource? waiting = null;
+        DateTime? failingSince = null;
+        try
+        {
+            while (!IsFinished(run.State))
+            {
+                if (interrupt.IsCancellationRequested && waiting is null)
+                {
+                    waiting = CancellationTokenSource.CreateLinkedTokenSource(abandon);
+                    waiting.CancelAfter(CancelWait);
+                    output.Info($"Ctrl+C: cancelling run {run.Id} (Ctrl+C again to stop waiting for it)...");
+                    run = await TryCancelAsync(client, run.Id, output, waiting.Token).ConfigureAwait(false) ?? run;
+                    view.Update(run);
+                    continue;
+                }
+                var token = waiting?.Token ?? interrupt;
+                if (waiting is { IsCancellationRequested: true })
+                {
+                    output.Warn($"Stopped waiting for run {run.Id} to end; it is {RunProgressView.Describe(run.State)}.");
+                    return run;
+                }
+                try
+                {
+                    using var call = client.Watch(run.Id, WatchIntervalMs, new CallOptions(cancellationToken: token));
+                    await foreach (var update in call.ReadAllAsync(token).ConfigureAwait(false))
+                    {
+                        run = update;
+                        failingSince = null;
+                        view.Update(run);
+                    }
+                    if (!IsFinished(run.State))
+                    {
+                        // The stream ended without the end of the run: the replica is going away.
+                        await Task.Delay(TimeSpan.FromSeconds(1), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    }
+                }
+                catch (RpcException) when (token.IsCancellationRequested)
+                {
+                    // Ctrl+C (or the end of waiting): handled at the top of the loop.
+                }
+                catch (RpcException e) when (e.StatusCode is RpcStatusCode.Unavailable or RpcStatusCode.Internal or RpcStatusCode.Unknown or RpcStatusCode.DeadlineExceeded or RpcStatusCode.Cancelled)
+                {
+                    failingSince ??= DateTime.UtcNow;
+                    if (DateTime.UtcNow - failingSince > ReconnectFor)
+                    {
+                        output.Error($"Lost the curation service for {ReconnectFor.TotalMinutes:0} minutes ({e.StatusCode}: {e.Status.Detail}); giving up on run {run.Id}.");
+                        return run;
+                    }
+                    output.Warn($"Watching run {run.Id} was interrupted ({e.StatusCode}: {e.Status.Detail}); reconnecting...");
+                    await Task.Delay(TimeSpan.FromSeconds(1), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+                catch (RpcException e)
+                {
+                    output.Error($"Watching run {run.Id} failed ({e.StatusCode}): {e.Status.Detail}");
+                    return run;
+                }
+            }
+            return run;
+        }
+        finally
+        {
+            waiting?.Dispose();
+        }
+    }
+
+    private static async Task<Run?> TryCancelAsync(RunsClient client, string id, ClusterConsole output, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await client.CancelAsync(id, "Ctrl+C in the AppHost", Deadline(cancellationToken)).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode == RpcStatusCode.NotFound)
+        {
+            return null;
+        }
+        catch (RpcException e)
+        {
+            output.Error($"Could not cancel run {id} ({e.StatusCode}): {e.Status.Detail}");
+            return null;
+        }
+    }
+
+    private static void PrintSummary(Run run, ClusterConsole output)
+    {
+        var took = run.Created is not null && run.Updated is not null
+            ? $" in {RunProgressView.Duration((run.Updated.ToDateTimeOffset() - run.Created.ToDateTimeOffset()).TotalSeconds)}"
+            : string.Empty;
+        output.WriteLine(string.Empty);
+        output.WriteLine($"Run {run.Id}: {RunProgressView.Describe(run.State)}{took}");
+        if (run.Reason.Length > 0)
+        {
+            output.WriteLine($"  reason:   {run.Reason}");
+        }
+        var dataset = run.Dataset.Length > 0 ? run.Dataset : run.Config?.Output ?? string.Empty;
+        output.WriteLine($"  dataset:  {(dataset.Length > 0 ? dataset : "-")}{(run.State == RunState.Completed || Directory.Exists(dataset) ? string.Empty : " (not written)")}");
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  selected: {run.Selected} pairs"));
+        var report = Path.Combine(dataset, "report.md");
+        if (dataset.Length > 0 && File.Exists(report))
+        {
+            output.WriteLine($"  report:   {report}");
+            foreach (var line in ReportTable(report))
+            {
+                output.WriteLine("    " + line);
+            }
+        }
+    }
+
+    /// <summary>The first lines of the first Markdown table in the report.</summary>
+    private static IEnumerable<string> ReportTable(string path)
+    {
+        try
+        {
+            return File.ReadLines(path)
+                .SkipWhile(l => !l.TrimStart().StartsWith('|'))
+                .TakeWhile(l => l.TrimStart().StartsWith('|'))
+                .Take(ReportTableLines)
+                .ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [$"(could not read it: {e.Message})"];
+        }
+    }
+
+    private static bool IsFinished(RunState state) => state is RunState.Completed or RunState.Failed or RunState.Cancelled;
+
+    private static CallOptions Deadline(CancellationToken cancellationToken) =>
+        new(deadline: DateTime.UtcNow + CallDeadline, cancellationToken: cancellationToken);
+}
