@@ -117,8 +117,13 @@ public sealed class CurationFilters
         return new Verdict(false, failed.Statistic, result.RejectReason ?? failed.Reason ?? failed.Filter, stats);
     }
 
-    private static RuleFilterSettings Settings(RunConfig config) =>
-        Settings(config.Curation.Thresholds, config.Curation.FlaggedWords);
+    private static RuleFilterSettings Settings(RunConfig config)
+    {
+        var settings = Settings(config.Curation.Thresholds, config.Curation.FlaggedWords);
+        return config.Curation.PerplexityArpa.Length == 0
+            ? settings
+            : settings with { PerplexityArpaPath = config.Curation.PerplexityArpa, PerplexitySentencePiecePath = config.Curation.PerplexitySentencepiece };
+    }
 
     /// <summary>The paper's settings with <paramref name="thresholds"/> applied (keys checked with <see cref="CheckThreshold"/>).</summary>
     public static RuleFilterSettings Settings(IEnumerable<KeyValuePair<string, double>> thresholds, string? flaggedWords)

@@ -37,8 +37,22 @@ public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer ra
             throw new PermanentStreamFailureException($"caption '{caption.CaptionId}': run '{run}' is not known (pool captions come from Runs.Submit).");
         }
         var store = await runs.StoreAsync(cancellationToken).ConfigureAwait(false);
-        var config = await filters.GetConfigAsync(store, run, cancellationToken).ConfigureAwait(false)
-            ?? throw new PermanentStreamFailureException($"caption '{caption.CaptionId}': run '{run}' has no config.");
+        RunConfig? config;
+        try
+        {
+            config = await filters.GetConfigAsync(store, run, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FormatException or IOException or InvalidDataException or ArgumentException)
+        {
+            // A flagged-words list or perplexity model that does not load fails every caption the
+            // same way: the run fails once, with the reason, instead of dead-lettering its pool.
+            await store.FailAsync(run, $"curation: the run's filter files cannot be loaded: {e.Message}", CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+        if (config is null)
+        {
+            throw new PermanentStreamFailureException($"caption '{caption.CaptionId}': run '{run}' has no config.");
+        }
         var verdict = filters.Evaluate(config, caption.Caption);
         if (verdict.Kept && config.Curation.Judge is { } judge)
         {

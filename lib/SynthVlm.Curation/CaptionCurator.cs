@@ -8,13 +8,14 @@ namespace SynthVlm.Curation;
 /// </summary>
 public sealed class CaptionCurator
 {
-    /// <summary>Why perplexity_filter is skipped: its KenLM evaluation is not implemented yet.</summary>
-    public const string PerplexitySkipReason = "skipped: needs KenLM ARPA + SentencePiece model files";
+    /// <summary>Why perplexity_filter is skipped when its models are not configured.</summary>
+    public const string PerplexitySkipReason = "skipped: needs KenLM ARPA + SentencePiece model files (PerplexityArpaPath, PerplexitySentencePiecePath)";
 
     /// <summary>Why flagged_words_filter is skipped when no list is configured.</summary>
     public const string FlaggedWordsSkipReason = "skipped: needs a flagged-words list file (FlaggedWordsPath)";
 
     private readonly FlaggedWordList? _flaggedWords;
+    private readonly LanguageModels.PerplexityScorer? _perplexity;
 
     /// <summary>Creates a curator; loads the flagged-words list when the settings name one.</summary>
     /// <exception cref="ArgumentException">A setting is out of range (ParamName names it).</exception>
@@ -32,6 +33,15 @@ public sealed class CaptionCurator
         settings.Validate();
         Settings = settings;
         _flaggedWords = flaggedWords;
+        if (settings.PerplexityArpaPath is { } arpa && settings.PerplexitySentencePiecePath is { } pieces)
+        {
+            // Data-Juicer's perplexity_filter: SentencePiece pieces scored by a KenLM model.
+            _perplexity = new LanguageModels.PerplexityScorer(LanguageModels.SentencePieceModel.Load(pieces), LanguageModels.ArpaModel.Load(arpa));
+        }
+        else if (settings.PerplexityArpaPath is not null || settings.PerplexitySentencePiecePath is not null)
+        {
+            throw new ArgumentException("perplexity needs both PerplexityArpaPath and PerplexitySentencePiecePath.", settings.PerplexityArpaPath is null ? nameof(RuleFilterSettings.PerplexityArpaPath) : nameof(RuleFilterSettings.PerplexitySentencePiecePath));
+        }
     }
 
     /// <summary>The settings in force.</summary>
@@ -44,6 +54,10 @@ public sealed class CaptionCurator
         ArgumentNullException.ThrowIfNull(text);
         var s = Settings;
         var stats = DataJuicerStatistics.Compute(text, s.CharRepLen, s.WordRepLen, _flaggedWords);
+        if (_perplexity is not null)
+        {
+            stats = stats with { Perplexity = _perplexity.Perplexity(text) };
+        }
         var verdicts = new FilterVerdict[]
         {
             Judge(DataJuicerStatNames.AlphanumericFilter, DataJuicerStatNames.AlnumRatio, stats.AlnumRatio, s.AlnumMinRatio, s.AlnumMaxRatio),
@@ -51,7 +65,9 @@ public sealed class CaptionCurator
             stats.FlaggedWordsRatio is { } flagged
                 ? Judge(DataJuicerStatNames.FlaggedWordsFilter, DataJuicerStatNames.FlaggedWordsRatio, flagged, s.FlaggedWordsMinRatio, s.FlaggedWordsMaxRatio)
                 : new FilterVerdict(DataJuicerStatNames.FlaggedWordsFilter, DataJuicerStatNames.FlaggedWordsRatio, VerdictOutcome.Skipped, null, s.FlaggedWordsMinRatio, s.FlaggedWordsMaxRatio, FlaggedWordsSkipReason),
-            new FilterVerdict(DataJuicerStatNames.PerplexityFilter, DataJuicerStatNames.Perplexity, VerdictOutcome.Skipped, null, 0, s.PerplexityMax, PerplexitySkipReason),
+            _perplexity is null
+                ? new FilterVerdict(DataJuicerStatNames.PerplexityFilter, DataJuicerStatNames.Perplexity, VerdictOutcome.Skipped, null, 0, s.PerplexityMax, PerplexitySkipReason)
+                : Judge(DataJuicerStatNames.PerplexityFilter, DataJuicerStatNames.Perplexity, stats.Perplexity!.Value, 0, s.PerplexityMax),
             Judge(DataJuicerStatNames.SpecialCharactersFilter, DataJuicerStatNames.SpecialCharRatio, stats.SpecialCharRatio, s.SpecialCharMinRatio, s.SpecialCharMaxRatio),
             Judge(DataJuicerStatNames.WordRepetitionFilter, DataJuicerStatNames.WordRepRatio, stats.WordRepRatio, s.WordRepMinRatio, s.WordRepMaxRatio),
         };

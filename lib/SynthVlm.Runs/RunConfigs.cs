@@ -94,6 +94,22 @@ public static class RunConfigs
             }
         }
 
+        if ((c.Curation.PerplexityArpa.Length == 0) != (c.Curation.PerplexitySentencepiece.Length == 0))
+        {
+            throw new RunConfigException(c.Curation.PerplexityArpa.Length == 0 ? "curation.perplexity_arpa" : "curation.perplexity_sentencepiece", "the perplexity filter needs both the ARPA and the SentencePiece model.");
+        }
+        if (c.Curation.PerplexityArpa.Length > 0)
+        {
+            c.Curation.PerplexityArpa = Path.GetFullPath(c.Curation.PerplexityArpa);
+            c.Curation.PerplexitySentencepiece = Path.GetFullPath(c.Curation.PerplexitySentencepiece);
+            foreach (var (field, path) in new[] { ("curation.perplexity_arpa", c.Curation.PerplexityArpa), ("curation.perplexity_sentencepiece", c.Curation.PerplexitySentencepiece) })
+            {
+                if (!File.Exists(path))
+                {
+                    throw new RunConfigException(field, $"'{path}' does not exist.");
+                }
+            }
+        }
         if (!c.Curation.HasImageTextMin)
         {
             c.Curation.ImageTextMin = DefaultImageTextMin;

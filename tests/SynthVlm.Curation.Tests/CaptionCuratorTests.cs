@@ -22,7 +22,7 @@ public class CaptionCuratorTests
         result.Verdicts.Select(v => v.Outcome).Should().Equal(
             VerdictOutcome.Passed, VerdictOutcome.Passed, VerdictOutcome.Skipped,
             VerdictOutcome.Skipped, VerdictOutcome.Passed, VerdictOutcome.Passed);
-        result.Verdicts[3].Reason.Should().Be("skipped: needs KenLM ARPA + SentencePiece model files");
+        result.Verdicts[3].Reason.Should().Be(CaptionCurator.PerplexitySkipReason).And.StartWith("skipped: needs KenLM ARPA + SentencePiece model files");
         result.Verdicts[2].Reason.Should().StartWith("skipped:");
         result.Statistics.NamedValues().Should().Equal(
             new KeyValuePair<string, double?>("alnum_ratio", 22.0 / 29),
