@@ -142,10 +142,20 @@ public sealed partial class RunIngestor(
             using var reader = CaptionPoolReader.Open(config.Captions, new CaptionPoolOptions { Format = ParseFormat(config.CaptionsFormat) });
             var batch = new List<Task>(options.IngestBatchSize);
             var skipped = 0L;
+            // Near duplicates are decided in pool order by one index; a replica resuming at the
+            // checkpoint rebuilds it by feeding the records before it, so the outcome is the same.
+            var nearDuplicates = config.Curation.HasNearDuplicateThreshold
+                ? new Curation.NearDuplicates.NearDuplicateIndex(new Curation.NearDuplicates.MinHashSettings { Threshold = config.Curation.NearDuplicateThreshold })
+                : null;
             foreach (var record in reader.Read(work.Token))
             {
                 var (ordinal, _) = Position(record);
                 records = ordinal + 1;
+                string? nearDuplicateOf = null;
+                if (nearDuplicates is not null && record is PoolEntry pooled && !string.IsNullOrWhiteSpace(pooled.Caption))
+                {
+                    nearDuplicates.TryAdd(pooled.Id, pooled.Caption, out nearDuplicateOf);
+                }
                 if (ordinal < next)
                 {
                     skipped++;
@@ -156,7 +166,7 @@ public sealed partial class RunIngestor(
                     await store.FailAsync(id, $"captions: the pool has more than {maxRecords} records, the most a run with {config.Variants} variants can number.", CancellationToken.None).ConfigureAwait(false);
                     return;
                 }
-                batch.Add(IngestRecordAsync(store, producer, config, record, work.Token));
+                batch.Add(IngestRecordAsync(store, producer, config, record, nearDuplicateOf, work.Token));
                 if (batch.Count >= options.IngestBatchSize)
                 {
                     await Task.WhenAll(batch).ConfigureAwait(false);
@@ -196,7 +206,7 @@ public sealed partial class RunIngestor(
         _ => throw new InvalidOperationException($"unknown pool record {record.GetType().Name}"),
     };
 
-    private async Task IngestRecordAsync(RunStore store, StreamProducer producer, RunConfig config, PoolRecord record, CancellationToken cancellationToken)
+    private async Task IngestRecordAsync(RunStore store, StreamProducer producer, RunConfig config, PoolRecord record, string? nearDuplicateOf, CancellationToken cancellationToken)
     {
         var id = config.Id;
         if (record is PoolReject reject)
@@ -208,6 +218,10 @@ public sealed partial class RunIngestor(
         var caption = (PoolEntry)record;
         var problem = CheckId(caption.Id);
         string? code = problem is null ? null : "bad_id";
+        if (problem is null && nearDuplicateOf is not null)
+        {
+            (code, problem) = ("near_duplicate", $"the caption is a near duplicate (MinHash Jaccard ≥ {config.Curation.NearDuplicateThreshold}) of caption '{nearDuplicateOf}'.");
+        }
         if (problem is null)
         {
             var textHash = config.Curation.KeepDuplicates ? null : CurationFilters.DuplicateKey(caption.Caption);

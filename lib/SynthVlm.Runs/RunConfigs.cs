@@ -110,6 +110,10 @@ public static class RunConfigs
                 }
             }
         }
+        if (c.Curation.HasNearDuplicateThreshold && (!double.IsFinite(c.Curation.NearDuplicateThreshold) || c.Curation.NearDuplicateThreshold is <= 0 or > 1))
+        {
+            throw new RunConfigException("curation.near_duplicate_threshold", $"{c.Curation.NearDuplicateThreshold} must be in (0, 1].");
+        }
         if (!c.Curation.HasImageTextMin)
         {
             c.Curation.ImageTextMin = DefaultImageTextMin;

@@ -81,6 +81,29 @@ public sealed partial class AppHostProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_verb_starts_the_cluster_runs_a_pool_to_a_dataset_prints_the_summary_and_stops_everything()
+    {
+        var pool = Path.Combine(_dataDir, "pool.json");
+        var captions = Enumerable.Range(0, 8).Select(i => new { id = $"c{i}", caption = $"a yellow kite number {i} flying over a green hill on a windy afternoon" }).ToList();
+        captions.Add(new { id = "c3", caption = "a duplicate id that must be dropped with its reason" });
+        await File.WriteAllTextAsync(pool, System.Text.Json.JsonSerializer.Serialize(captions));
+        var output = Path.Combine(_dataDir, "dataset");
+
+        var result = await ChildProcess.RunAsync("dotnet",
+            [AppHostDll(), "run", "--captions", pool, "--out", output, "--top-k", "3", "--variants", "1", "--steps", "2", "--size", "32x32", "--run-id", "apphost-run", "--data-dir", _dataDir],
+            TimeSpan.FromMinutes(5));
+
+        var text = result.StandardOutput + result.StandardError;
+        result.ExitCode.Should().Be(0, text);
+        text.Should().Contain("COMPLETED").And.Contain(output).And.Contain("| selected | 3 |").And.Contain("Stopped 7 processes");
+        var llava = System.Text.Json.JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(output, "llava.json"))).RootElement;
+        llava.GetArrayLength().Should().Be(3);
+        File.Exists(Path.Combine(_dataDir, "apphost.json")).Should().BeFalse("a run that started its own cluster leaves no running-cluster file");
+        // Service output went to the logs folder, one file per replica.
+        Directory.GetFiles(Path.Combine(_dataDir, "logs"), "*.log").Should().HaveCountGreaterThanOrEqualTo(6);
+    }
+
+    [Fact]
     public async Task Unknown_service_in_replicas_is_one_clear_line()
     {
         var result = await ChildProcess.RunAsync("dotnet", [AppHostDll(), "--replicas", "painting=2"], TimeSpan.FromSeconds(60));

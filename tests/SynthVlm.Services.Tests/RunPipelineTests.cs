@@ -375,6 +375,71 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
         requests.Should().BeGreaterThan(3, "the failing caption was retried");
     }
 
+    [Fact]
+    public async Task Watch_streams_the_run_as_it_progresses_and_ends_when_it_finishes()
+    {
+        var id = "watched";
+        var pool = Path.Combine(Cluster.Data.FullName, id + ".jsonl");
+        await File.WriteAllLinesAsync(pool, Enumerable.Range(0, 12).Select(i => JsonSerializer.Serialize(new { id = $"w{i}", caption = $"a small red boat number {i} on a calm lake under a clear morning sky" })));
+        var config = fixture.Config(id);
+        config.Captions = pool;
+        await Cluster.SubmitAsync(config);
+
+        using var channel = RpcChannel.ForAddress(Cluster.CurationAddress);
+        using var call = new RunsClient(channel).Watch(id, intervalMs: 100);
+        var updates = new List<Run>();
+        await foreach (var update in call.ReadAllAsync(TestTimeout.Token(TimeSpan.FromMinutes(2))))
+        {
+            updates.Add(update);
+        }
+
+        updates.Should().HaveCountGreaterThan(1, "progress is streamed before the end");
+        updates[^1].State.Should().Be(RunState.Completed);
+        updates.Take(updates.Count - 1).Should().OnlyContain(u => u.State != RunState.Completed);
+        foreach (var stage in new[] { "ingest", "curation", "diffusion", "scoring", "selection" })
+        {
+            updates.Select(u => Stage(u, stage).Processed).Should().BeInAscendingOrder($"{stage} never goes backwards");
+        }
+        Stage(updates[^1], "selection").Processed.Should().Be(24);
+        updates.Any(u => u.Stages.Any(s => s.Rate > 0)).Should().BeTrue("rates are computed while it runs");
+
+        var unknown = async () =>
+        {
+            using var missing = new RunsClient(channel).Watch("no-such-run");
+            await foreach (var _ in missing.ReadAllAsync())
+            {
+            }
+        };
+        (await unknown.Should().ThrowAsync<RpcException>()).Which.Status.Code.Should().Be(RpcStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Near_duplicate_captions_are_dropped_when_the_run_asks_and_the_first_in_pool_order_is_kept()
+    {
+        var id = "near-dups";
+        var pool = Path.Combine(Cluster.Data.FullName, id + ".jsonl");
+        const string sentence = "an old wooden fishing boat resting on the pebble beach of a quiet harbour town with gulls flying over the grey water at";
+        await File.WriteAllLinesAsync(pool,
+        [
+            JsonSerializer.Serialize(new { id = "first", caption = sentence + " dawn" }),
+            JsonSerializer.Serialize(new { id = "other", caption = "a bowl of tomato soup with fresh basil leaves on a rustic wooden table next to a window" }),
+            JsonSerializer.Serialize(new { id = "second", caption = sentence + " dusk" }),
+        ]);
+        var config = fixture.Config(id);
+        config.Captions = pool;
+        config.Curation = new CurationSettings { NearDuplicateThreshold = 0.7 };
+        await Cluster.SubmitAsync(config);
+        var run = await Cluster.WaitFinishedAsync(id, TimeSpan.FromMinutes(2));
+
+        run.State.Should().Be(RunState.Completed, run.Reason);
+        (await File.ReadAllLinesAsync(Path.Combine(run.Dataset, "manifest.jsonl"))).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()).Order()
+            .Should().Equal("first", "other");
+        var rejection = JsonDocument.Parse(await File.ReadAllBytesAsync(Directory.GetFiles(Path.Combine(Cluster.Data.FullName, "blobs", "runs", id, "rejected"), "*.json", SearchOption.AllDirectories).Single())).RootElement;
+        rejection.GetProperty("id").GetString().Should().Be("second");
+        rejection.GetProperty("code").GetString().Should().Be("near_duplicate");
+        rejection.GetProperty("reason").GetString().Should().Contain("'first'");
+    }
+
     [Theory]
     [InlineData("[]", "no records")]
     [InlineData("[{\"id\": \"a\", \"caption\": \"   \"}, {\"id\": \"b\", \"caption\": \"\"}]", "dropped")]

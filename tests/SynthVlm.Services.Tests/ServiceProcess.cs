@@ -42,8 +42,33 @@ internal sealed class ServiceProcess : IAsyncDisposable
         return Path.Combine(RepoPaths.Root, service.ProjectName, "bin", configuration, "net10.0", service.ProjectName + ".dll");
     }
 
-    /// <summary>Starts the service; with <paramref name="waitHealthy"/> waits until /alive answers.</summary>
+    /// <summary>
+    /// Starts the service; with <paramref name="waitHealthy"/> waits until /alive answers and the
+    /// service has logged that it serves on its own ports. A start that loses its port to another
+    /// process ("cannot listen") is retried on fresh ports.
+    /// </summary>
     public static async Task<ServiceProcess> StartAsync(ServiceInfo service, IDictionary<string, string?>? environment = null, bool waitHealthy = true)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var process = Launch(service, environment);
+            if (!waitHealthy)
+            {
+                return process;
+            }
+            try
+            {
+                await process.WaitHealthyAsync(service);
+                return process;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && process.Output.Contains("cannot listen", StringComparison.Ordinal))
+            {
+                await process.DisposeAsync();
+            }
+        }
+    }
+
+    private static ServiceProcess Launch(ServiceInfo service, IDictionary<string, string?>? environment)
     {
         var grpcPort = FreePort.Next();
         var httpPort = FreePort.Next();
@@ -77,28 +102,36 @@ internal sealed class ServiceProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        if (waitHealthy)
-        {
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-            await TestTimeout.Until(async () =>
-            {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException($"{service.ProjectName} exited with {process.ExitCode}:\n{result.Output}");
-                }
-                try
-                {
-                    using var response = await http.GetAsync(new Uri(result.HttpAddress, "/alive"));
-                    return response.IsSuccessStatusCode;
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                {
-                    // Not listening yet, or too busy starting to answer within the request timeout.
-                    return false;
-                }
-            }, TimeSpan.FromSeconds(120), $"{service.ProjectName} /alive");
-        }
         return result;
+    }
+
+    private async Task WaitHealthyAsync(ServiceInfo service)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        // Both: /alive answering on the port and the service's own start line naming that port,
+        // so an answer from some other process that took the port does not count.
+        var started = $"serving gRPC on {GrpcAddress}";
+        await TestTimeout.Until(async () =>
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"{service.ProjectName} exited with {_process.ExitCode}:\n{Output}");
+            }
+            if (!Output.Contains(started, StringComparison.Ordinal))
+            {
+                return false;
+            }
+            try
+            {
+                using var response = await http.GetAsync(new Uri(HttpAddress, "/alive"));
+                return response.IsSuccessStatusCode;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet, or too busy starting to answer within the request timeout.
+                return false;
+            }
+        }, TimeSpan.FromSeconds(120), $"{service.ProjectName} /alive");
     }
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
