@@ -12,6 +12,9 @@ internal enum AppHostVerb
 
     /// <summary>Submit a run to the cluster (started for it, or one already running) and follow it.</summary>
     Run,
+
+    /// <summary>Write the cluster model as deployment manifests (Kubernetes).</summary>
+    Publish,
 }
 
 /// <summary>The AppHost's command line: an optional verb, replicas per service, an external Redis, OTLP, and a run's config.</summary>
@@ -19,11 +22,13 @@ internal sealed class AppHostSettings
 {
     /// <summary>The help text (also printed by --help).</summary>
     public const string Usage = """
-        Usage: dotnet run --project AppHost [-- [run] options]
+        Usage: dotnet run --project AppHost [-- [run|publish] options]
           (no verb)                    start the local cluster and keep it running until Ctrl+C
           run                          submit a run to the cluster running on --data-dir, or start one for it
                                        (service output goes to {data-dir}/logs/), show per-stage progress,
                                        print the summary; exit 0 when the run completed, 1 otherwise
+          publish                      write the same cluster as Kubernetes manifests (nothing starts); takes
+                                       --replicas, --redis and --otlp (environment defaults are not used)
         Cluster options:
           --replicas NAME=N[,NAME=N]   replicas per service (e.g. diffusion=4); repeatable
           --redis CONNECTION           use an existing Redis (host:port[,password=...]) instead of starting one
@@ -45,10 +50,25 @@ internal sealed class AppHostSettings
           --image-format png|jpeg|webp dataset image format (default png)
           --keep-duplicates            keep exact-duplicate captions (dropped by default)
           --skip-filters               turn the caption rule filters off
+        Publish options:
+          --target kubernetes          the manifest format (required)
+          --out DIR                    new or empty folder for the YAML files (required; never overwritten)
+          --image-registry R           images are R/synthvlm-{service}:{tag} (default: no registry prefix)
+          --image-tag T                image tag (default latest)
+          --namespace N                namespace of every object, created by 00-namespace.yaml (default synthvlm)
+          --redis CONNECTION           an external Redis (only its Secret is written); default: a Redis
+                                       StatefulSet with AOF and a generated password
+          --gpu NAME=N[,NAME=N]|none   nvidia.com/gpu per replica (default diffusion=1,scoring=1,training=1)
+          --storage-class C            storage class of the shared data volume and Redis's volume
+          --data-size SIZE             shared ReadWriteMany data volume (default 100Gi)
+          --keda-lag N                 KEDA: scale on consumer-group lag, N entries per replica (default 10)
+          --keda-pending N             KEDA: scale on pending (unacknowledged) entries instead
+          --keda-max N                 KEDA: most replicas per stage (default 10; at least --replicas)
         Services: curation, diffusion, scoring, selection, training, eval.
         """;
 
     private const string RunVerb = "run";
+    private const string PublishVerb = "publish";
 
     private readonly Dictionary<string, int> _replicas = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<string> _clusterOptions = [];
@@ -71,6 +91,9 @@ internal sealed class AppHostSettings
 
     /// <summary>The run to submit (the run verb only; validated, paths absolute).</summary>
     public RunConfig? Run { get; private set; }
+
+    /// <summary>What to publish (the publish verb only).</summary>
+    public PublishSettings? Publish { get; private set; }
 
     /// <summary>The repository root, recorded at build time.</summary>
     public static string RepoRoot { get; } =
@@ -105,9 +128,22 @@ internal sealed class AppHostSettings
                 settings.Verb = AppHostVerb.Run;
                 start = 1;
             }
+            else if (args.Length > 0 && args[0] == PublishVerb)
+            {
+                // Manifests are for other machines: a Redis or collector this shell points at is local.
+                settings.Verb = AppHostVerb.Publish;
+                settings.RedisConnectionString = null;
+                settings.OtlpEndpoint = null;
+                start = 1;
+            }
             var run = new RunOptionsBuilder();
+            var publish = new PublishOptionsBuilder();
             for (var i = start; i < args.Length; i++)
             {
+                if (settings.Verb == AppHostVerb.Publish && publish.TryParse(args, ref i))
+                {
+                    continue;
+                }
                 switch (args[i])
                 {
                     case "--replicas":
@@ -131,8 +167,10 @@ internal sealed class AppHostSettings
                     case "-h" or "--help":
                         Console.WriteLine(Usage);
                         return null;
-                    case RunVerb:
-                        throw new FormatException("'run' must be the first argument.");
+                    case RunVerb or PublishVerb:
+                        throw new FormatException($"'{args[i]}' must be the first argument.");
+                    case var option when settings.Verb == AppHostVerb.Publish:
+                        throw new FormatException($"'{option}' is not an option of the publish verb.");
                     case var option when settings.Verb != AppHostVerb.Run && RunOptionsBuilder.Options.Contains(option):
                         throw new FormatException($"{option} is an option of the run verb: dotnet run --project AppHost -- run --captions FILE ...");
                     default:
@@ -150,6 +188,14 @@ internal sealed class AppHostSettings
                     throw new FormatException("--exit-when-healthy starts and stops the cluster without a run; it does not go with the run verb.");
                 }
                 settings.Run = run.Build();
+            }
+            if (settings.Verb == AppHostVerb.Publish)
+            {
+                if (settings.ExitWhenHealthy)
+                {
+                    throw new FormatException("--exit-when-healthy starts a cluster; it does not go with the publish verb.");
+                }
+                settings.Publish = publish.Build(settings.OtlpEndpoint);
             }
         }
         catch (FormatException e)

@@ -1,12 +1,15 @@
 using SynthVlm.AppHost;
 
-// The local SynthVlm cluster (default verb), or one run through it (`run`).
+// The local SynthVlm cluster (default verb), one run through it (`run`), or its manifests (`publish`).
 var settings = AppHostSettings.Parse(args);
 if (settings is null)
 {
     return 2;
 }
 
-return settings.Verb == AppHostVerb.Run
-    ? await RunCommand.RunAsync(settings)
-    : await ClusterConsole.RunAsync(settings);
+return settings.Verb switch
+{
+    AppHostVerb.Run => await RunCommand.RunAsync(settings),
+    AppHostVerb.Publish => PublishCommand.Run(settings),
+    _ => await ClusterConsole.RunAsync(settings),
+};
