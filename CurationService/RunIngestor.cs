@@ -127,6 +127,8 @@ public sealed partial class RunIngestor(
             return;
         }
         await store.TransitionAsync(id, RunState.Running, null, [RunState.Pending], stoppingToken).ConfigureAwait(false);
+        // Under the run's root, so the messages sent below carry the run's trace to every stage.
+        using var ingesting = RunTelemetry.Start($"ingest {id}", id, await store.GetTraceParentAsync(id, stoppingToken).ConfigureAwait(false));
         using var work = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
         var next = await store.GetIngestCheckpointAsync(id, work.Token).ConfigureAwait(false);
         LogIngesting(logger, id, config.Captions, next);

@@ -42,6 +42,16 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
         try
         {
             var (run, created) = await store.SubmitAsync(config, ct).ConfigureAwait(false);
+            if (created)
+            {
+                // The run's trace root: every stage's spans of this run are recorded under it.
+                using var submitted = RunTelemetry.Start($"run {run.Id}", run.Id, traceParent: null);
+                if (submitted?.Id is { } traceParent)
+                {
+                    await store.SetTraceParentAsync(run.Id, traceParent, ct).ConfigureAwait(false);
+                    run.TraceId = RunTelemetry.TraceIdOf(traceParent);
+                }
+            }
             var record = RunRecords.Config(run.Id);
             if (created || !blobs.Exists(record))
             {

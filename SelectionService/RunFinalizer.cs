@@ -82,6 +82,7 @@ public sealed partial class RunFinalizer(
         }
         await store.TransitionAsync(run.Id, RunState.Writing, null, [RunState.Pending, RunState.Running, RunState.Writing], stoppingToken).ConfigureAwait(false);
         using var work = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
+        using var writing = RunTelemetry.Start($"write dataset {run.Id}", run.Id, await store.GetTraceParentAsync(run.Id, stoppingToken).ConfigureAwait(false));
         LogFinalizing(logger, run.Id);
         try
         {

@@ -76,5 +76,8 @@ public static class RunKeys
 
         /// <summary>Pairs in the dataset.</summary>
         public const string Selected = "selected";
+
+        /// <summary>The W3C traceparent of the span recorded when the run was submitted (the run's trace root).</summary>
+        public const string TraceParent = "traceparent";
     }
 }

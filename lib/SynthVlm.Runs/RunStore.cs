@@ -122,11 +122,23 @@ public sealed class RunStore
             Updated = Timestamp.FromDateTimeOffset(FromMs(fields.GetValueOrDefault(RunKeys.Fields.Updated))),
             Dataset = fields.GetValueOrDefault(RunKeys.Fields.Dataset)?.AsString() ?? "",
             Selected = long.TryParse(fields.GetValueOrDefault(RunKeys.Fields.Selected)?.AsString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0,
+            TraceId = RunTelemetry.TraceIdOf(fields.GetValueOrDefault(RunKeys.Fields.TraceParent)?.AsString()),
         };
         var ingestDone = fields.GetValueOrDefault(RunKeys.Fields.IngestDone)?.AsString() == "1";
         var barrierPending = fields.GetValueOrDefault(RunKeys.Fields.Barrier)?.AsString() == "pending";
         run.Stages.AddRange(await GetProgressAsync(id, ingestDone, barrierPending, cancellationToken).ConfigureAwait(false));
         return run;
+    }
+
+    /// <summary>Records the run's trace root unless it has one already (a resubmission keeps the first).</summary>
+    public Task SetTraceParentAsync(string id, string traceParent, CancellationToken cancellationToken = default) =>
+        _connection.ExecuteAsync("HSETNX", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.TraceParent, traceParent);
+
+    /// <summary>The run's trace root (a W3C traceparent), or null when none was recorded.</summary>
+    public async Task<string?> GetTraceParentAsync(string id, CancellationToken cancellationToken = default)
+    {
+        var reply = await _connection.ExecuteAsync("HGET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.TraceParent).ConfigureAwait(false);
+        return reply.IsNull ? null : reply.AsString();
     }
 
     /// <summary>The run's config, or null when Redis does not know the run.</summary>

@@ -39,6 +39,44 @@ public sealed class RunStoreTests(RedisFixture redis) : IClassFixture<RedisFixtu
     }
 
     [Fact]
+    public async Task The_first_trace_root_recorded_for_a_run_stays_and_its_trace_id_comes_with_the_run()
+    {
+        var store = new RunStore(redis.Connection);
+        var config = Config("trace-" + Guid.NewGuid().ToString("N")[..8]);
+        await store.SubmitAsync(config).WithTimeout();
+        (await store.GetTraceParentAsync(config.Id).WithTimeout()).Should().BeNull();
+        (await store.GetAsync(config.Id).WithTimeout())!.TraceId.Should().BeEmpty();
+
+        const string First = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        await store.SetTraceParentAsync(config.Id, First).WithTimeout();
+        await store.SetTraceParentAsync(config.Id, "00-11111111111111111111111111111111-2222222222222222-01").WithTimeout();
+
+        (await store.GetTraceParentAsync(config.Id).WithTimeout()).Should().Be(First);
+        (await store.GetAsync(config.Id).WithTimeout())!.TraceId.Should().Be("0af7651916cd43dd8448eb211c80319c");
+        RunTelemetry.TraceIdOf("not a traceparent").Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Run_spans_start_under_the_recorded_root_and_carry_the_run()
+    {
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == RunTelemetry.SourceName,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        using var root = RunTelemetry.Start("run r1", "r1", traceParent: null);
+        root.Should().NotBeNull();
+        root!.Stop();
+
+        using var child = RunTelemetry.Start("ingest r1", "r1", root.Id);
+
+        child!.TraceId.Should().Be(root.TraceId);
+        child.ParentSpanId.Should().Be(root.SpanId);
+        child.GetTagItem(RunTelemetry.RunTag).Should().Be("r1");
+    }
+
+    [Fact]
     public async Task Progress_counts_are_idempotent_and_a_stage_is_done_only_when_upstream_is_done_and_everything_is_finished()
     {
         var store = new RunStore(redis.Connection);
