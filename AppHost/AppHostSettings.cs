@@ -35,6 +35,11 @@ internal sealed class AppHostSettings
           --otlp URL                   send services' telemetry to this OTLP endpoint
           --data-dir DIR               Redis AOF, blob store and default models (default: .synthvlm/ in the repository)
           --exit-when-healthy          start everything, report, then stop (smoke test; not with run)
+          --dashboard-port N           the dashboard's port (default 18888; 0 = any free port)
+          --otlp-port N                the dashboard's OTLP/HTTP receiver port (default 18889; 0 = any free port)
+          --dashboard-address ADDR     address the dashboard binds (default 127.0.0.1; anything else exposes it
+                                       to the network with only the token protecting it)
+          --no-dashboard               start no dashboard (services export to --otlp, if given)
         Run options:
           --captions FILE              caption pool (required): SynthVLM JSON [{"id","caption"}], JSONL, CSV/TSV, LLaVA JSON
           --out DIR                    dataset folder, new or empty (default: {data-dir}/datasets/{run id})
@@ -80,6 +85,18 @@ internal sealed class AppHostSettings
     public Uri? OtlpEndpoint { get; private set; }
 
     public bool ExitWhenHealthy { get; private set; }
+
+    /// <summary>Whether to start the dashboard (off with --no-dashboard).</summary>
+    public bool Dashboard { get; private set; } = true;
+
+    /// <summary>The dashboard's UI port.</summary>
+    public int DashboardPort { get; private set; } = 18888;
+
+    /// <summary>The dashboard's OTLP receiver port.</summary>
+    public int OtlpPort { get; private set; } = 18889;
+
+    /// <summary>The address the dashboard binds.</summary>
+    public System.Net.IPAddress DashboardAddress { get; private set; } = System.Net.IPAddress.Loopback;
 
     public string DataDirectory { get; private set; } = Path.Combine(RepoRoot, ".synthvlm");
 
@@ -161,6 +178,20 @@ internal sealed class AppHostSettings
                     case "--data-dir":
                         settings.DataDirectory = Path.GetFullPath(Value(args, ref i));
                         break;
+                    case "--dashboard-port":
+                        settings.DashboardPort = ParsePort("--dashboard-port", Value(args, ref i));
+                        break;
+                    case "--otlp-port":
+                        settings.OtlpPort = ParsePort("--otlp-port", Value(args, ref i));
+                        break;
+                    case "--dashboard-address":
+                        var address = Value(args, ref i);
+                        settings.DashboardAddress = System.Net.IPAddress.TryParse(address, out var ip) ? ip
+                            : throw new FormatException($"--dashboard-address: '{address}' is not an IP address.");
+                        break;
+                    case "--no-dashboard":
+                        settings.Dashboard = false;
+                        break;
                     case "--exit-when-healthy":
                         settings.ExitWhenHealthy = true;
                         break;
@@ -224,6 +255,11 @@ internal sealed class AppHostSettings
 
     internal static string Value(string[] args, ref int i) =>
         ++i < args.Length ? args[i] : throw new FormatException($"{args[i - 1]} needs a value.");
+
+    private static int ParsePort(string name, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= 65535
+            ? port
+            : throw new FormatException($"{name}: '{value}' is not a port (0 to 65535).");
 
     private static Uri ParseUrl(string name, string value) =>
         Uri.TryCreate(value, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps)

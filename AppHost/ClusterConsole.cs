@@ -49,13 +49,21 @@ internal sealed class ClusterConsole : IClusterOutput, IDisposable
         // Ctrl+C and SIGTERM both drain: services stop first, Redis last.
         using var signals = new StopSignals(stop.Cancel);
 
-        var plan = LocalCluster.Plan(settings);
+        // Before the services: they export their telemetry to it from their first line on.
+        await using var dashboard = settings.Dashboard ? await DashboardHost.StartAsync(settings, output, stop.Token).ConfigureAwait(false) : null;
+        if (settings.Dashboard && dashboard is null)
+        {
+            return 2;
+        }
+        var plan = LocalCluster.Plan(settings, dashboard);
         await using var cluster = plan.Builder.Build(output);
+        dashboard?.Attach(cluster, plan);
         var start = await output.StartAsync(plan, cluster, stop.Token).ConfigureAwait(false);
         if (start.ExitCode is { } failed)
         {
             return failed;
         }
+        dashboard?.Attach(cluster, plan);
 
         output.PrintTable(cluster);
         output.Info(start.Unhealthy.Count == 0
@@ -180,8 +188,12 @@ internal sealed class ClusterConsole : IClusterOutput, IDisposable
         }
     }
 
+    /// <summary>The dashboard's console store, once the dashboard runs: every line goes there too.</summary>
+    public SynthVlm.Dashboard.ConsoleLogStore? Dashboard { get; set; }
+
     public void Started(ReplicaProcess replica, int pid)
     {
+        Dashboard?.Append(replica.Name, $"---- started (pid {pid}) ----", isError: false);
         if (_logDirectory is null)
         {
             Write(replica.Name, $"started (pid {pid})", ConsoleColor.Gray);
@@ -194,6 +206,7 @@ internal sealed class ClusterConsole : IClusterOutput, IDisposable
 
     public void Line(ReplicaProcess replica, string line, bool isError)
     {
+        Dashboard?.Append(replica.Name, line, isError);
         if (_logDirectory is not null)
         {
             Log(replica, line);
@@ -213,6 +226,7 @@ internal sealed class ClusterConsole : IClusterOutput, IDisposable
 
     public void StateChanged(ReplicaProcess replica, ReplicaState state)
     {
+        Dashboard?.Append(replica.Name, $"---- state: {state} ----", isError: false);
         // In the run verb only what needs attention is shown; the rest is in the replica's log.
         var show = _logDirectory is null
             ? state is ReplicaState.Healthy or ReplicaState.Unhealthy or ReplicaState.Stopped or ReplicaState.FailedToStart
@@ -230,6 +244,7 @@ internal sealed class ClusterConsole : IClusterOutput, IDisposable
     public void Crashed(ReplicaProcess replica, int exitCode, IReadOnlyList<string> lastLines, TimeSpan restartIn)
     {
         var message = $"exited with code {exitCode}; restarting in {restartIn.TotalSeconds:0} s";
+        Dashboard?.Append(replica.Name, "---- " + message + " ----", isError: true);
         if (_logDirectory is not null)
         {
             // Its output was not on the screen, so what it said last is shown with the crash.
@@ -242,6 +257,7 @@ internal sealed class ClusterConsole : IClusterOutput, IDisposable
 
     public void Diagnostic(ReplicaProcess replica, string message)
     {
+        Dashboard?.Append(replica.Name, "---- " + message + " ----", isError: true);
         Write(replica.Name, message, ConsoleColor.Yellow);
         if (_logDirectory is not null)
         {

@@ -59,6 +59,7 @@ internal static class RunCommand
         }
 
         Cluster? cluster = null;
+        DashboardHost? dashboard = null;
         try
         {
             Uri endpoint;
@@ -81,9 +82,13 @@ internal static class RunCommand
             }
             else
             {
-                var plan = LocalCluster.Plan(settings);
+                // A run's own cluster gets a dashboard too; without one (port taken) the run still goes.
+                dashboard = settings.Dashboard ? await DashboardHost.StartAsync(settings, output, interrupt.Token).ConfigureAwait(false) : null;
+                var plan = LocalCluster.Plan(settings, dashboard);
                 cluster = plan.Builder.Build(output);
+                dashboard?.Attach(cluster, plan);
                 var start = await output.StartAsync(plan, cluster, interrupt.Token).ConfigureAwait(false);
+                dashboard?.Attach(cluster, plan);
                 if (start.ExitCode is { } failed)
                 {
                     // StartAsync has stopped it.
@@ -112,6 +117,10 @@ internal static class RunCommand
             {
                 await output.StopAsync(cluster).ConfigureAwait(false);
                 await cluster.DisposeAsync().ConfigureAwait(false);
+            }
+            if (dashboard is not null)
+            {
+                await dashboard.DisposeAsync().ConfigureAwait(false);
             }
         }
     }

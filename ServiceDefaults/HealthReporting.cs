@@ -28,13 +28,28 @@ public static class HealthReporting
     /// <summary>Maps /health and /alive.</summary>
     public static IEndpointRouteBuilder MapDefaultEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapHealthChecks(HealthPath, new HealthCheckOptions { ResponseWriter = WriteJsonAsync });
+        endpoints.MapHealthChecks(HealthPath, new HealthCheckOptions { ResponseWriter = WriteJsonAsync }).Add(NotTraced);
         endpoints.MapHealthChecks(AlivePath, new HealthCheckOptions
         {
             Predicate = r => r.Tags.Contains(LiveTag),
             ResponseWriter = WriteJsonAsync,
-        });
+        }).Add(NotTraced);
         return endpoints;
+    }
+
+    // Supervisors and probes call these every few seconds: recorded, they would bury the traces people look for.
+    private static void NotTraced(EndpointBuilder builder)
+    {
+        var inner = builder.RequestDelegate!;
+        builder.RequestDelegate = context =>
+        {
+            if (System.Diagnostics.Activity.Current is { } activity)
+            {
+                activity.IsAllDataRequested = false;
+                activity.ActivityTraceFlags &= ~System.Diagnostics.ActivityTraceFlags.Recorded;
+            }
+            return inner(context);
+        };
     }
 
     private static Task WriteJsonAsync(HttpContext context, HealthReport report)

@@ -1,0 +1,157 @@
+using System.Text.Json;
+using SynthVlm.Blobs;
+using SynthVlm.Protos.V1;
+using SynthVlm.Redis;
+using SynthVlm.Redis.Streams;
+using SynthVlm.Runs;
+
+namespace SynthVlm.Dashboard;
+
+/// <summary>Runs as the runs page shows them.</summary>
+internal static class RunJson
+{
+    public static object Summary(Run run) => new
+    {
+        id = run.Id,
+        state = run.State.ToString().ToUpperInvariant(),
+        reason = run.Reason,
+        created = run.Created?.ToDateTimeOffset(),
+        updated = run.Updated?.ToDateTimeOffset(),
+        captions = run.Config?.Captions,
+        selected = run.Selected,
+        dataset = run.Dataset,
+        traceId = run.TraceId,
+        progress = Overall(run),
+    };
+
+    public static object Detail(Run run) => new
+    {
+        id = run.Id,
+        state = run.State.ToString().ToUpperInvariant(),
+        reason = run.Reason,
+        created = run.Created?.ToDateTimeOffset(),
+        updated = run.Updated?.ToDateTimeOffset(),
+        captions = run.Config?.Captions,
+        output = run.Config?.Output,
+        variants = run.Config?.Variants,
+        selected = run.Selected,
+        dataset = run.Dataset,
+        traceId = run.TraceId,
+        stages = run.Stages.Select(s => new
+        {
+            stage = s.Stage,
+            emitted = s.Emitted,
+            processed = s.Processed,
+            dropped = s.Dropped,
+            deadLettered = s.DeadLettered,
+            done = s.Done,
+            rate = s.Rate,
+            etaSeconds = s.EtaSeconds,
+            fraction = s.Done ? 1.0 : s.Emitted == 0 ? 0.0 : Math.Min(1.0, (double)(s.Processed + s.Dropped + s.DeadLettered) / s.Emitted),
+        }),
+    };
+
+    private static double Overall(Run run) =>
+        run.Stages.Count == 0 ? 0 : run.Stages.Average(s => s.Done ? 1.0 : s.Emitted == 0 ? 0.0 : Math.Min(1.0, (double)(s.Processed + s.Dropped + s.DeadLettered) / s.Emitted));
+}
+
+/// <summary>Why items of a run were dropped (its rejection records) and what was dead-lettered.</summary>
+internal static class RunFailures
+{
+    private const int MaxRecordsRead = 20_000;
+    private const int ExamplesPerReason = 3;
+    private const int MaxDeadLetters = 50;
+
+    public static object Read(FileBlobStore? blobs, string run)
+    {
+        if (blobs is null)
+        {
+            return new { unavailable = "the dashboard was not given the cluster's data folder" };
+        }
+        var reasons = new Dictionary<(string Stage, string Code), (long Count, List<object> Examples)>();
+        var read = 0;
+        var truncated = false;
+        foreach (var key in SafeRejections(blobs, run))
+        {
+            if (++read > MaxRecordsRead)
+            {
+                truncated = true;
+                break;
+            }
+            JsonElement record;
+            try
+            {
+                record = JsonDocument.Parse(File.ReadAllBytes(key)).RootElement;
+            }
+            catch (Exception e) when (e is IOException or JsonException)
+            {
+                continue;
+            }
+            var stage = Text(record, "stage") ?? "?";
+            var code = Text(record, "code") ?? "?";
+            if (!reasons.TryGetValue((stage, code), out var entry))
+            {
+                entry = (0, []);
+            }
+            if (entry.Examples.Count < ExamplesPerReason)
+            {
+                entry.Examples.Add(new { id = Text(record, "id"), line = record.TryGetProperty("line", out var line) && line.ValueKind == JsonValueKind.Number ? line.GetInt64() : 0, reason = Text(record, "reason"), caption = Text(record, "caption") });
+            }
+            reasons[(stage, code)] = (entry.Count + 1, entry.Examples);
+        }
+        return new
+        {
+            truncated,
+            reasons = reasons.OrderByDescending(p => p.Value.Count).Select(p => new { stage = p.Key.Stage, code = p.Key.Code, count = p.Value.Count, examples = p.Value.Examples }),
+        };
+    }
+
+    public static async Task<object> DeadLettersAsync(DashboardData data, string run, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var redis = await data.RedisAsync(cancellationToken).ConfigureAwait(false);
+            // Newest first, bounded: the dead-letter stream is shared by every run.
+            var reply = await redis.ExecuteAsync("XREVRANGE", cancellationToken, KnownStreams.Dead, "+", "-", "COUNT", 2000).ConfigureAwait(false);
+            var entries = new List<object>();
+            foreach (var entry in reply.AsArray())
+            {
+                var parts = entry.AsArray();
+                var fields = parts[1].AsArray();
+                var map = new Dictionary<string, string>(StringComparer.Ordinal);
+                for (var i = 0; i + 1 < fields.Count; i += 2)
+                {
+                    map[fields[i].AsString() ?? ""] = fields[i + 1].AsString() ?? "";
+                }
+                if (map.GetValueOrDefault(KnownStreamFields.Run) != run)
+                {
+                    continue;
+                }
+                entries.Add(new
+                {
+                    id = parts[0].AsString(),
+                    stream = map.GetValueOrDefault(StreamDeadLetterFields.SourceStream),
+                    group = map.GetValueOrDefault(StreamDeadLetterFields.Group),
+                    reason = map.GetValueOrDefault(StreamDeadLetterFields.Reason),
+                    deliveries = map.GetValueOrDefault(StreamDeadLetterFields.Deliveries),
+                    kind = map.GetValueOrDefault(KnownStreamFields.Kind),
+                });
+                if (entries.Count >= MaxDeadLetters)
+                {
+                    break;
+                }
+            }
+            return new { entries };
+        }
+        catch (Exception e) when (e is SourceUnavailableException or RedisException or IOException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            return new { unavailable = DashboardApi.Reason(e, "Redis") };
+        }
+    }
+
+    private static IEnumerable<string> SafeRejections(FileBlobStore blobs, string run) =>
+        RunConfigs.IsValidId(run) ? RunRecords.EnumerateRejections(blobs, run) : [];
+
+    private static string? Text(JsonElement record, string name) =>
+        record.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+}
