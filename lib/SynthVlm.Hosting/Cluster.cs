@@ -97,7 +97,8 @@ public sealed class Cluster : IAsyncDisposable
             return;
         }
         var server = LocateRedisServer() ?? throw new ClusterStartException(
-            "redis-server is not installed. Install it with `bash eng/provision.sh` (or `apt-get install redis-server`), " +
+            (Environment.GetEnvironmentVariable(RedisServerEnv) is { Length: > 0 } configured ? $"redis-server is not at {RedisServerEnv}={configured}. " : "redis-server is not installed. ") +
+            "Install it with `bash eng/provision.sh` (or `sudo apt-get install redis-server`), " +
             "or point the AppHost at an existing server with --redis host:port[,password=...] (or ConnectionStrings__redis).");
         Directory.CreateDirectory(redis.DataDirectory!);
         redis.Port = FreePort();
@@ -175,7 +176,9 @@ public sealed class Cluster : IAsyncDisposable
 
         var deadline = DateTime.UtcNow + _options.StartTimeout;
         var healthy = new bool[started.Count];
-        while (DateTime.UtcNow < deadline && !healthy.All(h => h))
+        // A replica that keeps exiting while it starts will not get better by waiting out the timeout.
+        bool FailingAtStart(int i) => !healthy[i] && started[i].Restarts >= FailFastRestarts;
+        while (DateTime.UtcNow < deadline && !healthy.All(h => h) && !Enumerable.Range(0, started.Count).Any(FailingAtStart))
         {
             for (var i = 0; i < started.Count; i++)
             {
@@ -194,7 +197,10 @@ public sealed class Cluster : IAsyncDisposable
         {
             if (!healthy[i])
             {
-                _output.Diagnostic(started[i], $"not healthy after {_options.StartTimeout.TotalSeconds:0} s (state {started[i].State}); last lines:{Environment.NewLine}  " +
+                var why = FailingAtStart(i)
+                    ? $"exited {started[i].Restarts + 1} times while starting (last exit code {started[i].LastExitCode}); the rest of the cluster keeps running and it keeps being restarted with backoff"
+                    : $"not healthy after {_options.StartTimeout.TotalSeconds:0} s (state {started[i].State})";
+                _output.Diagnostic(started[i], $"{why}; last lines:{Environment.NewLine}  " +
                     string.Join(Environment.NewLine + "  ", started[i].LastLines.TakeLast(15)));
             }
         }
@@ -230,8 +236,18 @@ public sealed class Cluster : IAsyncDisposable
         }
     }
 
+    /// <summary>Exits during start after which a replica is reported failed without waiting for the start timeout.</summary>
+    public const int FailFastRestarts = 3;
+
+    /// <summary>The variable that names the redis-server binary to run instead of looking on PATH.</summary>
+    public const string RedisServerEnv = "SYNTHVLM_REDIS_SERVER";
+
     private static string? LocateRedisServer()
     {
+        if (Environment.GetEnvironmentVariable(RedisServerEnv) is { Length: > 0 } configured)
+        {
+            return File.Exists(configured) ? configured : null;
+        }
         var candidates = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(d => Path.Combine(d, "redis-server"))
