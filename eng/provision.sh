@@ -18,7 +18,8 @@ sudo_if_needed() {
     log "need root to run: $*"; return 1; fi
 }
 
-apt_packages=(redis-server libturbojpeg0 libpng16-16 libwebp7 python3-grpcio python3-numpy python3-protobuf python3-pil)
+# chromium: the dashboard's browser test drives Debian's headless chromium (never a downloaded browser).
+apt_packages=(redis-server libturbojpeg0 libpng16-16 libwebp7 python3-grpcio python3-numpy python3-protobuf python3-pil chromium)
 # Benchmarks and fixture scripts also compare against scikit-image (large: scipy et al.), so
 # it is installed only on request: `bash eng/provision.sh --bench`.
 bench=0

@@ -10,6 +10,7 @@ let generation = 0;
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("data-") && v !== null && v !== undefined) { node.setAttribute(k, String(v)); continue; }
     if (v === null || v === undefined || v === false) continue;
     if (k === "class") node.className = v;
     else if (k === "style") node.style.cssText = v;
