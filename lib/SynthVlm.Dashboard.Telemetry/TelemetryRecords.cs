@@ -10,7 +10,7 @@ public sealed class TelemetryStoreOptions
     public int MaxSpansPerTrace { get; set; } = 20_000;
 
     /// <summary>Spans kept across all traces (the oldest traces are evicted).</summary>
-    public int MaxSpans { get; set; } = 300_000;
+    public int MaxSpans { get; set; } = 100_000;
 
     /// <summary>Structured log records kept.</summary>
     public int MaxLogs { get; set; } = 50_000;

@@ -54,6 +54,20 @@ public sealed class TelemetryStoreTests
     }
 
     [Fact]
+    public void The_span_bound_across_traces_evicts_whole_traces_oldest_first()
+    {
+        var store = new TelemetryStore(new TelemetryStoreOptions { MaxSpans = 3 });
+        store.AddSpans([Span("a", "1", null, 0, 1), Span("a", "2", "1", 0, 1)]);
+        store.AddSpans([Span("b", "1", null, 1, 2)]);
+        store.ListTraces().Should().HaveCount(2);
+
+        store.AddSpans([Span("c", "1", null, 2, 3), Span("c", "2", "1", 2, 3)]);
+
+        store.ListTraces().Select(t => t.TraceId).Should().Equal("c", "b");
+        store.Dropped.Should().Be(2);
+    }
+
+    [Fact]
     public async Task WaitForChange_completes_on_an_add_and_honours_cancellation()
     {
         var store = new TelemetryStore();

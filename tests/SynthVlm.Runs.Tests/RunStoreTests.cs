@@ -154,13 +154,15 @@ public sealed class RunStoreTests(RedisFixture redis) : IClassFixture<RedisFixtu
     public async Task A_lease_is_exclusive_renewed_while_held_and_free_again_after_release_or_expiry()
     {
         var key = "synthvlm:test:lease:" + Guid.NewGuid().ToString("N");
-        await using (var first = await RunLease.TryAcquireAsync(redis.Connection, key, "one", TimeSpan.FromSeconds(1)))
+        // A TTL of 3 s renewed every second: a loaded 2-core CI machine can stall a renewal for
+        // a second, not for two (a 1 s TTL failed there once).
+        await using (var first = await RunLease.TryAcquireAsync(redis.Connection, key, "one", TimeSpan.FromSeconds(3)))
         {
             first.Should().NotBeNull();
-            (await RunLease.TryAcquireAsync(redis.Connection, key, "two", TimeSpan.FromSeconds(1))).Should().BeNull();
+            (await RunLease.TryAcquireAsync(redis.Connection, key, "two", TimeSpan.FromSeconds(3))).Should().BeNull();
             // Past the TTL: only renewals keep it (they run every third of it).
-            await Task.Delay(2500);
-            (await RunLease.TryAcquireAsync(redis.Connection, key, "two", TimeSpan.FromSeconds(1))).Should().BeNull("the holder renews it");
+            await Task.Delay(4000);
+            (await RunLease.TryAcquireAsync(redis.Connection, key, "two", TimeSpan.FromSeconds(3))).Should().BeNull("the holder renews it");
             first!.Lost.IsCancellationRequested.Should().BeFalse();
         }
         await using (var second = await RunLease.TryAcquireAsync(redis.Connection, key, "two", TimeSpan.FromMilliseconds(300)))
