@@ -73,7 +73,10 @@ public sealed class DashboardServer : IAsyncDisposable
         }
 
         var telemetry = new TelemetryStore(options.Telemetry);
-        var builder = WebApplication.CreateSlimBuilder();
+        // Only the options decide what it serves and where: the host process's appsettings.json,
+        // ASPNETCORE_* and Kestrel__* settings (a service's, say) must not add listeners here.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(kestrel =>
         {

@@ -206,6 +206,26 @@ public sealed class DashboardServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Kestrel_settings_meant_for_a_service_do_not_open_listeners_on_the_dashboard()
+    {
+        // The AppHost's environment may carry a service's settings; only DashboardOptions count.
+        var stray = FreePort.Next();
+        Environment.SetEnvironmentVariable("Kestrel__Endpoints__Stray__Url", $"http://127.0.0.1:{stray}");
+        try
+        {
+            await using var server = await DashboardServer.StartAsync(new DashboardOptions(), _replicas, _console).WithTimeout();
+            using var http = Client();
+            (await http.GetAsync(server.Url)).StatusCode.Should().Be(HttpStatusCode.Redirect);
+            using var probe = new TcpClient();
+            await FluentActions.Awaiting(() => probe.ConnectAsync(IPAddress.Loopback, stray)).Should().ThrowAsync<SocketException>();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("Kestrel__Endpoints__Stray__Url", null);
+        }
+    }
+
+    [Fact]
     public async Task A_taken_port_is_refused_with_the_port_named()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
