@@ -63,7 +63,7 @@ internal static class DashboardApi
             try
             {
                 var runs = await data.Runs().ListAsync(100, new CallOptions(cancellationToken: box.Token)).ConfigureAwait(false);
-                return Results.Json(new { runs = runs.Runs.Select(RunJson.Summary) }, DashboardServer.Json);
+                return Results.Json(new { runs = runs.Runs.Select(r => RunJson.From(r, withStages: false)) }, DashboardServer.Json);
             }
             catch (Exception e) when (Unavailable(e, box, context))
             {
@@ -78,7 +78,7 @@ internal static class DashboardApi
                 var run = await data.Runs().GetAsync(id, new CallOptions(cancellationToken: box.Token)).ConfigureAwait(false);
                 var failures = RunFailures.Read(data.Blobs, run.Id);
                 var dead = await RunFailures.DeadLettersAsync(data, run.Id, box.Token).ConfigureAwait(false);
-                return Results.Json(new { run = RunJson.Detail(run), failures, deadLetters = dead }, DashboardServer.Json);
+                return Results.Json(new { run = RunJson.From(run, withStages: true), failures, deadLetters = dead }, DashboardServer.Json);
             }
             catch (RpcException e) when (e.Status.Code is RpcStatusCode.NotFound or RpcStatusCode.InvalidArgument)
             {

@@ -7,52 +7,27 @@ using SynthVlm.Runs;
 
 namespace SynthVlm.Dashboard;
 
-/// <summary>Runs as the runs page shows them.</summary>
-internal static class RunJson
+/// <summary>A stage of a run as the run page shows it.</summary>
+internal sealed record StageJson(string Stage, long Emitted, long Processed, long Dropped, long DeadLettered, bool Done, double Rate, double EtaSeconds, double Fraction);
+
+/// <summary>A run as the runs list (without stages) and the run page (with them) show it.</summary>
+internal sealed record RunJson(
+    string Id, string State, string Reason, DateTimeOffset? Created, DateTimeOffset? Updated, string? Captions, string? Output,
+    int? Variants, long Selected, string Dataset, string TraceId, double Progress,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<StageJson>? Stages)
 {
-    public static object Summary(Run run) => new
+    public static RunJson From(Run run, bool withStages)
     {
-        id = run.Id,
-        state = run.State.ToString().ToUpperInvariant(),
-        reason = run.Reason,
-        created = run.Created?.ToDateTimeOffset(),
-        updated = run.Updated?.ToDateTimeOffset(),
-        captions = run.Config?.Captions,
-        selected = run.Selected,
-        dataset = run.Dataset,
-        traceId = run.TraceId,
-        progress = Overall(run),
-    };
+        var stages = run.Stages.Select(s => new StageJson(s.Stage, s.Emitted, s.Processed, s.Dropped, s.DeadLettered, s.Done, s.Rate, s.EtaSeconds, Fraction(s))).ToList();
+        return new RunJson(
+            run.Id, run.State.ToString().ToUpperInvariant(), run.Reason, run.Created?.ToDateTimeOffset(), run.Updated?.ToDateTimeOffset(),
+            run.Config?.Captions, run.Config?.Output, run.Config?.Variants, run.Selected, run.Dataset, run.TraceId,
+            stages.Count == 0 ? 0 : stages.Average(s => s.Fraction), withStages ? stages : null);
+    }
 
-    public static object Detail(Run run) => new
-    {
-        id = run.Id,
-        state = run.State.ToString().ToUpperInvariant(),
-        reason = run.Reason,
-        created = run.Created?.ToDateTimeOffset(),
-        updated = run.Updated?.ToDateTimeOffset(),
-        captions = run.Config?.Captions,
-        output = run.Config?.Output,
-        variants = run.Config?.Variants,
-        selected = run.Selected,
-        dataset = run.Dataset,
-        traceId = run.TraceId,
-        stages = run.Stages.Select(s => new
-        {
-            stage = s.Stage,
-            emitted = s.Emitted,
-            processed = s.Processed,
-            dropped = s.Dropped,
-            deadLettered = s.DeadLettered,
-            done = s.Done,
-            rate = s.Rate,
-            etaSeconds = s.EtaSeconds,
-            fraction = s.Done ? 1.0 : s.Emitted == 0 ? 0.0 : Math.Min(1.0, (double)(s.Processed + s.Dropped + s.DeadLettered) / s.Emitted),
-        }),
-    };
-
-    private static double Overall(Run run) =>
-        run.Stages.Count == 0 ? 0 : run.Stages.Average(s => s.Done ? 1.0 : s.Emitted == 0 ? 0.0 : Math.Min(1.0, (double)(s.Processed + s.Dropped + s.DeadLettered) / s.Emitted));
+    /// <summary>How much of a stage is finished: processed, dropped or dead-lettered of what was emitted.</summary>
+    private static double Fraction(StageProgress s) =>
+        s.Done ? 1.0 : s.Emitted == 0 ? 0.0 : Math.Min(1.0, (double)(s.Processed + s.Dropped + s.DeadLettered) / s.Emitted);
 }
 
 /// <summary>Why items of a run were dropped (its rejection records) and what was dead-lettered.</summary>

@@ -26,10 +26,11 @@ internal static class StageMetrics
         var stages = new List<object>();
         foreach (var service in KnownServices.All)
         {
-            var attributes = $"group={service.ConsumerGroup},stream={service.InputStream}";
-            var acked = Delta(telemetry.ListMetrics(service.Name, "synthvlm.stream.acked").Where(s => s.Key.Name == "synthvlm.stream.acked" && s.Key.Attributes == attributes));
-            var failed = Delta(telemetry.ListMetrics(service.Name, "synthvlm.stream.failed").Where(s => s.Key.Name == "synthvlm.stream.failed" && s.Key.Attributes == attributes));
-            var handle = HistogramDelta(telemetry.ListMetrics(service.Name, "synthvlm.stream.handle.duration").Where(s => s.Key.Attributes == attributes));
+            // The stream transport tags its instruments with the group and the stream (sorted by key here).
+            var attributes = $"{StreamTelemetry.GroupTag}={service.ConsumerGroup},{StreamTelemetry.StreamTag}={service.InputStream}";
+            var acked = Delta(telemetry.ListMetrics(service.Name, StreamTelemetry.AckedCounter).Where(s => s.Key.Name == StreamTelemetry.AckedCounter && s.Key.Attributes == attributes));
+            var failed = Delta(telemetry.ListMetrics(service.Name, StreamTelemetry.FailedCounter).Where(s => s.Key.Name == StreamTelemetry.FailedCounter && s.Key.Attributes == attributes));
+            var handle = HistogramDelta(telemetry.ListMetrics(service.Name, StreamTelemetry.HandleDurationHistogram).Where(s => s.Key.Attributes == attributes));
             var cpu = Delta(telemetry.ListMetrics(service.Name, "dotnet.process.cpu.time"));
             var model = ModelHistograms.TryGetValue(service.Name, out var histogram) ? HistogramDelta(telemetry.ListMetrics(service.Name, histogram).Where(s => s.Key.Name == histogram)) : default;
             queues.TryGetValue(service.Name, out var queue);
