@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
-using System.Text;
 using System.Text.RegularExpressions;
 using FluentAssertions;
 using SynthVlm.Testing;
@@ -13,86 +11,54 @@ namespace SynthVlm.Hosting.Tests;
 /// (scoring with two replicas), reports them healthy, restarts a killed replica, and on Ctrl+C
 /// (SIGINT) stops everything it started — no orphan processes.
 /// </summary>
-public sealed partial class AppHostProcessTests : IDisposable
+public sealed class AppHostProcessTests : IDisposable
 {
     private readonly string _dataDir = Directory.CreateTempSubdirectory("synthvlm-apphost-").FullName;
 
-    private static string AppHostDll()
-    {
-        var configuration = typeof(AppHostProcessTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        return Path.Combine(RepoPaths.Root, "AppHost", "bin", configuration, "net10.0", "AppHost.dll");
-    }
+    private static string AppHostDll() => AppHostProcess.Dll(typeof(AppHostProcessTests).Assembly);
 
     [Fact]
     public async Task Starts_everything_healthy_restarts_a_killed_replica_and_leaves_no_orphans_on_ctrl_c()
     {
-        var output = new StringBuilder();
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { AppHostDll(), "--replicas", "scoring=2", "--data-dir", _dataDir, "--dashboard-port", "0", "--otlp-port", "0" })
+        await using var apphost = AppHostProcess.Start(typeof(AppHostProcessTests).Assembly,
+            ["--replicas", "scoring=2", "--data-dir", _dataDir, "--dashboard-port", "0", "--otlp-port", "0"]);
+        await apphost.WaitForAsync("resources healthy", TimeSpan.FromSeconds(120));
+        apphost.Output.Should().Contain("All 8 resources healthy", apphost.Output);
+
+        var pids = apphost.StartedPids();
+        pids.Keys.Should().BeEquivalentTo(["redis", "curation", "diffusion", "scoring-0", "scoring-1", "selection", "training", "eval"]);
+        pids.Values.Should().OnlyContain(pid => Directory.Exists($"/proc/{pid}"));
+
+        // A replica killed from outside is restarted and becomes healthy again.
+        Process.GetProcessById(pids["scoring-1"]).Kill();
+        await TestTimeout.Until(() => Regex.Matches(apphost.Output, @"\[scoring-1\] state: Healthy").Count >= 2, TimeSpan.FromSeconds(60), "scoring-1 healthy again");
+        var restarted = apphost.StartedPids()["scoring-1"];
+        restarted.Should().NotBe(pids["scoring-1"]);
+        apphost.Output.Should().Contain("[scoring-1] exited with code");
+
+        // The dashboard printed at start shows every replica, the killed one restarted.
+        var dashboard = apphost.DashboardLogin;
+        using var http = new HttpClient(new HttpClientHandler { CookieContainer = new System.Net.CookieContainer(), UseProxy = false });
+        (await http.GetAsync(new Uri(dashboard, "/api/resources"))).StatusCode.Should().Be(System.Net.HttpStatusCode.Unauthorized);
+        (await http.GetAsync(dashboard)).IsSuccessStatusCode.Should().BeTrue();
+        var resources = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(dashboard, "/api/resources"))).RootElement.EnumerateArray()
+            .ToDictionary(r => r.GetProperty("name").GetString()!, r => (State: r.GetProperty("state").GetString(), Restarts: r.GetProperty("restarts").GetInt32()));
+        resources.Keys.Should().BeEquivalentTo(pids.Keys);
+        resources.Values.Should().OnlyContain(r => r.State == "Healthy");
+        resources["scoring-1"].Restarts.Should().BeGreaterThanOrEqualTo(1);
+
+        // Ctrl+C: SIGINT to the AppHost only (not its process group), as a terminal would deliver to the foreground job.
+        await apphost.InterruptAsync(TimeSpan.FromSeconds(60));
+
+        apphost.ExitCode.Should().Be(0, apphost.Output);
+        apphost.Output.Should().Contain("Stopped 8 processes");
+        foreach (var pid in pids.Values.Append(restarted))
         {
-            info.ArgumentList.Add(a);
+            Directory.Exists($"/proc/{pid}").Should().BeFalse($"pid {pid} was started by the AppHost and must be gone");
         }
-        info.Environment.Remove(KnownEnvironment.RedisConnectionStringEnv);
-        info.Environment.Remove(KnownEnvironment.OtlpEndpoint);
-        using var apphost = new Process { StartInfo = info };
-        apphost.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        apphost.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        apphost.Start();
-        apphost.BeginOutputReadLine();
-        apphost.BeginErrorReadLine();
-        string Text() { lock (output) { return output.ToString(); } }
-        try
-        {
-            await TestTimeout.Until(() => Text().Contains("resources healthy", StringComparison.Ordinal) || apphost.HasExited,
-                TimeSpan.FromSeconds(120), "the AppHost to report healthy");
-            var text = Text();
-            text.Should().Contain("All 8 resources healthy", text);
-
-            var pids = StartedPid().Matches(text).ToDictionary(m => m.Groups["name"].Value, m => int.Parse(m.Groups["pid"].Value, System.Globalization.CultureInfo.InvariantCulture));
-            pids.Keys.Should().BeEquivalentTo(["redis", "curation", "diffusion", "scoring-0", "scoring-1", "selection", "training", "eval"]);
-            pids.Values.Should().OnlyContain(pid => Directory.Exists($"/proc/{pid}"));
-
-            // A replica killed from outside is restarted and becomes healthy again.
-            Process.GetProcessById(pids["scoring-1"]).Kill();
-            await TestTimeout.Until(() => Regex.Matches(Text(), @"\[scoring-1\] state: Healthy").Count >= 2, TimeSpan.FromSeconds(60), "scoring-1 healthy again");
-            var restarted = StartedPid().Matches(Text()).Where(m => m.Groups["name"].Value == "scoring-1").Select(m => int.Parse(m.Groups["pid"].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
-            restarted.Should().HaveCount(2);
-            Text().Should().Contain("[scoring-1] exited with code");
-
-            // The dashboard printed at start shows every replica, the killed one restarted.
-            var login = Regex.Match(Text(), @"Dashboard: (?<url>http://127\.0\.0\.1:\d+/login\?t=[0-9a-f]+)").Groups["url"].Value;
-            login.Should().NotBeEmpty(Text());
-            var dashboard = new Uri(login);
-            using var http = new HttpClient(new HttpClientHandler { CookieContainer = new System.Net.CookieContainer(), UseProxy = false });
-            (await http.GetAsync(new Uri(dashboard, "/api/resources"))).StatusCode.Should().Be(System.Net.HttpStatusCode.Unauthorized);
-            (await http.GetAsync(dashboard)).IsSuccessStatusCode.Should().BeTrue();
-            var resources = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(dashboard, "/api/resources"))).RootElement.EnumerateArray()
-                .ToDictionary(r => r.GetProperty("name").GetString()!, r => (State: r.GetProperty("state").GetString(), Restarts: r.GetProperty("restarts").GetInt32()));
-            resources.Keys.Should().BeEquivalentTo(pids.Keys);
-            resources.Values.Should().OnlyContain(r => r.State == "Healthy");
-            resources["scoring-1"].Restarts.Should().BeGreaterThanOrEqualTo(1);
-
-            // Ctrl+C: SIGINT to the AppHost only (not its process group), as a terminal would deliver to the foreground job.
-            (await ChildProcess.RunAsync("kill", ["-INT", apphost.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])).ExitCode.Should().Be(0);
-            await apphost.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-
-            apphost.ExitCode.Should().Be(0, Text());
-            Text().Should().Contain("Stopped 8 processes");
-            foreach (var pid in pids.Values.Append(restarted[1]))
-            {
-                Directory.Exists($"/proc/{pid}").Should().BeFalse($"pid {pid} was started by the AppHost and must be gone");
-            }
-            File.Exists(Path.Combine(_dataDir, "redis", "appendonlydir", "appendonly.aof.manifest")).Should().BeTrue("Redis runs with AOF in the data folder");
-            using var probe = new System.Net.Sockets.TcpClient();
-            await FluentActions.Awaiting(() => probe.ConnectAsync("127.0.0.1", dashboard.Port)).Should().ThrowAsync<System.Net.Sockets.SocketException>("the dashboard stops with the AppHost");
-        }
-        finally
-        {
-            if (!apphost.HasExited)
-            {
-                apphost.Kill(entireProcessTree: true);
-            }
-        }
+        File.Exists(Path.Combine(_dataDir, "redis", "appendonlydir", "appendonly.aof.manifest")).Should().BeTrue("Redis runs with AOF in the data folder");
+        using var probe = new System.Net.Sockets.TcpClient();
+        await FluentActions.Awaiting(() => probe.ConnectAsync("127.0.0.1", dashboard.Port)).Should().ThrowAsync<System.Net.Sockets.SocketException>("the dashboard stops with the AppHost");
     }
 
     [Fact]
@@ -190,9 +156,6 @@ public sealed partial class AppHostProcessTests : IDisposable
         apphost.ExitCode.Should().Be(0, apphost.Output);
         apphost.Output.Should().Contain("All 7 resources healthy").And.NotContain("Dashboard:");
     }
-
-    [GeneratedRegex(@"\[(?<name>[a-z0-9-]+)\] started \(pid (?<pid>\d+)\)")]
-    private static partial Regex StartedPid();
 
     public void Dispose()
     {
