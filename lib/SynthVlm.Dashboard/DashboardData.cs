@@ -1,7 +1,8 @@
+using Grpc.Net.Client;
 using SynthVlm.Blobs;
 using SynthVlm.Dashboard.Telemetry;
 using SynthVlm.Redis;
-using SynthVlm.Rpc;
+using RunsClient = SynthVlm.Protos.V1.Runs.RunsClient;
 
 namespace SynthVlm.Dashboard;
 
@@ -11,7 +12,7 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
     private readonly SemaphoreSlim _redisGate = new(1, 1);
     private readonly Lock _runsLock = new();
     private RedisConnection? _redis;
-    private RpcChannel? _runsChannel;
+    private GrpcChannel? _runsChannel;
 
     public DashboardOptions Options { get; } = options;
 
@@ -66,7 +67,7 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
         }
         lock (_runsLock)
         {
-            _runsChannel ??= RpcChannel.ForAddress(endpoint);
+            _runsChannel ??= GrpcChannel.ForAddress(endpoint);
             return new RunsClient(_runsChannel);
         }
     }
