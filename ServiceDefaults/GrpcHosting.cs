@@ -8,7 +8,7 @@ namespace SynthVlm.ServiceDefaults;
 
 /// <summary>
 /// The gRPC server every SynthVlm service runs (grpc-dotnet on the Http2 endpoint): message
-/// size limits, grpc.health.v1 from the ASP.NET Core health checks, server reflection, and the
+/// size limits, call spans named and tagged by <see cref="RpcSpanInterceptor"/>, grpc.health.v1 from the ASP.NET Core health checks, server reflection, and the
 /// platform Worker service. Unknown services and methods answer UNIMPLEMENTED.
 /// </summary>
 public static class GrpcHosting
@@ -31,6 +31,7 @@ public static class GrpcHosting
         {
             o.MaxReceiveMessageSize = MaxMessageSize;
             o.MaxSendMessageSize = MaxMessageSize;
+            o.Interceptors.Add<RpcSpanInterceptor>();
         });
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks(o =>
