@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using SynthVlm.Hosting;
+using Grpc.Core;
+using Grpc.Net.Client;
 using SynthVlm.Protos.V1;
-using SynthVlm.Rpc;
+using RunsClient = SynthVlm.Protos.V1.Runs.RunsClient;
 
 namespace SynthVlm.AppHost;
 
@@ -13,7 +15,7 @@ namespace SynthVlm.AppHost;
 /// </summary>
 internal static class RunCommand
 {
-    private const int WatchIntervalMs = 500;
+    private const uint WatchIntervalMs = 500;
     private const int ReportTableLines = 8;
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan ServingWait = TimeSpan.FromSeconds(30);
@@ -108,7 +110,7 @@ internal static class RunCommand
                 endpoint = cluster.EndpointsOf(plan.Curation)[0].Grpc;
             }
 
-            using var channel = RpcChannel.ForAddress(endpoint);
+            using var channel = GrpcChannel.ForAddress(endpoint);
             return await SubmitAndFollowAsync(new RunsClient(channel), config, output, interrupt.Token, abandon.Token).ConfigureAwait(false);
         }
         finally
@@ -148,7 +150,7 @@ internal static class RunCommand
         Run run;
         try
         {
-            run = await client.SubmitAsync(config, Deadline(interrupt)).ConfigureAwait(false);
+            run = await client.SubmitAsync(new SubmitRunRequest { Config = config }, Deadline(interrupt)).ConfigureAwait(false);
         }
         catch (RpcException) when (interrupt.IsCancellationRequested)
         {
@@ -197,8 +199,8 @@ internal static class RunCommand
                 }
                 try
                 {
-                    using var call = client.Watch(run.Id, WatchIntervalMs, new CallOptions(cancellationToken: token));
-                    await foreach (var update in call.ReadAllAsync(token).ConfigureAwait(false))
+                    using var call = client.Watch(new WatchRunRequest { Id = run.Id, IntervalMs = WatchIntervalMs }, new CallOptions(cancellationToken: token));
+                    await foreach (var update in call.ResponseStream.ReadAllAsync(token).ConfigureAwait(false))
                     {
                         run = update;
                         failingSince = null;
@@ -210,11 +212,11 @@ internal static class RunCommand
                         await Task.Delay(TimeSpan.FromSeconds(1), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     }
                 }
-                catch (RpcException) when (token.IsCancellationRequested)
+                catch (Exception e) when (e is RpcException or OperationCanceledException && token.IsCancellationRequested)
                 {
                     // Ctrl+C (or the end of waiting): handled at the top of the loop.
                 }
-                catch (RpcException e) when (e.StatusCode is RpcStatusCode.Unavailable or RpcStatusCode.Internal or RpcStatusCode.Unknown or RpcStatusCode.DeadlineExceeded or RpcStatusCode.Cancelled)
+                catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown or StatusCode.DeadlineExceeded or StatusCode.Cancelled)
                 {
                     failingSince ??= DateTime.UtcNow;
                     if (DateTime.UtcNow - failingSince > ReconnectFor)
@@ -243,9 +245,9 @@ internal static class RunCommand
     {
         try
         {
-            return await client.CancelAsync(id, "Ctrl+C in the AppHost", Deadline(cancellationToken)).ConfigureAwait(false);
+            return await client.CancelAsync(new CancelRunRequest { Id = id, Reason = "Ctrl+C in the AppHost" }, Deadline(cancellationToken)).ConfigureAwait(false);
         }
-        catch (RpcException e) when (e.StatusCode == RpcStatusCode.NotFound)
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
             return null;
         }

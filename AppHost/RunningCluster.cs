@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Grpc.Core;
 using Grpc.Health.V1;
-using SynthVlm.Rpc;
+using Grpc.Net.Client;
 
 namespace SynthVlm.AppHost;
 
@@ -81,12 +82,12 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc)
     /// <summary>Whether the curation service answers the gRPC health check with SERVING.</summary>
     public async Task<bool> IsServingAsync(CancellationToken cancellationToken)
     {
-        using var channel = RpcChannel.ForAddress(CurationGrpc);
+        using var channel = GrpcChannel.ForAddress(CurationGrpc);
         try
         {
-            var response = await new HealthClient(channel).CheckAsync(
+            var response = await new Health.HealthClient(channel).CheckAsync(
                 new HealthCheckRequest { Service = KnownServices.Curation.Name },
-                new CallOptions(deadline: DateTime.UtcNow + HealthDeadline, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                deadline: DateTime.UtcNow + HealthDeadline, cancellationToken: cancellationToken).ConfigureAwait(false);
             return response.Status == HealthCheckResponse.Types.ServingStatus.Serving;
         }
         catch (RpcException)

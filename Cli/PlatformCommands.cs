@@ -1,10 +1,13 @@
 using System.CommandLine;
 using Google.Protobuf;
+using Grpc.Core;
 using Grpc.Health.V1;
+using Grpc.Net.Client;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis;
 using SynthVlm.Redis.Streams;
-using SynthVlm.Rpc;
+using HealthClient = Grpc.Health.V1.Health.HealthClient;
+using WorkerClient = SynthVlm.Protos.V1.Worker.WorkerClient;
 
 namespace SynthVlm.Cli;
 
@@ -44,11 +47,11 @@ internal static class PlatformCommands
         var command = new Command("health", "Ask a service's grpc.health.v1 endpoint whether it is serving.") { address, service, timeout };
         command.SetAction(async (parse, ct) =>
         {
-            using var channel = RpcChannel.ForAddress(parse.GetRequiredValue(address));
+            using var channel = GrpcChannel.ForAddress(parse.GetRequiredValue(address));
             return await CallAsync(async () =>
             {
                 var reply = await new HealthClient(channel).CheckAsync(new HealthCheckRequest { Service = parse.GetValue(service) ?? string.Empty },
-                    new CallOptions(deadline: DateTime.UtcNow.AddSeconds(parse.GetValue(timeout)), cancellationToken: ct)).ConfigureAwait(false);
+                    deadline: DateTime.UtcNow.AddSeconds(parse.GetValue(timeout)), cancellationToken: ct).ConfigureAwait(false);
                 Console.WriteLine(Json.Format(reply));
                 return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
             }).ConfigureAwait(false);
@@ -66,19 +69,19 @@ internal static class PlatformCommands
         var status = new Command("status", "Print a service replica's status: identity, Redis, its queues.") { address, timeout, watch, interval };
         status.SetAction(async (parse, ct) =>
         {
-            using var channel = RpcChannel.ForAddress(parse.GetRequiredValue(address));
+            using var channel = GrpcChannel.ForAddress(parse.GetRequiredValue(address));
             var client = new WorkerClient(channel);
             return await CallAsync(async () =>
             {
                 if (!parse.GetValue(watch))
                 {
                     var reply = await client.GetStatusAsync(new GetWorkerStatusRequest(),
-                        new CallOptions(deadline: DateTime.UtcNow.AddSeconds(parse.GetValue(timeout)), cancellationToken: ct)).ConfigureAwait(false);
+                        deadline: DateTime.UtcNow.AddSeconds(parse.GetValue(timeout)), cancellationToken: ct).ConfigureAwait(false);
                     Console.WriteLine(Json.Format(reply));
                     return 0;
                 }
-                using var call = client.WatchStatus(new WatchWorkerStatusRequest { IntervalMs = parse.GetValue(interval) }, new CallOptions(cancellationToken: ct));
-                await foreach (var update in call.ReadAllAsync(ct).ConfigureAwait(false))
+                using var call = client.WatchStatus(new WatchWorkerStatusRequest { IntervalMs = parse.GetValue(interval) }, cancellationToken: ct);
+                await foreach (var update in call.ResponseStream.ReadAllAsync(ct).ConfigureAwait(false))
                 {
                     Console.WriteLine(Json.Format(update));
                 }
@@ -144,7 +147,7 @@ internal static class PlatformCommands
         }
         catch (RpcException e)
         {
-            await Console.Error.WriteLineAsync($"{e.Status.Code}: {e.Status.Detail}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"{e.StatusCode}: {e.Status.Detail}").ConfigureAwait(false);
             return 1;
         }
     }

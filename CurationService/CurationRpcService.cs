@@ -1,11 +1,11 @@
 using SynthVlm.Curation;
 using SynthVlm.Protos.V1;
-using SynthVlm.Rpc;
+using Grpc.Core;
 
 namespace SynthVlm.CurationService;
 
 /// <summary>The Curation gRPC service: the rule filters over texts sent directly (ad-hoc checks).</summary>
-public sealed class CurationRpcService : IRpcService
+public sealed class CurationRpcService : Protos.V1.Curation.CurationBase
 {
     /// <summary>Most texts per call.</summary>
     public const int MaxTexts = 1000;
@@ -13,11 +13,8 @@ public sealed class CurationRpcService : IRpcService
     /// <summary>Longest text, in UTF-16 units.</summary>
     public const int MaxTextLength = 1 << 20;
 
-    /// <inheritdoc />
-    public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => CurationReflection.Descriptor.Services[0];
-
     /// <summary>Every statistic and verdict for each text, in order.</summary>
-    public Task<CurateTextResponse> CurateText(CurateTextRequest request, ServerCallContext context)
+    public override Task<CurateTextResponse> CurateText(CurateTextRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
@@ -83,5 +80,5 @@ public sealed class CurationRpcService : IRpcService
         return Task.FromResult(response);
     }
 
-    private static RpcException Invalid(string message) => new(new RpcStatus(RpcStatusCode.InvalidArgument, message));
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
 }

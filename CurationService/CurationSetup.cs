@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using SynthVlm.Blobs;
-using SynthVlm.Rpc;
 using SynthVlm.ServiceDefaults;
 
 namespace SynthVlm.CurationService;
@@ -50,10 +49,10 @@ public static class CurationSetup
     public static void ConfigureApp(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapRpcService<CurationRpcService>();
+        app.MapGrpcService<CurationRpcService>();
         if (app.Services.GetService<RunsRpcService>() is not null)
         {
-            app.MapRpcService<RunsRpcService>();
+            app.MapGrpcService<RunsRpcService>();
         }
     }
 }

@@ -1,7 +1,7 @@
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis;
-using SynthVlm.Rpc;
+using Grpc.Core;
 using SynthVlm.Runs;
 using SynthVlm.ServiceDefaults;
 
@@ -13,13 +13,10 @@ namespace SynthVlm.CurationService;
 /// store (the durable record a Redis loss is reconciled from), and leaves ingestion to whichever
 /// curation replica takes the run's ingest lease.
 /// </summary>
-public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPaths paths, TimeProvider time) : IRpcService
+public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPaths paths, TimeProvider time) : Protos.V1.Runs.RunsBase
 {
-    /// <inheritdoc />
-    public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => RunsReflection.Descriptor.Services[0];
-
     /// <summary>Records and starts a run (idempotent for the same id and config).</summary>
-    public async Task<Run> Submit(SubmitRunRequest request, ServerCallContext context)
+    public override async Task<Run> Submit(SubmitRunRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
@@ -31,13 +28,13 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
         }
         catch (RunConfigException e)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, "config." + e.Message));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "config." + e.Message));
         }
         var store = await StoreAsync(ct).ConfigureAwait(false);
         var existing = await store.GetConfigAsync(config.Id, ct).ConfigureAwait(false);
         if (existing is null && Directory.Exists(config.Output) && Directory.EnumerateFileSystemEntries(config.Output).Any())
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, $"config.output: '{config.Output}' already exists and is not empty; the dataset is written to a new folder."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"config.output: '{config.Output}' already exists and is not empty; the dataset is written to a new folder."));
         }
         try
         {
@@ -61,12 +58,12 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
         }
         catch (RunAlreadyExistsException e)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.AlreadyExists, e.Message));
+            throw new RpcException(new Status(StatusCode.AlreadyExists, e.Message));
         }
     }
 
     /// <summary>The run with its per-stage progress.</summary>
-    public async Task<Run> Get(GetRunRequest request, ServerCallContext context)
+    public override async Task<Run> Get(GetRunRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
@@ -75,14 +72,14 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
     }
 
     /// <summary>The run now and on every change until it finishes.</summary>
-    public async Task Watch(WatchRunRequest request, IServerStreamWriter<Run> responses, ServerCallContext context)
+    public override async Task Watch(WatchRunRequest request, IServerStreamWriter<Run> responses, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(responses);
         ArgumentNullException.ThrowIfNull(context);
         if (request.IntervalMs != 0 && request.IntervalMs is < 50 or > 60_000)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, $"interval_ms: {request.IntervalMs} must be between 50 and 60000 (0 = 500)."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"interval_ms: {request.IntervalMs} must be between 50 and 60000 (0 = 500)."));
         }
         var interval = TimeSpan.FromMilliseconds(request.IntervalMs == 0 ? 500 : request.IntervalMs);
         var ct = context.CancellationToken;
@@ -111,7 +108,7 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
     }
 
     /// <summary>Cancels the run.</summary>
-    public async Task<Run> Cancel(CancelRunRequest request, ServerCallContext context)
+    public override async Task<Run> Cancel(CancelRunRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
@@ -131,13 +128,13 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
     }
 
     /// <summary>The newest runs.</summary>
-    public async Task<ListRunsResponse> List(ListRunsRequest request, ServerCallContext context)
+    public override async Task<ListRunsResponse> List(ListRunsRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         if (request.Limit is < 0 or > 1000)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, $"limit: {request.Limit} must be between 1 and 1000 (0 = 100)."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"limit: {request.Limit} must be between 1 and 1000 (0 = 100)."));
         }
         var store = await StoreAsync(context.CancellationToken).ConfigureAwait(false);
         var response = new ListRunsResponse();
@@ -159,7 +156,7 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
         }
         catch (RedisException e)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.Unavailable, $"Redis is unavailable: {e.Message}"));
+            throw new RpcException(new Status(StatusCode.Unavailable, $"Redis is unavailable: {e.Message}"));
         }
     }
 
@@ -168,5 +165,5 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
 
     private static (long, long, long, long, bool) Counts(StageProgress s) => (s.Emitted, s.Processed, s.Dropped, s.DeadLettered, s.Done);
 
-    private static RpcException NotFound(string id) => new(new RpcStatus(RpcStatusCode.NotFound, $"id: no run '{id}'."));
+    private static RpcException NotFound(string id) => new(new Status(StatusCode.NotFound, $"id: no run '{id}'."));
 }

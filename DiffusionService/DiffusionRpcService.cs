@@ -4,18 +4,15 @@ using SynthVlm.Diffusion;
 using SynthVlm.Imaging;
 using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Rpc;
+using Grpc.Core;
 
 namespace SynthVlm.DiffusionService;
 
 /// <summary>The Diffusion gRPC service: one image per call, optionally with per-step progress.</summary>
-public sealed class DiffusionRpcService(ImageGenerator generator) : IRpcService
+public sealed class DiffusionRpcService(ImageGenerator generator) : Protos.V1.Diffusion.DiffusionBase
 {
-    /// <inheritdoc />
-    public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => DiffusionReflection.Descriptor.Services[0];
-
     /// <summary>Generates one image.</summary>
-    public async Task<GenerateResult> Generate(GenerateRequest request, ServerCallContext context)
+    public override async Task<GenerateResult> Generate(GenerateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
@@ -23,7 +20,7 @@ public sealed class DiffusionRpcService(ImageGenerator generator) : IRpcService
     }
 
     /// <summary>Streams a progress event per denoising step, then the result.</summary>
-    public async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responses, ServerCallContext context)
+    public override async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responses, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(responses);
@@ -47,7 +44,7 @@ public sealed class DiffusionRpcService(ImageGenerator generator) : IRpcService
     {
         if (string.IsNullOrWhiteSpace(request.Prompt))
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, "prompt is empty."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "prompt is empty."));
         }
         ImageFormat format;
         try
@@ -62,7 +59,7 @@ public sealed class DiffusionRpcService(ImageGenerator generator) : IRpcService
         }
         catch (ArgumentException e)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, e.Message));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
         GenerationSettings settings;
         try
@@ -71,12 +68,12 @@ public sealed class DiffusionRpcService(ImageGenerator generator) : IRpcService
         }
         catch (ArgumentException e)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, e.Message));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
         var (result, timings) = (await generator.GenerateAsync([request.Prompt], [request.Seed], settings, onStep, ct).ConfigureAwait(false))[0];
         if (result.Image is null)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.Aborted, result.Error ?? "generation failed"));
+            throw new RpcException(new Status(StatusCode.Aborted, result.Error ?? "generation failed"));
         }
         using var image = result.Image;
         var bytes = await Task.Run(() => ImageCodec.Encode(image, format), ct).ConfigureAwait(false);

@@ -4,7 +4,6 @@ using Microsoft.Extensions.DependencyInjection;
 using SynthVlm.Blobs;
 using SynthVlm.Diffusion;
 using SynthVlm.Onnx;
-using SynthVlm.Rpc;
 using SynthVlm.ServiceDefaults;
 
 namespace SynthVlm.DiffusionService;
@@ -58,7 +57,7 @@ public static partial class DiffusionSetup
     public static void ConfigureApp(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapRpcService<DiffusionRpcService>();
+        app.MapGrpcService<DiffusionRpcService>();
         LogModel(app.Logger, app.Services.GetRequiredService<ImageGenerator>().ModelId);
     }
 

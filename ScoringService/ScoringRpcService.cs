@@ -1,22 +1,19 @@
 using Google.Protobuf;
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Rpc;
+using Grpc.Core;
 using SynthVlm.Scoring;
 
 namespace SynthVlm.ScoringService;
 
 /// <summary>The Scoring gRPC service: one pair (Score) or many (ScoreBatch, results streamed in order).</summary>
-public sealed class ScoringRpcService(PairScorer scorer, FileBlobStore blobs) : IRpcService
+public sealed class ScoringRpcService(PairScorer scorer, FileBlobStore blobs) : Protos.V1.Scoring.ScoringBase
 {
     /// <summary>Most items one ScoreBatch call may carry.</summary>
     public const int MaxBatchItems = 4096;
 
-    /// <inheritdoc />
-    public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => ScoringReflection.Descriptor.Services[0];
-
     /// <summary>Scores one pair; bad input is INVALID_ARGUMENT, a missing image key NOT_FOUND.</summary>
-    public async Task<ScoreResult> Score(ScoreRequest request, ServerCallContext context)
+    public override async Task<ScoreResult> Score(ScoreRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
@@ -26,27 +23,27 @@ public sealed class ScoringRpcService(PairScorer scorer, FileBlobStore blobs) : 
         }
         catch (ScoringInputException e)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, Describe(request, e.Message)));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, Describe(request, e.Message)));
         }
         catch (FileNotFoundException)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.NotFound, Describe(request, $"no image with key '{request.ImageKey}' in the blob store")));
+            throw new RpcException(new Status(StatusCode.NotFound, Describe(request, $"no image with key '{request.ImageKey}' in the blob store")));
         }
         catch (DirectoryNotFoundException)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.NotFound, Describe(request, $"no image with key '{request.ImageKey}' in the blob store")));
+            throw new RpcException(new Status(StatusCode.NotFound, Describe(request, $"no image with key '{request.ImageKey}' in the blob store")));
         }
     }
 
     /// <summary>Scores every item; per-item problems become results with <c>error</c> set.</summary>
-    public async Task ScoreBatch(ScoreBatchRequest request, IServerStreamWriter<ScoreResult> responses, ServerCallContext context)
+    public override async Task ScoreBatch(ScoreBatchRequest request, IServerStreamWriter<ScoreResult> responses, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(responses);
         ArgumentNullException.ThrowIfNull(context);
         if (request.Items.Count > MaxBatchItems)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument, $"items: {request.Items.Count} items; at most {MaxBatchItems} per call (split the batch)."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"items: {request.Items.Count} items; at most {MaxBatchItems} per call (split the batch)."));
         }
         var ct = context.CancellationToken;
         // All items start at once so the scorer can batch them; results go out in request order.

@@ -4,7 +4,6 @@ using Microsoft.Extensions.DependencyInjection;
 using SynthVlm.Blobs;
 using SynthVlm.Clip;
 using SynthVlm.Onnx;
-using SynthVlm.Rpc;
 using SynthVlm.Scoring;
 using SynthVlm.ServiceDefaults;
 
@@ -50,7 +49,7 @@ public static partial class ScoringSetup
     public static void ConfigureApp(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapRpcService<ScoringRpcService>();
+        app.MapGrpcService<ScoringRpcService>();
         var model = app.Services.GetRequiredService<ClipModel>();
         LogModel(app.Logger, model.Folder, model.Provider.ToString(), model.EmbeddingSize);
     }

@@ -3,8 +3,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SynthVlm.Rpc;
-using SynthVlm.Rpc.Health;
 
 namespace SynthVlm.ServiceDefaults;
 
@@ -81,9 +79,7 @@ public static partial class ServiceHost
             health.AddCheck<RedisClientHost>("redis");
         }
 
-        builder.Services.AddRpc();
-        builder.Services.AddRpcHealth();
-        builder.Services.AddHostedService<HealthStatusPublisher>();
+        builder.Services.AddSynthVlmGrpc(service.Name);
         builder.Services.AddHostedService<ParentProcessWatch>();
         builder.Services.AddSingleton<StageQueues>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StageQueues>());
@@ -100,10 +96,8 @@ public static partial class ServiceHost
 
         var app = builder.Build();
         app.MapDefaultEndpoints();
-        app.MapRpcHealth();
-        app.MapRpcService<WorkerRpcService>();
+        app.MapSynthVlmGrpc();
         configureApp?.Invoke(app);
-        app.MapRpcFallback();
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(service.ProjectName);
         app.Lifetime.ApplicationStarted.Register(() =>

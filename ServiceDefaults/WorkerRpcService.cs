@@ -1,12 +1,11 @@
-using Google.Protobuf.Reflection;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using SynthVlm.Protos.V1;
-using SynthVlm.Rpc;
 
 namespace SynthVlm.ServiceDefaults;
 
 /// <summary>The platform <c>synthvlm.v1.Worker</c> service every SynthVlm service exposes.</summary>
-public sealed class WorkerRpcService(ServiceIdentity identity, StageQueues queues, RedisClientHost? redis = null) : IRpcService
+public sealed class WorkerRpcService(ServiceIdentity identity, StageQueues queues, RedisClientHost? redis = null) : Worker.WorkerBase
 {
     /// <summary>The smallest accepted watch interval.</summary>
     public const uint MinIntervalMs = 100;
@@ -14,18 +13,15 @@ public sealed class WorkerRpcService(ServiceIdentity identity, StageQueues queue
     /// <summary>The largest accepted watch interval.</summary>
     public const uint MaxIntervalMs = 3_600_000;
 
-    /// <inheritdoc />
-    public static ServiceDescriptor Descriptor => WorkerReflection.Descriptor.Services[0];
-
     /// <summary>The current status of this replica.</summary>
-    public async Task<WorkerStatus> GetStatus(GetWorkerStatusRequest request, ServerCallContext context)
+    public override async Task<WorkerStatus> GetStatus(GetWorkerStatusRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         return await BuildAsync(context.CancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The status now and then every interval until the call ends.</summary>
-    public async Task WatchStatus(WatchWorkerStatusRequest request, IServerStreamWriter<WorkerStatus> responses, ServerCallContext context)
+    public override async Task WatchStatus(WatchWorkerStatusRequest request, IServerStreamWriter<WorkerStatus> responses, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(responses);
@@ -33,7 +29,7 @@ public sealed class WorkerRpcService(ServiceIdentity identity, StageQueues queue
         var intervalMs = request.IntervalMs == 0 ? 1000 : request.IntervalMs;
         if (intervalMs is < MinIntervalMs or > MaxIntervalMs)
         {
-            throw new RpcException(new RpcStatus(RpcStatusCode.InvalidArgument,
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
                 $"interval_ms must be 0 (default 1000) or between {MinIntervalMs} and {MaxIntervalMs}; got {request.IntervalMs}."));
         }
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(intervalMs));

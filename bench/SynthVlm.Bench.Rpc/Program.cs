@@ -4,7 +4,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Google.Protobuf;
-using ProtoServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -12,14 +13,15 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SynthVlm.Bench.Rpc;
 using SynthVlm.Bench.Rpc.Protos;
-using SynthVlm.Rpc;
 
-// Unary round trips/s on loopback at concurrency 1 and 16:
-//   SynthVlm client -> SynthVlm server (Kestrel, in this process), and
-//   grpcio asyncio client -> grpcio asyncio server (bench_grpcio.py, two Python processes),
-// with the same request bytes, and the ratio SynthVlm/grpcio. The two are interleaved row by
-// row and the run repeated, keeping each side's best, so load from other processes on a
-// shared machine skews the ratio less than one long sequential run would.
+// Unary round trips/s on loopback at concurrency 1 and 16, every pairing of client and server:
+//   grpc-dotnet client (Grpc.Net.Client) and Python grpcio asyncio client (bench_grpcio.py),
+//   grpc-dotnet server (Grpc.AspNetCore on Kestrel, in this process) and grpcio asyncio server
+//   (a second Python process),
+// with the same request bytes. The ratios compare the two clients on the same grpc-dotnet
+// server, and the all-.NET pair with the all-grpcio pair. Rows are interleaved and the run
+// repeated, keeping each cell's best, so load from other processes on a shared machine skews
+// the ratios less than one long sequential run would.
 var seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 3.0;
 var warmup = args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 1.0;
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
@@ -27,50 +29,57 @@ int[] concurrencies = [1, 16];
 var request = new EchoMessage { Text = "synthvlm bench payload", Id = 42 };
 var requestBytes = request.ToByteArray();
 
-Console.WriteLine($"Unary echo, {requestBytes.Length}-byte message, loopback h2c, {seconds:0.#} s measured after {warmup:0.#} s warm-up per row, best of {rounds} rounds; {Environment.ProcessorCount} cores.");
+Console.WriteLine($"Unary echo, {requestBytes.Length}-byte message, loopback h2c, {seconds:0.#} s measured after {warmup:0.#} s warm-up per cell, best of {rounds} rounds; {Environment.ProcessorCount} cores.");
 
-var synthVlm = new Dictionary<int, double>();
-var grpcio = new Dictionary<int, double>();
+string[] pairs = ["dotnet->dotnet", "grpcio->dotnet", "dotnet->grpcio", "grpcio->grpcio"];
+var best = pairs.ToDictionary(p => p, _ => new Dictionary<int, double>());
 await using (var server = await BenchServer.StartAsync())
+await using (var grpcioServer = await GrpcioServer.StartAsync())
 {
-    using var channel = RpcChannel.ForAddress(server.Address);
-    var method = BenchService.Descriptor.FindMethodByName("Echo");
+    using var dotnetChannel = GrpcChannel.ForAddress(server.Address);
+    using var grpcioChannel = GrpcChannel.ForAddress(new Uri($"http://{grpcioServer.Target}"));
+    var toDotnet = new BenchService.BenchServiceClient(dotnetChannel);
+    var toGrpcio = new BenchService.BenchServiceClient(grpcioChannel);
     for (var round = 0; round < rounds; round++)
     {
         foreach (var concurrency in concurrencies)
         {
-            var rate = await Measure.RunAsync(concurrency, warmup, seconds, async () =>
-            {
-                var response = await channel.UnaryAsync<EchoMessage, EchoMessage>(method, request).ConfigureAwait(false);
-                if (response.Id != request.Id)
-                {
-                    throw new InvalidOperationException("Bad echo.");
-                }
-            });
-            synthVlm[concurrency] = Math.Max(synthVlm.GetValueOrDefault(concurrency), rate);
-            foreach (var (c, r) in await Measure.GrpcioAsync(requestBytes, seconds, warmup, [concurrency]))
-            {
-                grpcio[c] = Math.Max(grpcio.GetValueOrDefault(c), r);
-            }
+            Keep("dotnet->dotnet", concurrency, await Measure.RunAsync("dotnet->dotnet", concurrency, warmup, seconds, () => Echo(toDotnet)));
+            Keep("grpcio->dotnet", concurrency, await Measure.GrpcioAsync("grpcio->dotnet", requestBytes, server.Address.Authority, seconds, warmup, concurrency));
+            Keep("dotnet->grpcio", concurrency, await Measure.RunAsync("dotnet->grpcio", concurrency, warmup, seconds, () => Echo(toGrpcio)));
+            Keep("grpcio->grpcio", concurrency, await Measure.GrpcioAsync("grpcio->grpcio", requestBytes, grpcioServer.Target, seconds, warmup, concurrency));
         }
     }
 }
 
 Console.WriteLine();
-Console.WriteLine("| concurrency | SynthVlm calls/s | grpcio (asyncio) calls/s | SynthVlm/grpcio |");
-Console.WriteLine("|---:|---:|---:|---:|");
+Console.WriteLine("calls/s, client->server:");
+Console.WriteLine("| concurrency | grpc-dotnet->grpc-dotnet | grpcio->grpc-dotnet | grpc-dotnet->grpcio | grpcio->grpcio | clients on the grpc-dotnet server (dotnet/grpcio) | all grpc-dotnet / all grpcio |");
+Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
 foreach (var c in concurrencies)
 {
-    var reference = grpcio.GetValueOrDefault(c, double.NaN);
+    double Get(string pair) => best[pair].GetValueOrDefault(c, double.NaN);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"| {c} | {synthVlm[c]:0} | {reference:0} | {synthVlm[c] / reference:0.00} |"));
+        $"| {c} | {Get("dotnet->dotnet"):0} | {Get("grpcio->dotnet"):0} | {Get("dotnet->grpcio"):0} | {Get("grpcio->grpcio"):0} | {Get("dotnet->dotnet") / Get("grpcio->dotnet"):0.00} | {Get("dotnet->dotnet") / Get("grpcio->grpcio"):0.00} |"));
+}
+
+void Keep(string pair, int concurrency, double rate) =>
+    best[pair][concurrency] = Math.Max(best[pair].GetValueOrDefault(concurrency), rate);
+
+async Task Echo(BenchService.BenchServiceClient client)
+{
+    var response = await client.EchoAsync(request).ConfigureAwait(false);
+    if (response.Id != request.Id)
+    {
+        throw new InvalidOperationException("Bad echo.");
+    }
 }
 
 namespace SynthVlm.Bench.Rpc
 {
     internal static class Measure
     {
-        public static async Task<double> RunAsync(int concurrency, double warmup, double seconds, Func<Task> call)
+        public static async Task<double> RunAsync(string label, int concurrency, double warmup, double seconds, Func<Task> call)
         {
             long count = 0;
             var measuring = 0;
@@ -96,14 +105,15 @@ namespace SynthVlm.Bench.Rpc
             Volatile.Write(ref stop, 1);
             await Task.WhenAll(workers).ConfigureAwait(false);
             var rate = measured / elapsed;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  SynthVlm  c={concurrency,-3} {rate,10:0} calls/s"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {label,-15} c={concurrency,-3} {rate,10:0} calls/s"));
             return rate;
         }
 
-        public static async Task<Dictionary<int, double>> GrpcioAsync(byte[] request, double seconds, double warmup, int[] concurrencies)
+        private static string Python => Environment.GetEnvironmentVariable("SYNTHVLM_REFERENCE_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
+
+        public static ProcessStartInfo PythonScript(params string[] args)
         {
-            var python = Environment.GetEnvironmentVariable("SYNTHVLM_REFERENCE_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
-            var info = new ProcessStartInfo(python)
+            var info = new ProcessStartInfo(Python)
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -111,29 +121,32 @@ namespace SynthVlm.Bench.Rpc
             };
             info.ArgumentList.Add("-u");
             info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bench_grpcio.py"));
-            info.ArgumentList.Add(Convert.ToHexString(request));
-            info.ArgumentList.Add(seconds.ToString(CultureInfo.InvariantCulture));
-            info.ArgumentList.Add(warmup.ToString(CultureInfo.InvariantCulture));
-            foreach (var c in concurrencies)
+            foreach (var arg in args)
             {
-                info.ArgumentList.Add(c.ToString(CultureInfo.InvariantCulture));
+                info.ArgumentList.Add(arg);
             }
             info.Environment.Remove("http_proxy");
             info.Environment.Remove("https_proxy");
             info.Environment.Remove("grpc_proxy");
-            using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {python}.");
+            return info;
+        }
+
+        /// <summary>grpcio asyncio client against <paramref name="target"/>; calls/s, or NaN when it fails.</summary>
+        public static async Task<double> GrpcioAsync(string label, byte[] request, string target, double seconds, double warmup, int concurrency)
+        {
+            var info = PythonScript(Convert.ToHexString(request), seconds.ToString(CultureInfo.InvariantCulture), warmup.ToString(CultureInfo.InvariantCulture),
+                "--target", target, concurrency.ToString(CultureInfo.InvariantCulture));
+            using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {Python}.");
             var errors = process.StandardError.ReadToEndAsync();
-            var results = new Dictionary<int, double>();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30 + (concurrencies.Length * (seconds + warmup))));
+            var rate = double.NaN;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30 + seconds + warmup));
             try
             {
                 while (await process.StandardOutput.ReadLineAsync(timeout.Token).ConfigureAwait(false) is { } line)
                 {
                     using var json = JsonDocument.Parse(line);
-                    var c = json.RootElement.GetProperty("concurrency").GetInt32();
-                    var rate = json.RootElement.GetProperty("rps").GetDouble();
-                    results[c] = rate;
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  grpcio    c={c,-3} {rate,10:0} calls/s"));
+                    rate = json.RootElement.GetProperty("rps").GetDouble();
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {label,-15} c={concurrency,-3} {rate,10:0} calls/s"));
                 }
                 await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
             }
@@ -144,19 +157,54 @@ namespace SynthVlm.Bench.Rpc
                     process.Kill(entireProcessTree: true);
                 }
             }
-            if (results.Count != concurrencies.Length)
+            if (double.IsNaN(rate))
             {
-                Console.Error.WriteLine($"grpcio reference incomplete (exit {process.ExitCode}): {await errors.ConfigureAwait(false)}");
+                Console.Error.WriteLine($"grpcio client failed (exit {process.ExitCode}): {await errors.ConfigureAwait(false)}");
             }
-            return results;
+            return rate;
         }
     }
 
-    internal sealed class BenchService : IRpcService
+    /// <summary>The grpcio asyncio server of bench_grpcio.py, in its own process for the whole run.</summary>
+    internal sealed class GrpcioServer : IAsyncDisposable
     {
-        public static ProtoServiceDescriptor Descriptor => BenchReflection.Descriptor.Services[0];
+        private readonly Process _process;
 
-        public Task<EchoMessage> Echo(EchoMessage request, ServerCallContext context) => Task.FromResult(request);
+        private GrpcioServer(Process process, string target)
+        {
+            _process = process;
+            Target = target;
+        }
+
+        public string Target { get; }
+
+        public static async Task<GrpcioServer> StartAsync()
+        {
+            var process = Process.Start(Measure.PythonScript("--serve")) ?? throw new InvalidOperationException("Could not start the grpcio server.");
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var line = await process.StandardOutput.ReadLineAsync(timeout.Token).ConfigureAwait(false);
+            if (line is null || !line.StartsWith("PORT ", StringComparison.Ordinal))
+            {
+                process.Kill(entireProcessTree: true);
+                throw new InvalidOperationException($"The grpcio server did not start: {line} {await process.StandardError.ReadToEndAsync(timeout.Token).ConfigureAwait(false)}");
+            }
+            return new GrpcioServer(process, "127.0.0.1:" + line["PORT ".Length..]);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync().ConfigureAwait(false);
+            }
+            _process.Dispose();
+        }
+    }
+
+    internal sealed class BenchServiceImpl : BenchService.BenchServiceBase
+    {
+        public override Task<EchoMessage> Echo(EchoMessage request, ServerCallContext context) => Task.FromResult(request);
     }
 
     internal sealed class BenchServer : IAsyncDisposable
@@ -182,10 +230,10 @@ namespace SynthVlm.Bench.Rpc
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2));
-            builder.Services.AddRpc();
-            builder.Services.AddSingleton<BenchService>();
+            builder.Services.AddGrpc();
+            builder.Services.AddSingleton<BenchServiceImpl>();
             var app = builder.Build();
-            app.MapRpcService<BenchService>();
+            app.MapGrpcService<BenchServiceImpl>();
             await app.StartAsync().ConfigureAwait(false);
             return new BenchServer(app, new Uri($"http://127.0.0.1:{port}"));
         }

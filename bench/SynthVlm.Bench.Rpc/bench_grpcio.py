@@ -1,8 +1,9 @@
-"""Reference: grpcio asyncio client -> grpcio asyncio server (separate processes) doing unary
-round trips on loopback at the given concurrencies. Prints one JSON line per concurrency.
+"""Reference: grpcio asyncio client doing unary round trips on loopback at the given
+concurrencies, against a grpcio asyncio server in a second process or, with --target, against
+another server (the grpc-dotnet one). Prints one JSON line per concurrency.
 
-usage: bench_grpcio.py REQUEST_HEX SECONDS WARMUP_SECONDS CONCURRENCY...
-       bench_grpcio.py --serve     (internal: runs the server, prints "PORT <n>")
+usage: bench_grpcio.py REQUEST_HEX SECONDS WARMUP_SECONDS [--target HOST:PORT] CONCURRENCY...
+       bench_grpcio.py --serve     (runs the grpcio server alone, prints "PORT <n>")
 """
 import asyncio
 import json
@@ -68,6 +69,11 @@ def main():
         return
     request = bytes.fromhex(sys.argv[1])
     seconds, warmup = float(sys.argv[2]), float(sys.argv[3])
+    if sys.argv[4] == "--target":
+        for c in sys.argv[6:]:
+            count, elapsed = asyncio.run(measure(sys.argv[5], request, seconds, warmup, int(c)))
+            print(json.dumps({"concurrency": int(c), "calls": count, "seconds": elapsed, "rps": count / elapsed}), flush=True)
+        return
     server = subprocess.Popen([sys.executable, "-u", __file__, "--serve"], stdout=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()

@@ -6,7 +6,8 @@ using Microsoft.AspNetCore.Routing;
 using SynthVlm.Blobs;
 using SynthVlm.Dashboard.Telemetry;
 using SynthVlm.Redis;
-using SynthVlm.Rpc;
+using Grpc.Core;
+using SynthVlm.Protos.V1;
 
 namespace SynthVlm.Dashboard;
 
@@ -62,7 +63,7 @@ internal static class DashboardApi
             using var box = data.TimeBox(context.RequestAborted);
             try
             {
-                var runs = await data.Runs().ListAsync(100, new CallOptions(cancellationToken: box.Token)).ConfigureAwait(false);
+                var runs = await data.Runs().ListAsync(new ListRunsRequest { Limit = 100 }, cancellationToken: box.Token).ConfigureAwait(false);
                 return Results.Json(new { runs = runs.Runs.Select(r => RunJson.From(r, withStages: false)) }, DashboardServer.Json);
             }
             catch (Exception e) when (Unavailable(e, box, context))
@@ -75,12 +76,12 @@ internal static class DashboardApi
             using var box = data.TimeBox(context.RequestAborted);
             try
             {
-                var run = await data.Runs().GetAsync(id, new CallOptions(cancellationToken: box.Token)).ConfigureAwait(false);
+                var run = await data.Runs().GetAsync(new GetRunRequest { Id = id }, cancellationToken: box.Token).ConfigureAwait(false);
                 var failures = RunFailures.Read(data.Blobs, run.Id);
                 var dead = await RunFailures.DeadLettersAsync(data, run.Id, box.Token).ConfigureAwait(false);
                 return Results.Json(new { run = RunJson.From(run, withStages: true), failures, deadLetters = dead }, DashboardServer.Json);
             }
-            catch (RpcException e) when (e.Status.Code is RpcStatusCode.NotFound or RpcStatusCode.InvalidArgument)
+            catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument)
             {
                 return Results.NotFound(new { error = e.Status.Detail });
             }
@@ -201,7 +202,7 @@ internal static class DashboardApi
     internal static string Reason(Exception e, string what) => e switch
     {
         OperationCanceledException => $"{what} did not answer within the time box",
-        RpcException rpc => $"{what}: {rpc.Status.Code}: {rpc.Status.Detail}",
+        RpcException rpc => $"{what}: {rpc.StatusCode}: {rpc.Status.Detail}",
         _ => e.Message,
     };
 

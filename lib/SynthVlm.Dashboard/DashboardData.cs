@@ -1,17 +1,18 @@
 using SynthVlm.Blobs;
 using SynthVlm.Dashboard.Telemetry;
 using SynthVlm.Redis;
-using SynthVlm.Rpc;
+using RunsClient = SynthVlm.Protos.V1.Runs.RunsClient;
 
 namespace SynthVlm.Dashboard;
 
-/// <summary>The sources the pages read, each reached lazily and time-boxed so a dead one never hangs a page.</summary>
-internal sealed class DashboardData(DashboardOptions options, IResourceSource resources, ConsoleLogStore console, TelemetryStore telemetry) : IAsyncDisposable
+/// <summary>
+/// The sources the pages read, each reached lazily and time-boxed so a dead one never hangs a
+/// page. The Runs client comes from the gRPC client factory (null without a CurationService address).
+/// </summary>
+internal sealed class DashboardData(DashboardOptions options, IResourceSource resources, ConsoleLogStore console, TelemetryStore telemetry, Func<RunsClient?> runsClient) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _redisGate = new(1, 1);
-    private readonly Lock _runsLock = new();
     private RedisConnection? _redis;
-    private RpcChannel? _runsChannel;
 
     public DashboardOptions Options { get; } = options;
 
@@ -58,18 +59,8 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
         }
     }
 
-    public RunsClient Runs()
-    {
-        if (Options.RunsEndpoint is not { } endpoint)
-        {
-            throw new SourceUnavailableException("the dashboard was not given a CurationService address (the Runs API)");
-        }
-        lock (_runsLock)
-        {
-            _runsChannel ??= RpcChannel.ForAddress(endpoint);
-            return new RunsClient(_runsChannel);
-        }
-    }
+    public RunsClient Runs() =>
+        runsClient() ?? throw new SourceUnavailableException("the dashboard was not given a CurationService address (the Runs API)");
 
     public async ValueTask DisposeAsync()
     {
@@ -77,7 +68,6 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
         {
             await _redis.DisposeAsync().ConfigureAwait(false);
         }
-        _runsChannel?.Dispose();
         _redisGate.Dispose();
     }
 }

@@ -7,6 +7,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SynthVlm.Dashboard.Telemetry;
 
@@ -84,8 +85,12 @@ public sealed class DashboardServer : IAsyncDisposable
             kestrel.Listen(options.Address, otlpPort);
             kestrel.AddServerHeader = false;
         });
+        // The AppHost may set RunsEndpoint after the start (once curation has a port): the
+        // client is made, and its address read, on the first use after that.
+        builder.Services.AddGrpcClient<Protos.V1.Runs.RunsClient>((_, o) => o.Address = options.RunsEndpoint);
         var app = builder.Build();
-        var data = new DashboardData(options, resources, consoleLogs, telemetry);
+        var data = new DashboardData(options, resources, consoleLogs, telemetry,
+            () => options.RunsEndpoint is null ? null : app.Services.GetRequiredService<Protos.V1.Runs.RunsClient>());
         var session = SessionValue(token);
 
         // One app, two listeners: the OTLP port serves only /v1/*, the UI port never does.

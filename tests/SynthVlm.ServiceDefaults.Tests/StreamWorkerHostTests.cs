@@ -3,12 +3,12 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text;
 using FluentAssertions;
+using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis;
 using SynthVlm.Redis.Streams;
-using SynthVlm.Rpc;
 using SynthVlm.ServiceDefaults;
 using SynthVlm.Testing;
 using Xunit;
@@ -93,8 +93,8 @@ public sealed class StreamWorkerHostTests : IAsyncLifetime
         consumerSpans.Should().OnlyContain(s => s.Links.Any(l => l.Context.TraceId.ToString() == traceId));
 
         await TestTimeout.Until(() => Interlocked.Read(ref acked) >= 5, what: "acked counter");
-        using var channel = RpcChannel.ForAddress(new Uri($"http://127.0.0.1:{grpcPort}"));
-        var status = await new WorkerClient(channel).GetStatusAsync(new GetWorkerStatusRequest()).WithTimeout();
+        using var channel = GrpcChannel.ForAddress(new Uri($"http://127.0.0.1:{grpcPort}"));
+        var status = await new Worker.WorkerClient(channel).GetStatusAsync(new GetWorkerStatusRequest()).ResponseAsync.WithTimeout();
         status.Instance.Should().Be("scoring-test");
         status.RedisConnected.Should().BeTrue();
         var queue = status.Queues.Should().ContainSingle(q => q.Stream == KnownStreams.Generated).Subject;

@@ -2,9 +2,9 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using FluentAssertions;
+using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using SynthVlm.Protos.V1;
-using SynthVlm.Rpc;
 using SynthVlm.ServiceDefaults;
 using SynthVlm.Testing;
 using Xunit;
@@ -54,8 +54,8 @@ public sealed class TelemetryExportTests
         await using (var app = Build(grpcPort, new Uri($"http://127.0.0.1:{otlpPort}")))
         {
             await app.StartAsync().WithTimeout();
-            using var channel = RpcChannel.ForAddress(new Uri($"http://127.0.0.1:{grpcPort}"));
-            await new WorkerClient(channel).GetStatusAsync(new GetWorkerStatusRequest()).WithTimeout();
+            using var channel = GrpcChannel.ForAddress(new Uri($"http://127.0.0.1:{grpcPort}"));
+            await new Worker.WorkerClient(channel).GetStatusAsync(new GetWorkerStatusRequest()).ResponseAsync.WithTimeout();
             // Stopping flushes the providers (traces and metrics) and the log exporter.
             await app.StopAsync().WithTimeout();
         }
@@ -77,11 +77,11 @@ public sealed class TelemetryExportTests
         var grpcPort = FreePort.Next();
         await using var app = Build(grpcPort, new Uri($"http://127.0.0.1:{FreePort.Next()}"));
         await app.StartAsync().WithTimeout();
-        using var channel = RpcChannel.ForAddress(new Uri($"http://127.0.0.1:{grpcPort}"));
+        using var channel = GrpcChannel.ForAddress(new Uri($"http://127.0.0.1:{grpcPort}"));
 
         for (var i = 0; i < 3; i++)
         {
-            var status = await new WorkerClient(channel).GetStatusAsync(new GetWorkerStatusRequest()).WithTimeout();
+            var status = await new Worker.WorkerClient(channel).GetStatusAsync(new GetWorkerStatusRequest()).ResponseAsync.WithTimeout();
             status.Service.Should().Be("selection");
         }
         await app.StopAsync().WithTimeout(TimeSpan.FromSeconds(60));

@@ -1,7 +1,7 @@
 using FluentAssertions;
-using Google.Protobuf.Reflection;
 using SynthVlm.Protos.V1;
-using SynthVlm.Rpc;
+using Grpc.Core;
+using Grpc.Net.Client;
 using SynthVlm.Testing;
 using Xunit;
 
@@ -10,7 +10,6 @@ namespace SynthVlm.Services.Tests;
 /// <summary>The CurationService's ad-hoc Curation.CurateText over gRPC, as a real process (no Redis needed).</summary>
 public sealed class CurationServiceTests : IAsyncLifetime
 {
-    private static readonly MethodDescriptor CurateText = CurationReflection.Descriptor.Services[0].FindMethodByName("CurateText");
     private ServiceProcess _service = null!;
     private DirectoryInfo _data = null!;
 
@@ -28,8 +27,8 @@ public sealed class CurationServiceTests : IAsyncLifetime
 
     private async Task<CurateTextResponse> CallAsync(CurateTextRequest request)
     {
-        using var channel = RpcChannel.ForAddress(_service.GrpcAddress);
-        return await channel.UnaryAsync<CurateTextRequest, CurateTextResponse>(CurateText, request).WithTimeout();
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        return await new Protos.V1.Curation.CurationClient(channel).CurateTextAsync(request).ResponseAsync.WithTimeout();
     }
 
     [Fact]
@@ -62,13 +61,13 @@ public sealed class CurationServiceTests : IAsyncLifetime
         strict.Results[0].Kept.Should().BeFalse();
         strict.Results[0].Reason.Should().Contain("alnum_ratio");
 
-        async Task<RpcStatus> Fails(CurateTextRequest request)
+        async Task<Status> Fails(CurateTextRequest request)
         {
             var act = () => CallAsync(request);
             return (await act.Should().ThrowAsync<RpcException>()).Which.Status;
         }
         var unknown = await Fails(new CurateTextRequest { Texts = { "x" }, Thresholds = { ["nonsense.min"] = 1 } });
-        unknown.Code.Should().Be(RpcStatusCode.InvalidArgument);
+        unknown.StatusCode.Should().Be(StatusCode.InvalidArgument);
         unknown.Detail.Should().Contain("nonsense.min");
         var inverted = await Fails(new CurateTextRequest { Texts = { "x" }, Thresholds = { ["special_char_ratio.min"] = 0.9 } });
         inverted.Detail.Should().Contain("special_char_ratio.min");

@@ -4,7 +4,8 @@ using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis;
 using SynthVlm.Redis.Streams;
-using SynthVlm.Rpc;
+using Grpc.Core;
+using Grpc.Net.Client;
 using SynthVlm.Testing;
 using Xunit;
 
@@ -46,12 +47,12 @@ public sealed class DiffusionServiceTests : IAsyncLifetime
     [Fact]
     public async Task Generate_is_deterministic_per_seed_and_returns_a_png_of_the_requested_size()
     {
-        using var channel = RpcChannel.ForAddress(_service.GrpcAddress);
-        var client = new DiffusionClient(channel);
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        var client = new Protos.V1.Diffusion.DiffusionClient(channel);
         var request = new GenerateRequest { Prompt = "a red bus", Seed = 9, Spec = new GenerationSpec { Width = 72, Height = 40, Steps = 4 } };
-        var a = await client.GenerateAsync(request).WithTimeout();
-        var b = await client.GenerateAsync(request).WithTimeout();
-        var c = await client.GenerateAsync(new GenerateRequest(request) { Seed = 10 }).WithTimeout();
+        var a = await client.GenerateAsync(request).ResponseAsync.WithTimeout();
+        var b = await client.GenerateAsync(request).ResponseAsync.WithTimeout();
+        var c = await client.GenerateAsync(new GenerateRequest(request) { Seed = 10 }).ResponseAsync.WithTimeout();
         a.Image.ToByteArray().Should().Equal(b.Image.ToByteArray());
         a.Image.ToByteArray().Should().NotEqual(c.Image.ToByteArray());
         (a.Width, a.Height, a.Format).Should().Be((72, 40, "PNG"));
@@ -64,10 +65,10 @@ public sealed class DiffusionServiceTests : IAsyncLifetime
     [Fact]
     public async Task Generate_stream_reports_every_step_then_the_result()
     {
-        using var channel = RpcChannel.ForAddress(_service.GrpcAddress);
-        using var call = new DiffusionClient(channel).GenerateStream(new GenerateRequest { Prompt = "a lighthouse", Seed = 1, Spec = new GenerationSpec { Steps = 6 } });
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        using var call = new Protos.V1.Diffusion.DiffusionClient(channel).GenerateStream(new GenerateRequest { Prompt = "a lighthouse", Seed = 1, Spec = new GenerationSpec { Steps = 6 } });
         var events = new List<GenerateEvent>();
-        await foreach (var e in call.ReadAllAsync(TestTimeout.Token()))
+        await foreach (var e in call.ResponseStream.ReadAllAsync(TestTimeout.Token()))
         {
             events.Add(e);
         }
@@ -83,11 +84,11 @@ public sealed class DiffusionServiceTests : IAsyncLifetime
     [InlineData(64, 48, 4, 5.0, "rainbow", "scheduler")]
     public async Task Out_of_range_fields_are_invalid_argument(int width, int height, int steps, double guidance, string scheduler, string message)
     {
-        using var channel = RpcChannel.ForAddress(_service.GrpcAddress);
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
         var request = new GenerateRequest { Prompt = "x", Spec = new GenerationSpec { Width = width, Height = height, Steps = steps, Guidance = guidance, Scheduler = scheduler } };
-        var act = () => new DiffusionClient(channel).GenerateAsync(request).WithTimeout();
+        var act = () => new Protos.V1.Diffusion.DiffusionClient(channel).GenerateAsync(request).ResponseAsync.WithTimeout();
         var error = (await act.Should().ThrowAsync<RpcException>()).Which;
-        error.Status.Code.Should().Be(RpcStatusCode.InvalidArgument);
+        error.StatusCode.Should().Be(StatusCode.InvalidArgument);
         error.Status.Detail.Should().Contain(message);
     }
 

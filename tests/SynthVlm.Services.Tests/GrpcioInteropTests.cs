@@ -1,6 +1,7 @@
 using FluentAssertions;
 using Google.Protobuf;
 using Grpc.Health.V1;
+using Grpc.Reflection.V1;
 using SynthVlm.Protos.V1;
 using SynthVlm.Testing;
 using Xunit;
@@ -9,7 +10,8 @@ namespace SynthVlm.Services.Tests;
 
 /// <summary>
 /// A service started alone (its built dll with Kestrel__Endpoints__Grpc__Url) answers Python's
-/// grpcio: unary and server-streaming calls, a deadline, an error status, health, unknown method.
+/// grpcio: unary and server-streaming calls, a deadline, an error status, health, server
+/// reflection (what `grpcurl list` and `describe` use), unknown method.
 /// </summary>
 public sealed class GrpcioInteropTests : IAsyncLifetime
 {
@@ -93,5 +95,23 @@ public sealed class GrpcioInteropTests : IAsyncLifetime
     {
         var (_, status) = await CallAsync("unary", "/synthvlm.v1.Worker/NoSuchMethod", new GetWorkerStatusRequest());
         status.Should().StartWith("UNIMPLEMENTED");
+    }
+
+    [Fact]
+    public async Task Server_reflection_lists_the_services_and_describes_them()
+    {
+        var reflection = ServerReflection.Descriptor;
+        var (messages, status) = await CallAsync("bidi", PathOf(reflection, "ServerReflectionInfo"), new ServerReflectionRequest { ListServices = "" }, timeoutSeconds: 10);
+
+        status.Should().Be("OK");
+        var listed = ServerReflectionResponse.Parser.ParseFrom(messages.Single()).ListServicesResponse.Service.Select(s => s.Name);
+        listed.Should().Contain(["synthvlm.v1.Worker", "synthvlm.v1.Scoring", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]);
+
+        (messages, status) = await CallAsync("bidi", PathOf(reflection, "ServerReflectionInfo"), new ServerReflectionRequest { FileContainingSymbol = "synthvlm.v1.Scoring" }, timeoutSeconds: 10);
+        status.Should().Be("OK");
+        var files = ServerReflectionResponse.Parser.ParseFrom(messages.Single()).FileDescriptorResponse.FileDescriptorProto
+            .Select(b => Google.Protobuf.Reflection.FileDescriptorProto.Parser.ParseFrom(b)).ToList();
+        var scoring = files.Should().ContainSingle(f => f.Name == "synthvlm/v1/scoring.proto").Subject;
+        scoring.Service.Single().Method.Select(m => m.Name).Should().Equal("Score", "ScoreBatch");
     }
 }

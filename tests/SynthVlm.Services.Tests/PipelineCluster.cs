@@ -2,7 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using SynthVlm.Protos.V1;
-using SynthVlm.Rpc;
+using Grpc.Core;
+using Grpc.Net.Client;
 using SynthVlm.Testing;
 using Xunit;
 
@@ -107,14 +108,14 @@ internal sealed class PipelineCluster : IAsyncDisposable
 
     public async Task<Run> SubmitAsync(RunConfig config)
     {
-        using var channel = RpcChannel.ForAddress(CurationAddress);
-        return await new RunsClient(channel).SubmitAsync(config).WithTimeout();
+        using var channel = GrpcChannel.ForAddress(CurationAddress);
+        return await new Protos.V1.Runs.RunsClient(channel).SubmitAsync(new SubmitRunRequest { Config = config }).ResponseAsync.WithTimeout();
     }
 
     public async Task<Run> GetAsync(string id)
     {
-        using var channel = RpcChannel.ForAddress(CurationAddress);
-        return await new RunsClient(channel).GetAsync(id).WithTimeout();
+        using var channel = GrpcChannel.ForAddress(CurationAddress);
+        return await new Protos.V1.Runs.RunsClient(channel).GetAsync(new GetRunRequest { Id = id }).ResponseAsync.WithTimeout();
     }
 
     /// <summary>Polls the run until it has finished (any replica answers; Redis may be restarting meanwhile).</summary>

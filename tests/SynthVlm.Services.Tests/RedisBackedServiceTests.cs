@@ -3,7 +3,8 @@ using FluentAssertions;
 using Grpc.Health.V1;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis;
-using SynthVlm.Rpc;
+using Grpc.Core;
+using Grpc.Net.Client;
 using SynthVlm.Testing;
 using Xunit;
 
@@ -22,16 +23,16 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _redis.DisposeAsync();
 
-    private static async Task<HealthCheckResponse.Types.ServingStatus> GrpcHealthAsync(RpcChannel channel) =>
-        (await new HealthClient(channel).CheckAsync(new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5)))).Status;
+    private static async Task<HealthCheckResponse.Types.ServingStatus> GrpcHealthAsync(GrpcChannel channel) =>
+        (await new Grpc.Health.V1.Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(5))).Status;
 
     [Fact]
     public async Task Service_reports_its_queue_and_its_health_follows_redis()
     {
         await using var service = await ServiceProcess.StartAsync(KnownServices.Training,
             new Dictionary<string, string?> { [KnownEnvironment.RedisConnectionStringEnv] = _redis.ConnectionString });
-        using var channel = RpcChannel.ForAddress(service.GrpcAddress);
-        var worker = new WorkerClient(channel);
+        using var channel = GrpcChannel.ForAddress(service.GrpcAddress);
+        var worker = new Protos.V1.Worker.WorkerClient(channel);
 
         await TestTimeout.Until(async () => (await worker.GetStatusAsync(new GetWorkerStatusRequest())).Queues[0].Lag == 0, what: "the training group on synthvlm:datasets");
         await using (var redis = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout())
@@ -42,7 +43,7 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
             }
         }
 
-        var status = await worker.GetStatusAsync(new GetWorkerStatusRequest()).WithTimeout();
+        var status = await worker.GetStatusAsync(new GetWorkerStatusRequest()).ResponseAsync.WithTimeout();
         status.RedisConnected.Should().BeTrue();
         var queue = status.Queues.Should().ContainSingle().Subject;
         (queue.Stream, queue.Group, queue.Length, queue.Pending, queue.Lag, queue.Consuming).Should().Be((KnownStreams.Datasets, "training", 3L, 0L, 3L, false));
@@ -58,7 +59,7 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
         // Redis is back (AOF replayed): the connection recovers by itself and the queue is intact.
         await _redis.RestartAsync();
         await TestTimeout.Until(async () => await GrpcHealthAsync(channel) == HealthCheckResponse.Types.ServingStatus.Serving, TimeSpan.FromSeconds(45), "SERVING again");
-        (await worker.GetStatusAsync(new GetWorkerStatusRequest()).WithTimeout()).Queues[0].Length.Should().Be(3);
+        (await worker.GetStatusAsync(new GetWorkerStatusRequest()).ResponseAsync.WithTimeout()).Queues[0].Length.Should().Be(3);
         service.HasExited.Should().BeFalse();
     }
 

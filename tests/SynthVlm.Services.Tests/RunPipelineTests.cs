@@ -3,7 +3,8 @@ using Google.Protobuf;
 using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis;
-using SynthVlm.Rpc;
+using Grpc.Core;
+using Grpc.Net.Client;
 using SynthVlm.Testing;
 using FluentAssertions;
 using Xunit;
@@ -164,7 +165,7 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
         var different = fixture.Config("reference");
         different.TopK = 10;
         var act = () => Cluster.SubmitAsync(different);
-        (await act.Should().ThrowAsync<RpcException>()).Which.Status.Code.Should().Be(RpcStatusCode.AlreadyExists);
+        (await act.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.AlreadyExists);
     }
 
     [Fact]
@@ -236,9 +237,9 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
     {
         await Cluster.SubmitAsync(fixture.Config("cancelled"));
         await WaitForAsync("cancelled", r => Stage(r, "diffusion").Processed >= 10, "10 images generated");
-        using (var channel = RpcChannel.ForAddress(Cluster.CurationAddress))
+        using (var channel = GrpcChannel.ForAddress(Cluster.CurationAddress))
         {
-            var cancelled = await new RunsClient(channel).CancelAsync("cancelled", "test");
+            var cancelled = await new Protos.V1.Runs.RunsClient(channel).CancelAsync(new CancelRunRequest { Id = "cancelled", Reason = "test" });
             cancelled.State.Should().Be(RunState.Cancelled);
         }
         await Task.Delay(2000);
@@ -385,10 +386,10 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
         config.Captions = pool;
         await Cluster.SubmitAsync(config);
 
-        using var channel = RpcChannel.ForAddress(Cluster.CurationAddress);
-        using var call = new RunsClient(channel).Watch(id, intervalMs: 100);
+        using var channel = GrpcChannel.ForAddress(Cluster.CurationAddress);
+        using var call = new Protos.V1.Runs.RunsClient(channel).Watch(new WatchRunRequest { Id = id, IntervalMs = 100 });
         var updates = new List<Run>();
-        await foreach (var update in call.ReadAllAsync(TestTimeout.Token(TimeSpan.FromMinutes(2))))
+        await foreach (var update in call.ResponseStream.ReadAllAsync(TestTimeout.Token(TimeSpan.FromMinutes(2))))
         {
             updates.Add(update);
         }
@@ -405,12 +406,12 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
 
         var unknown = async () =>
         {
-            using var missing = new RunsClient(channel).Watch("no-such-run");
-            await foreach (var _ in missing.ReadAllAsync())
+            using var missing = new Protos.V1.Runs.RunsClient(channel).Watch(new WatchRunRequest { Id = "no-such-run" });
+            await foreach (var _ in missing.ResponseStream.ReadAllAsync())
             {
             }
         };
-        (await unknown.Should().ThrowAsync<RpcException>()).Which.Status.Code.Should().Be(RpcStatusCode.NotFound);
+        (await unknown.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.NotFound);
     }
 
     [Fact]
@@ -476,7 +477,7 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
         }
         var act = () => Cluster.SubmitAsync(config);
         var status = (await act.Should().ThrowAsync<RpcException>()).Which.Status;
-        status.Code.Should().Be(RpcStatusCode.InvalidArgument);
+        status.StatusCode.Should().Be(StatusCode.InvalidArgument);
         status.Detail.Should().Contain(field);
     }
 

@@ -8,7 +8,8 @@ using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis;
 using SynthVlm.Redis.Streams;
-using SynthVlm.Rpc;
+using Grpc.Core;
+using Grpc.Net.Client;
 using SynthVlm.Scoring;
 using SynthVlm.Testing;
 
@@ -71,13 +72,13 @@ public sealed class ScoringServiceTests : IAsyncLifetime
     [Fact]
     public async Task Score_by_key_and_by_bytes_agree_with_the_library()
     {
-        using var channel = RpcChannel.ForAddress(_service.GrpcAddress);
-        var client = new ScoringClient(channel);
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        var client = new Protos.V1.Scoring.ScoringClient(channel);
         const string caption = "a red bus parked on a city street at night";
 
-        var byKey = await client.ScoreAsync(new ScoreRequest { Id = "a", ImageKey = "runs/r1/images/good.png", Caption = caption }).WithTimeout();
+        var byKey = await client.ScoreAsync(new ScoreRequest { Id = "a", ImageKey = "runs/r1/images/good.png", Caption = caption }).ResponseAsync.WithTimeout();
         var bytes = await File.ReadAllBytesAsync(Path.Combine(_data.FullName, "blobs", "runs", "r1", "images", "good.png"));
-        var byData = await client.ScoreAsync(new ScoreRequest { Id = "b", ImageData = ByteString.CopyFrom(bytes), Caption = caption, Lambda = 2 }).WithTimeout();
+        var byData = await client.ScoreAsync(new ScoreRequest { Id = "b", ImageData = ByteString.CopyFrom(bytes), Caption = caption, Lambda = 2 }).ResponseAsync.WithTimeout();
         var expected = await LibraryScoreAsync("runs/r1/images/good.png", caption);
 
         byKey.Id.Should().Be("a");
@@ -93,49 +94,49 @@ public sealed class ScoringServiceTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("runs/r1/images/good.png", "", null, RpcStatusCode.InvalidArgument, "caption is empty")]
-    [InlineData("runs/r1/images/corrupt.png", "a cat", null, RpcStatusCode.InvalidArgument, "runs/r1/images/corrupt.png")]
-    [InlineData("runs/r1/images/missing.png", "a cat", null, RpcStatusCode.NotFound, "no image with key 'runs/r1/images/missing.png'")]
-    [InlineData("../../etc/passwd", "a cat", null, RpcStatusCode.InvalidArgument, "'..' segments are not allowed")]
-    [InlineData("runs/r1/images/good.png", "a cat", 11.0, RpcStatusCode.InvalidArgument, "lambda must be between 0 and 10")]
-    public async Task Bad_requests_get_the_right_status_and_a_message_naming_the_problem(string key, string caption, double? lambda, RpcStatusCode code, string message)
+    [InlineData("runs/r1/images/good.png", "", null, StatusCode.InvalidArgument, "caption is empty")]
+    [InlineData("runs/r1/images/corrupt.png", "a cat", null, StatusCode.InvalidArgument, "runs/r1/images/corrupt.png")]
+    [InlineData("runs/r1/images/missing.png", "a cat", null, StatusCode.NotFound, "no image with key 'runs/r1/images/missing.png'")]
+    [InlineData("../../etc/passwd", "a cat", null, StatusCode.InvalidArgument, "'..' segments are not allowed")]
+    [InlineData("runs/r1/images/good.png", "a cat", 11.0, StatusCode.InvalidArgument, "lambda must be between 0 and 10")]
+    public async Task Bad_requests_get_the_right_status_and_a_message_naming_the_problem(string key, string caption, double? lambda, StatusCode code, string message)
     {
-        using var channel = RpcChannel.ForAddress(_service.GrpcAddress);
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
         var request = new ScoreRequest { Id = "x", ImageKey = key, Caption = caption };
         if (lambda is { } l)
         {
             request.Lambda = l;
         }
-        var act = () => new ScoringClient(channel).ScoreAsync(request).WithTimeout();
+        var act = () => new Protos.V1.Scoring.ScoringClient(channel).ScoreAsync(request).ResponseAsync.WithTimeout();
         var error = (await act.Should().ThrowAsync<RpcException>()).Which;
-        error.Status.Code.Should().Be(code);
+        error.StatusCode.Should().Be(code);
         error.Status.Detail.Should().Contain(message).And.StartWith("item 'x': ");
     }
 
     [Fact]
     public async Task Score_without_an_image_is_invalid_argument()
     {
-        using var channel = RpcChannel.ForAddress(_service.GrpcAddress);
-        var act = () => new ScoringClient(channel).ScoreAsync(new ScoreRequest { Caption = "a cat" }).WithTimeout();
-        (await act.Should().ThrowAsync<RpcException>()).Which.Status.Code.Should().Be(RpcStatusCode.InvalidArgument);
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        var act = () => new Protos.V1.Scoring.ScoringClient(channel).ScoreAsync(new ScoreRequest { Caption = "a cat" }).ResponseAsync.WithTimeout();
+        (await act.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.InvalidArgument);
     }
 
     [Fact]
     public async Task Score_batch_streams_one_result_per_item_in_order_and_reports_bad_items_inline()
     {
-        using var channel = RpcChannel.ForAddress(_service.GrpcAddress);
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
         var request = new ScoreBatchRequest();
         for (var i = 0; i < 12; i++)
         {
             request.Items.Add(new ScoreRequest { Id = $"i{i}", ImageKey = i == 5 ? "runs/r1/images/corrupt.png" : i % 2 == 0 ? "runs/r1/images/good.png" : "runs/r1/images/other.png", Caption = $"picture number {i}" });
         }
-        using var call = new ScoringClient(channel).ScoreBatch(request);
+        using var call = new Protos.V1.Scoring.ScoringClient(channel).ScoreBatch(request);
         var results = new List<ScoreResult>();
-        await foreach (var r in call.ReadAllAsync(TestTimeout.Token()))
+        await foreach (var r in call.ResponseStream.ReadAllAsync(TestTimeout.Token()))
         {
             results.Add(r);
         }
-        call.GetStatus().Code.Should().Be(RpcStatusCode.OK);
+        call.GetStatus().StatusCode.Should().Be(StatusCode.OK);
         results.Select(r => r.Id).Should().Equal(Enumerable.Range(0, 12).Select(i => $"i{i}"));
         results[5].Error.Should().Contain("runs/r1/images/corrupt.png");
         results.Where((_, i) => i != 5).Should().OnlyContain(r => r.Error == "" && r.Ssim > 0);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A grpcio client that calls one method with raw protobuf bytes, so it needs no generated code.
 
-usage: raw_client.py TARGET unary|stream METHOD_PATH REQUEST_HEX [TIMEOUT_SECONDS]
+usage: raw_client.py TARGET unary|stream|bidi METHOD_PATH REQUEST_HEX [TIMEOUT_SECONDS]
+("bidi" sends the one request, half-closes, and prints every response: server reflection.)
 Prints one line per response message ("msg <hex>"), then "status <CODE_NAME> <details>".
 The C# test builds the request and parses the responses with Google.Protobuf; grpcio does
 everything on the wire (HTTP/2, framing, grpc-timeout, trailers).
@@ -22,6 +23,10 @@ def main() -> int:
                 call = channel.unary_unary(path, request_serializer=identity, response_deserializer=identity)
                 response = call(request, timeout=timeout)
                 print("msg", response.hex(), flush=True)
+            elif kind == "bidi":
+                call = channel.stream_stream(path, request_serializer=identity, response_deserializer=identity)
+                for response in call(iter([request]), timeout=timeout):
+                    print("msg", response.hex(), flush=True)
             else:
                 call = channel.unary_stream(path, request_serializer=identity, response_deserializer=identity)
                 for response in call(request, timeout=timeout):
