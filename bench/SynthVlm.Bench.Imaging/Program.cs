@@ -9,6 +9,18 @@ using SynthVlm.Imaging.Codecs;
 // same files, in the same run. Python is single-threaded (one process, OMP/BLAS threads 1), so
 // the single-threaded rows compare like with like; the parallel row shows scaling across cores.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+if (args is ["--cold", ..])
+{
+    // Cold first call vs warm of the CLI's ssim-score; needs no Python (ColdStartBench.cs).
+    Environment.ExitCode = ColdStartBench.Run(args[1..]);
+    return;
+}
+if (args is ["--first-call", ..])
+{
+    // Each operation's first call vs steady state in this fresh process (FirstCallBench.cs).
+    Environment.ExitCode = FirstCallBench.Run(args[1..]);
+    return;
+}
 var python = Environment.GetEnvironmentVariable("SYNTHVLM_REFERENCE_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
 var script = Path.Combine(AppContext.BaseDirectory, "reference.py");
 var folder = Directory.CreateTempSubdirectory("synthvlm-bench-imaging-").FullName;

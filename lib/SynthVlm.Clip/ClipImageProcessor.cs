@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using SynthVlm.Imaging;
 
@@ -197,6 +198,7 @@ public sealed class ClipImageProcessor
         Crop(resized, destination);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Crop(RgbImage image, Span<float> destination)
     {
         int ch = CropHeight, cw = CropWidth;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SynthVlm.Imaging.Codecs;
 
 /// <summary>
@@ -15,6 +17,7 @@ internal static class Crc32
     /// <summary>The CRC of <paramref name="data"/> (initial value and final xor included).</summary>
     internal static uint Compute(ReadOnlySpan<byte> data) => Final(Update(Initial, data));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static uint Update(uint crc, ReadOnlySpan<byte> data)
     {
         var t = Table;

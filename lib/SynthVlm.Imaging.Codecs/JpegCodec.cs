@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace SynthVlm.Imaging.Codecs;
 
@@ -94,6 +95,7 @@ internal static unsafe class JpegCodec
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void InvertedCmykToRgb(ReadOnlySpan<byte> cmyk, Span<byte> rgb)
     {
         var n = rgb.Length / 3;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
 
 namespace SynthVlm.Imaging.Codecs;
 
@@ -156,6 +157,7 @@ internal static unsafe class PngCodec
         return new ImageFormatException(source, $"libpng could not read {what}: {(message.Length == 0 ? "unknown error" : message)}");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DropAlpha(ReadOnlySpan<byte> rgba, Span<byte> rgb)
     {
         var n = rgb.Length / 3;
@@ -226,6 +228,7 @@ internal static unsafe class PngCodec
         return scratch.AsSpan(0, row.Length + 1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ReadOnlySpan<byte> FilterRow(ReadOnlySpan<byte> row, ReadOnlySpan<byte> prior, byte[] scratch, int stride, int forcedFilter)
     {
         // The row above the first is defined as zeros; the sixth scratch slot holds them.

@@ -17,6 +17,7 @@ internal static class PngFilter
     internal static long Apply(int filter, ReadOnlySpan<byte> row, ReadOnlySpan<byte> prior, Span<byte> output) =>
         Vector128.IsHardwareAccelerated ? Vectorized(filter, row, prior, output) : Scalar(filter, row, prior, output);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static long Scalar(int filter, ReadOnlySpan<byte> row, ReadOnlySpan<byte> prior, Span<byte> output)
     {
         long cost = 0;
@@ -86,6 +87,7 @@ internal static class PngFilter
     /// The same filters 16 bytes at a time. Every filter reads only the unfiltered row and the
     /// row above, so lanes are independent; Paeth's comparisons run on 16-bit lanes.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static long Vectorized(int filter, ReadOnlySpan<byte> row, ReadOnlySpan<byte> prior, Span<byte> output)
     {
         var n = row.Length;
@@ -145,6 +147,7 @@ internal static class PngFilter
         return cost;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Vector128<byte> PaethPredict(Vector128<byte> a, Vector128<byte> b, Vector128<byte> c)
     {
         var (aLo, aHi) = Vector128.Widen(a);
@@ -167,6 +170,7 @@ internal static class PngFilter
         return Vector128.ConditionalSelect(useA, a, Vector128.ConditionalSelect(useB, b, c));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long ScalarTail(int filter, ReadOnlySpan<byte> row, ReadOnlySpan<byte> prior, Span<byte> output, int start)
     {
         long cost = 0;

@@ -54,6 +54,7 @@ public static partial class Ssim
         Avx512F.IsSupported && (validWidth % Lanes512 == 0 || validWidth > StripWidth512);
 
     /// <summary>The 11-tap window with AVX-512; see the remarks on this file's part of <see cref="Ssim"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ComputeFast512(RgbImage a, RgbImage b, ReadOnlySpan<float> window, float c1, float c2, Span<double> channels)
     {
         int width = a.Width;
@@ -137,6 +138,7 @@ public static partial class Ssim
     /// xy, centred) of <paramref name="count"/> pixels; the last partial vector is done by the
     /// scalar twin on the same layout.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Products512(byte* a, byte* b, int count, float* products)
     {
         var centre = Vector512.Create(Centre);
@@ -190,6 +192,7 @@ public static partial class Ssim
     }
 
     /// <summary>Sixteen-lane twin of <see cref="HorizontalScalar"/> for 11 taps: the four planes of one strip row into a ring slot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Horizontal512(float* input, float* w, float* slot, int vectorWidth)
     {
         var w0 = Vector512.Create(w[0]);
@@ -237,6 +240,7 @@ public static partial class Ssim
     /// One output row (after the last whole batch) from the eleven ring rows at
     /// <paramref name="offsets"/>, summed without the first vector's <paramref name="skip"/> columns.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe double Vertical512(float* ring, nint* offsets, float* w, float c1, float c2, int vectorWidth, int skip)
     {
         var vc1 = Vector512.Create(c1);
@@ -281,6 +285,7 @@ public static partial class Ssim
     /// row loaded once feeds all four (as <see cref="VerticalFast4"/>), summed in double without
     /// the first vector's <paramref name="skip"/> columns.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe double Vertical512x4(float* ring, nint* offsets, float* w, float c1, float c2, int vectorWidth, int skip)
     {
         var w0 = Vector512.Create(w[0]);

@@ -103,6 +103,7 @@ public static partial class Ssim
         ComputePerChannel(a, b, options, useSimd, allowVector512: true, channels);
 
     /// <summary>As <see cref="ComputePerChannel(RgbImage, RgbImage, SsimOptions, bool, Span{double})"/>, with the AVX-512 choice explicit.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ComputePerChannel(RgbImage a, RgbImage b, SsimOptions options, bool useSimd, bool allowVector512, Span<double> channels)
     {
         ArgumentNullException.ThrowIfNull(a);
@@ -236,6 +237,7 @@ public static partial class Ssim
     /// strip and not a multiple of eight (tiny ones only) to the general path instead.
     /// </para>
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ComputeFast(RgbImage a, RgbImage b, ReadOnlySpan<float> window, float c1, float c2, Span<double> channels)
     {
         int width = a.Width;
@@ -320,6 +322,7 @@ public static partial class Ssim
     }
 
     /// <summary>SIMD twin of <see cref="HorizontalScalar"/> for 11 taps: eight output columns of the four planes per iteration, stored to both ring slots.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void HorizontalFast(float* input, float* w, float* first, float* second, int vectorWidth)
     {
         var w0 = Vector256.Create(w[0]);
@@ -353,6 +356,7 @@ public static partial class Ssim
     /// last whole batch) from the contiguous ring rows from <paramref name="top"/>, summed in
     /// double without the first vector's <paramref name="skip"/> columns.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe double VerticalFast(float* top, float* w, float c1, float c2, int vectorWidth, int skip)
     {
         var w0 = Vector256.Create(w[0]);
@@ -390,6 +394,7 @@ public static partial class Ssim
     /// from <paramref name="top"/>: each row loaded once feeds all four, 14 loads instead of 44
     /// per plane.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe double VerticalFast4(float* top, float* w, float c1, float c2, int vectorWidth, int skip)
     {
         var w0 = Vector256.Create(w[0]);
@@ -492,6 +497,7 @@ public static partial class Ssim
     }
 
     /// <summary>Splits interleaved RGB into three planes (R, G, B) of <paramref name="planeLength"/> bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Deinterleave(ReadOnlySpan<byte> rgb, Span<byte> planes, int planeLength, bool useSimd)
     {
         int start = useSimd && Ssse3.IsSupported ? DeinterleaveSsse3(rgb, planes, planeLength) : 0;
@@ -509,6 +515,7 @@ public static partial class Ssim
     }
 
     /// <summary>SIMD twin of <see cref="Deinterleave"/>: 16 pixels (48 bytes) per iteration with byte shuffles; returns the pixels done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int DeinterleaveSsse3(ReadOnlySpan<byte> rgb, Span<byte> planes, int planeLength)
     {
         // Byte i of 48 belongs to channel i mod 3; each output gathers its bytes from the three
@@ -541,6 +548,7 @@ public static partial class Ssim
     }
 
     /// <summary>The four product planes (x, y, x² + y², xy) of one strip row, centred on <see cref="Centre"/>, from <paramref name="from"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ProductsScalar(ReadOnlySpan<byte> bytesA, ReadOnlySpan<byte> bytesB, int inStride, Span<float> products, int from)
     {
         for (int x = from; x < bytesA.Length; x++)
@@ -555,6 +563,7 @@ public static partial class Ssim
     }
 
     /// <summary>SIMD twin of <see cref="ProductsScalar"/>: eight pixels per iteration.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ProductsVector(ReadOnlySpan<byte> bytesA, ReadOnlySpan<byte> bytesB, int inStride, Span<float> products)
     {
         int x = 0;
@@ -578,6 +587,7 @@ public static partial class Ssim
     }
 
     /// <summary>Horizontally filters the four product planes into a ring slot, output columns from <paramref name="from"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void HorizontalScalar(ReadOnlySpan<float> products, int inStride, ReadOnlySpan<float> window, Span<float> slot, int width, int from)
     {
         int taps = window.Length;
@@ -602,6 +612,7 @@ public static partial class Ssim
     /// iteration (eight independent accumulators hide the FMA latency and amortise the weight
     /// broadcast); pointers let every load use base + index addressing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void HorizontalVector(ReadOnlySpan<float> products, int inStride, ReadOnlySpan<float> window, Span<float> slot, int width)
     {
         int taps = window.Length;
@@ -714,6 +725,7 @@ public static partial class Ssim
         return ((uxy + uxy + c1) * (vxy + vxy + c2)) / (((ux * ux) + (uy * uy) + c1) * (vsum + c2));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double VerticalScalar(ReadOnlySpan<float> ring, ReadOnlySpan<int> slots, int planeStride, ReadOnlySpan<float> window, float c1, float c2, int validWidth, int from)
     {
         double sum = 0;
@@ -736,6 +748,7 @@ public static partial class Ssim
     }
 
     /// <summary>SIMD twin of <see cref="VerticalScalar"/>: sixteen columns per iteration, summed in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe double VerticalVector(ReadOnlySpan<float> ring, ReadOnlySpan<int> slots, int planeStride, ReadOnlySpan<float> window, float c1, float c2, int validWidth)
     {
         int taps = window.Length;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 
 namespace SynthVlm.Imaging;
 
@@ -81,6 +82,7 @@ internal sealed class KernelMap
     }
 
     /// <summary>Computes a map without touching the cache.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static KernelMap Create(int inSize, int outSize, ResampleFilter filter)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(inSize, 1);

@@ -30,6 +30,7 @@ public static partial class Resampler
     private const int BlockRows = 16;
 
     /// <summary>Horizontal pass over whole blocks of <see cref="BlockRows"/> rows (<paramref name="rows"/> is a multiple of it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void HorizontalAvx512(ReadOnlySpan<byte> src, int srcWidth, int firstRow, Span<byte> dst, int width, int rows, KernelMap map)
     {
         int srcStride = srcWidth * Channels;
@@ -89,6 +90,7 @@ public static partial class Resampler
     /// Vertical pass with 512-bit vectors: 32 bytes (any mix of channels) per iteration as two
     /// sixteen-lane accumulators, then one, then the scalar twin for the last bytes of a row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void VerticalAvx512(ReadOnlySpan<byte> src, int stride, int rowShift, Span<byte> dst, int height, KernelMap map)
     {
         int kernelSize = map.KernelSize;
@@ -155,6 +157,7 @@ public static partial class Resampler
     /// Sixteen rows of <paramref name="length"/> bytes (<paramref name="stride"/> apart) into
     /// <paramref name="length"/> columns of sixteen bytes; 16×16 tiles, the last partial tile byte by byte.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void TransposeRows(byte* rowsStart, int stride, byte* columns, int length)
     {
         int i = 0;
@@ -172,6 +175,7 @@ public static partial class Resampler
     }
 
     /// <summary>The inverse of <see cref="TransposeRows"/>: <paramref name="length"/> sixteen-byte columns into sixteen rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void TransposeColumns(byte* columns, int length, byte* rowsStart, int stride)
     {
         int j = 0;
@@ -192,6 +196,7 @@ public static partial class Resampler
     /// Transposes a 16×16 byte tile: row r of the output is column r of the input. Four rounds of
     /// unpacks, each doubling the width of the interleaved units (8, 16, 32, 64 bits).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Transpose16x16(byte* src, nint srcStride, byte* dst, nint dstStride)
     {
         var a0 = Sse2.LoadVector128(src);

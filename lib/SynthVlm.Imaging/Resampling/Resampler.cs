@@ -136,6 +136,7 @@ public static partial class Resampler
     /// <c>(int)(scale/2 + i·scale)</c>, accumulated by repeated addition in double as Pillow does,
     /// because that rounding decides ties at exact pixel boundaries.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Nearest(ReadOnlySpan<byte> src, int srcWidth, int srcHeight, Span<byte> dst, int width, int height)
     {
         int[] rented = ArrayPool<int>.Shared.Rent(width);
@@ -215,6 +216,7 @@ public static partial class Resampler
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void HorizontalScalar(ReadOnlySpan<byte> src, int srcWidth, int firstRow, Span<byte> dst, int width, int rows, KernelMap map)
     {
         int srcStride = srcWidth * Channels;
@@ -254,6 +256,7 @@ public static partial class Resampler
     /// (the fourth lane carries the next pixel's red and is discarded). Same integer arithmetic
     /// as the scalar twin, so the results are identical.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void HorizontalSse41(ReadOnlySpan<byte> src, int srcWidth, int firstRow, Span<byte> dst, int width, int rows, KernelMap map)
     {
         int srcStride = srcWidth * Channels;
@@ -300,6 +303,7 @@ public static partial class Resampler
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void VerticalScalar(ReadOnlySpan<byte> src, int stride, int rowShift, Span<byte> dst, int height, KernelMap map)
     {
         int kernelSize = map.KernelSize;
@@ -325,6 +329,7 @@ public static partial class Resampler
     /// Sixteen bytes (any mix of channels: the vertical kernel is the same for all) per
     /// iteration as two Vector256&lt;int&gt; accumulators; the scalar twin finishes the row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void VerticalAvx2(ReadOnlySpan<byte> src, int stride, int rowShift, Span<byte> dst, int height, KernelMap map)
     {
         int kernelSize = map.KernelSize;
