@@ -130,9 +130,9 @@ public sealed partial class RunFinalizer(
         // Pass 2: every score record, once: statistics of all generated images, best variant per
         // caption, exact top K.
         var all = new ScoreStatistics(config.Lambda);
-        // Candidates carry the record's path, not the record: memory is K × (id + path), and the K
-        // winners are read again when the dataset is written.
-        var selector = new TopKSelector<string>((int)k);
+        // Candidates carry the record's location, not the record: memory is K × (id + location), and
+        // the K winners are read again when the dataset is written.
+        var selector = new TopKSelector<ScoreRecordLocation>((int)k);
         foreach (var best in BestVariant.PerCaption(ReadCandidates(run.Id, config, all, cancellationToken)))
         {
             selector.Add(best);
@@ -196,33 +196,34 @@ public sealed partial class RunFinalizer(
         return new Outcome(result.Directory, result.Count, notes.Count > 0 ? string.Join(" ", notes) : null);
     }
 
-    private IEnumerable<Candidate<string>> ReadCandidates(string run, RunConfig config, ScoreStatistics all, CancellationToken cancellationToken)
+    private IEnumerable<Candidate<ScoreRecordLocation>> ReadCandidates(string run, RunConfig config, ScoreStatistics all, CancellationToken cancellationToken)
     {
-        foreach (var (index, variant, path) in RunRecords.EnumerateScores(blobs, run))
+        foreach (var ((_, variant, location), record) in RunRecords.ReadScores(blobs, run))
         {
             cancellationToken.ThrowIfCancellationRequested();
             ScoredImage scored;
             try
             {
-                scored = ScoredImage.Parser.ParseFrom(File.ReadAllBytes(path));
+                scored = ScoredImage.Parser.ParseFrom(record.Span);
             }
             catch (Google.Protobuf.InvalidProtocolBufferException e)
             {
-                throw new InvalidDataException($"score record '{path}' is corrupt: {e.Message}", e);
+                throw new InvalidDataException($"score record '{location}' is corrupt: {e.Message}", e);
             }
             var clip = scored.Score.Clip;
             var ssim = scored.Score.Ssim;
             var weighted = clip + (config.Lambda * ssim);
             all.Add(clip, ssim, weighted);
-            yield return new Candidate<string>(scored.Image.CaptionId, variant, config.ClipOnly ? clip : weighted, path);
+            yield return new Candidate<ScoreRecordLocation>(scored.Image.CaptionId, variant, config.ClipOnly ? clip : weighted, location);
         }
     }
 
-    private static async IAsyncEnumerable<DatasetItem> ToItems(Candidate<string>[] selected, RunConfig config)
+    private static async IAsyncEnumerable<DatasetItem> ToItems(Candidate<ScoreRecordLocation>[] selected, RunConfig config)
     {
+        await Task.Yield();
         foreach (var c in selected)
         {
-            var s = ScoredImage.Parser.ParseFrom(await File.ReadAllBytesAsync(c.Item).ConfigureAwait(false));
+            var s = ScoredImage.Parser.ParseFrom(c.Item.Read());
             yield return new DatasetItem
             {
                 Id = s.Image.CaptionId,

@@ -1,5 +1,4 @@
 using Google.Protobuf;
-using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
 using SynthVlm.Redis.Streams;
 using SynthVlm.Runs;
@@ -8,12 +7,13 @@ using SynthVlm.ServiceDefaults;
 namespace SynthVlm.SelectionService;
 
 /// <summary>
-/// The stream worker: each synthvlm:scored entry (a ScoredImage) is written as the image's score
-/// record in the blob store (temporary name, then rename), then counted as processed. The record,
-/// not Redis, is what the top K is computed from, so a replica killed at any point loses nothing
-/// and a redelivered entry rewrites the same file.
+/// The stream worker: each synthvlm:scored entry (a ScoredImage) is appended as the image's score
+/// record to this replica's score log (group commit: the entry is acknowledged only after the
+/// fsync that covers its record), then counted as processed. The record, not Redis, is what the
+/// top K is computed from, so a replica killed at any point loses nothing acknowledged, and a
+/// redelivered entry only adds a duplicate that readers drop.
 /// </summary>
-public sealed class ScoredImageHandler(FileBlobStore blobs, RunAccess runs) : IStreamHandler
+public sealed class ScoredImageHandler(ScoreLogWriter scores, RunAccess runs) : IStreamHandler
 {
     /// <summary>The entry kind this handler consumes.</summary>
     public const string InputKind = "ScoredImage";
@@ -42,7 +42,7 @@ public sealed class ScoredImageHandler(FileBlobStore blobs, RunAccess runs) : IS
         {
             return;
         }
-        await blobs.WriteAsync(RunRecords.Score(run, image.CaptionIndex, image.Variant), scored.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        await scores.AppendAsync(run, image.CaptionIndex, image.Variant, scored.ToByteArray(), cancellationToken).ConfigureAwait(false);
         if (tracked)
         {
             await runs.MarkAsync(run, RunStages.Selection, ProgressMark.Processed, RunItems.Image(image.CaptionIndex, image.Variant, image.Variants), CancellationToken.None).ConfigureAwait(false);

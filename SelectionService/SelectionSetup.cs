@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using SynthVlm.Blobs;
+using SynthVlm.Runs;
 using SynthVlm.ServiceDefaults;
 
 namespace SynthVlm.SelectionService;
@@ -24,7 +25,10 @@ public static class SelectionSetup
         }
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(paths);
-        builder.Services.AddSingleton(new FileBlobStore(paths.BlobRoot));
+        var blobs = new FileBlobStore(paths.BlobRoot);
+        builder.Services.AddSingleton(blobs);
+        // One score log writer per replica, its segments named after the replica.
+        builder.Services.AddSingleton(sp => new ScoreLogWriter(blobs, sp.GetRequiredService<ServiceIdentity>().Instance));
         if (builder.Configuration[KnownEnvironment.RedisConnectionStringKey] is { Length: > 0 })
         {
             builder.Services.AddStreamWorker<ScoredImageHandler>();

@@ -9,12 +9,12 @@ namespace SynthVlm.Bench.Pipeline;
 
 /// <summary>What one finalize pass measured.</summary>
 internal sealed record FinalizeResult(
-    long Records, long Captions, long K, Candidate<string>[] Selected, TimeSpan Elapsed,
+    long Records, long Captions, long K, Candidate<ScoreRecordLocation>[] Selected, TimeSpan Elapsed,
     long HeapBefore, long PeakHeap, long RetainedHeap, long WorkingSetBefore, long PeakWorkingSet, bool PeakWasReset);
 
 /// <summary>
 /// SelectionService/RunFinalizer's selection work without the dataset writer: pass 1 counts the
-/// captions from the file names, K follows from the config, pass 2 reads and parses every score
+/// captions from the records' keys, K follows from the config, pass 2 reads and parses every score
 /// record, keeps the best variant per caption and the exact top K. Memory is sampled while it runs.
 /// </summary>
 internal static class FinalizeBench
@@ -50,8 +50,8 @@ internal static class FinalizeBench
             throw new InvalidOperationException($"top K of {k} is more than one selection can hold.");
         }
 
-        // As RunFinalizer: candidates carry the record's path; the K winners are re-read when written.
-        var selector = new TopKSelector<string>((int)k);
+        // As RunFinalizer: candidates carry the record's location; the K winners are re-read when written.
+        var selector = new TopKSelector<ScoreRecordLocation>((int)k);
         long records = 0;
         foreach (var best in BestVariant.PerCaption(Read()))
         {
@@ -66,18 +66,18 @@ internal static class FinalizeBench
         GC.KeepAlive(selected);
         return new FinalizeResult(records, captions, k, selected, elapsed, heapBefore, peakHeap, retained, workingSetBefore, peakWorkingSet, reset);
 
-        IEnumerable<Candidate<string>> Read()
+        IEnumerable<Candidate<ScoreRecordLocation>> Read()
         {
-            foreach (var (_, variant, path) in RunRecords.EnumerateScores(store, run))
+            foreach (var ((_, variant, location), record) in RunRecords.ReadScores(store, run))
             {
                 ScoredImage scored;
                 try
                 {
-                    scored = ScoredImage.Parser.ParseFrom(File.ReadAllBytes(path));
+                    scored = ScoredImage.Parser.ParseFrom(record.Span);
                 }
                 catch (Google.Protobuf.InvalidProtocolBufferException e)
                 {
-                    throw new InvalidDataException($"score record '{path}' is corrupt: {e.Message}", e);
+                    throw new InvalidDataException($"score record '{location}' is corrupt: {e.Message}", e);
                 }
                 var clip = scored.Score.Clip;
                 var weighted = clip + (config.Lambda * scored.Score.Ssim);
@@ -85,7 +85,7 @@ internal static class FinalizeBench
                 {
                     peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(forceFullCollection: false));
                 }
-                yield return new Candidate<string>(scored.Image.CaptionId, variant, config.ClipOnly ? clip : weighted, path);
+                yield return new Candidate<ScoreRecordLocation>(scored.Image.CaptionId, variant, config.ClipOnly ? clip : weighted, location);
             }
         }
     }
@@ -98,9 +98,9 @@ internal static class FinalizeBench
     {
         // Only ids and scores are kept, so the check itself stays small next to what it checks.
         var best = new Dictionary<string, Candidate<bool>>(StringComparer.Ordinal);
-        foreach (var (_, variant, path) in RunRecords.EnumerateScores(store, run))
+        foreach (var ((_, variant, _), record) in RunRecords.ReadScores(store, run))
         {
-            var s = ScoredImage.Parser.ParseFrom(File.ReadAllBytes(path));
+            var s = ScoredImage.Parser.ParseFrom(record.Span);
             var weighted = config.ClipOnly ? s.Score.Clip : s.Score.Clip + (config.Lambda * s.Score.Ssim);
             var c = new Candidate<bool>(s.Image.CaptionId, variant, weighted, true);
             if (!best.TryGetValue(c.CaptionId, out var b) || c.CompareTo(b) < 0)
@@ -168,5 +168,28 @@ internal static class PeakMemory
             }
         }
         return null;
+    }
+}
+
+/// <summary>Writes many score records through a <see cref="ScoreLogWriter"/>, up to 1,024 in flight.</summary>
+internal sealed class ScoreLogSetup(FileBlobStore store) : IDisposable
+{
+    private readonly ScoreLogWriter _writer = new(store, "bench-setup");
+    private readonly List<Task> _pending = new(1024);
+
+    public void Append(string run, long captionIndex, int variant, byte[] record)
+    {
+        _pending.Add(_writer.AppendAsync(run, captionIndex, variant, record));
+        if (_pending.Count == 1024)
+        {
+            Task.WaitAll(_pending);
+            _pending.Clear();
+        }
+    }
+
+    public void Dispose()
+    {
+        Task.WaitAll(_pending);
+        _writer.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 }

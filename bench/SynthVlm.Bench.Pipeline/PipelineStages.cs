@@ -30,12 +30,14 @@ internal sealed class PipelineStages
 
     private readonly StageConnections _connections;
     private readonly FileBlobStore _blobs;
+    private readonly ScoreLogWriter _scores;
     private readonly ConcurrentDictionary<string, RunConfig> _configs = new(StringComparer.Ordinal);
 
-    public PipelineStages(StageConnections connections, FileBlobStore blobs)
+    public PipelineStages(StageConnections connections, FileBlobStore blobs, ScoreLogWriter scores)
     {
         _connections = connections;
         _blobs = blobs;
+        _scores = scores;
     }
 
     /// <summary>Stage 1 (curation): PoolCaption → CuratedCaption, every caption kept.</summary>
@@ -178,7 +180,7 @@ internal sealed class PipelineStages
         }
     }
 
-    /// <summary>Stage 4 (selection): ScoredImage → its score record in the blob store (fsync'd), counted as processed.</summary>
+    /// <summary>Stage 4 (selection): ScoredImage → its score record in the score log (group-committed fsync), counted as processed.</summary>
     public async Task RecordAsync(StreamEntry entry, CancellationToken cancellationToken)
     {
         var connection = _connections.Selection;
@@ -206,7 +208,7 @@ internal sealed class PipelineStages
         {
             return;
         }
-        await _blobs.WriteAsync(RunRecords.Score(run, image.CaptionIndex, image.Variant), scored.ToByteArray(), cancellationToken);
+        await _scores.AppendAsync(run, image.CaptionIndex, image.Variant, scored.ToByteArray(), cancellationToken);
         if (tracked)
         {
             await new RunStore(connection).MarkAsync(run, RunStages.Selection, ProgressMark.Processed, RunItems.Image(image.CaptionIndex, image.Variant, image.Variants), CancellationToken.None);

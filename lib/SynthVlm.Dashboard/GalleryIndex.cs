@@ -29,7 +29,7 @@ internal sealed class GalleryIndex
         var skip = (long)page * size;
         var scanned = 0;
         var more = false;
-        foreach (var (_, _, path) in RunRecords.EnumerateScores(blobs, run))
+        foreach (var (_, record) in RunRecords.ReadScores(blobs, run))
         {
             if (filter == "all" && skip > 0)
             {
@@ -44,9 +44,9 @@ internal sealed class GalleryIndex
             ScoredImage scored;
             try
             {
-                scored = ScoredImage.Parser.ParseFrom(File.ReadAllBytes(path));
+                scored = ScoredImage.Parser.ParseFrom(record.Span);
             }
-            catch (Exception e) when (e is IOException or Google.Protobuf.InvalidProtocolBufferException)
+            catch (Google.Protobuf.InvalidProtocolBufferException)
             {
                 continue;
             }

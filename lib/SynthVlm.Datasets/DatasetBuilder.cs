@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using SynthVlm.IO;
 using SynthVlm.Imaging;
 using SynthVlm.Imaging.Codecs;
 

@@ -5,8 +5,9 @@ namespace SynthVlm.Runs;
 
 /// <summary>
 /// The durable record of a run, next to its images in the blob store (DESIGN.md §3): the config
-/// (written before Submit answers), one score file per scored image and one record per dropped
-/// pool record, each written to a temporary name and renamed. Redis can lose its last second of
+/// (written before Submit answers), the score record of every scored image (appended to the
+/// selection replicas' group-committed log segments, or one file per image), and one record per
+/// dropped pool record (written to a temporary name and renamed). Redis can lose its last second of
 /// writes; these files cannot, and the dataset is computed from them alone.
 /// Files are grouped in buckets of <see cref="BucketSize"/> pool positions so that a bucket can be
 /// listed and sorted with memory bounded by the bucket, whatever the pool size.
@@ -54,15 +55,35 @@ public static class RunRecords
     }
 
     /// <summary>
-    /// Every score file of the run as (caption index, variant, path), ordered by caption index then
-    /// variant; one bucket is listed at a time.
+    /// Every score record of the run, one per (caption index, variant), ordered by caption index then
+    /// variant: the per-image files (<see cref="Score"/>) and the frames of the group-committed log
+    /// segments (<see cref="ScoreLogWriter"/>). When an image was recorded more than once (a
+    /// redelivered entry), the first in a fixed order wins: files, then segments by name, then by
+    /// position. A torn last frame (a writer killed mid-append, never acknowledged) is skipped. One
+    /// bucket is held in memory at a time.
     /// </summary>
-    public static IEnumerable<(long CaptionIndex, int Variant, string Path)> EnumerateScores(FileBlobStore store, string run)
+    public static IEnumerable<StoredScore> EnumerateScores(FileBlobStore store, string run)
+    {
+        foreach (var (score, _) in ScoresByBucket(store, run, withRecords: false))
+        {
+            yield return score;
+        }
+    }
+
+    /// <summary>Like <see cref="EnumerateScores"/>, with each record's bytes (a ScoredImage).</summary>
+    public static IEnumerable<(StoredScore Score, ReadOnlyMemory<byte> Record)> ReadScores(FileBlobStore store, string run) =>
+        ScoresByBucket(store, run, withRecords: true);
+
+    /// <summary>The folder key of the bucket holding <paramref name="captionIndex"/>'s score records.</summary>
+    public static string ScoreBucket(string run, long captionIndex) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Folder(run)}/scores/{captionIndex / BucketSize:D8}");
+
+    private static IEnumerable<(StoredScore, ReadOnlyMemory<byte>)> ScoresByBucket(FileBlobStore store, string run, bool withRecords)
     {
         ArgumentNullException.ThrowIfNull(store);
         foreach (var bucket in Buckets(store.PathOf($"{Folder(run)}/scores")))
         {
-            var files = new List<(long, int, string)>();
+            var found = new List<(StoredScore Score, int Order, ReadOnlyMemory<byte> Record)>();
             foreach (var path in Directory.EnumerateFiles(bucket, "*.pb"))
             {
                 var name = Path.GetFileName(path.AsSpan());
@@ -71,13 +92,35 @@ public static class RunRecords
                 if (dot > 0 && long.TryParse(name[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
                     && int.TryParse(name[(dot + 1)..^3], NumberStyles.None, CultureInfo.InvariantCulture, out var variant))
                 {
-                    files.Add((index, variant, path));
+                    var record = withRecords ? File.ReadAllBytes(path) : ReadOnlyMemory<byte>.Empty;
+                    found.Add((new StoredScore(index, variant, new ScoreRecordLocation(path, 0, -1)), found.Count, record));
                 }
             }
-            files.Sort((a, b) => a.Item1 != b.Item1 ? a.Item1.CompareTo(b.Item1) : a.Item2.CompareTo(b.Item2));
-            foreach (var file in files)
+            var segments = Directory.GetFiles(bucket, "*" + ScoreLogFormat.Extension);
+            Array.Sort(segments, StringComparer.Ordinal);
+            foreach (var segment in segments)
             {
-                yield return file;
+                var bytes = File.ReadAllBytes(segment);
+                var offset = 0;
+                while (ScoreLogFormat.TryReadFrame(bytes.AsSpan(offset), out var index, out var variant, out var length))
+                {
+                    var start = offset + ScoreLogFormat.HeaderSize;
+                    found.Add((new StoredScore(index, variant, new ScoreRecordLocation(segment, start, length)), found.Count,
+                        withRecords ? bytes.AsMemory(start, length) : ReadOnlyMemory<byte>.Empty));
+                    offset = start + length;
+                }
+            }
+            found.Sort((a, b) =>
+                a.Score.CaptionIndex != b.Score.CaptionIndex ? a.Score.CaptionIndex.CompareTo(b.Score.CaptionIndex)
+                : a.Score.Variant != b.Score.Variant ? a.Score.Variant.CompareTo(b.Score.Variant)
+                : a.Order.CompareTo(b.Order));
+            for (var i = 0; i < found.Count; i++)
+            {
+                if (i > 0 && found[i].Score.CaptionIndex == found[i - 1].Score.CaptionIndex && found[i].Score.Variant == found[i - 1].Score.Variant)
+                {
+                    continue;
+                }
+                yield return (found[i].Score, found[i].Record);
             }
         }
     }
@@ -107,4 +150,39 @@ public static class RunRecords
         Array.Sort(buckets, StringComparer.Ordinal);
         return buckets;
     }
+}
+
+/// <summary>A score record of a run: its image's pool position and variant, and where it is stored.</summary>
+public readonly record struct StoredScore(long CaptionIndex, int Variant, ScoreRecordLocation Location);
+
+/// <summary>
+/// Where a score record is: a whole file (<see cref="Length"/> -1) or a frame's payload inside a
+/// log segment.
+/// </summary>
+public readonly record struct ScoreRecordLocation(string Path, long Offset, int Length)
+{
+    /// <summary>Reads the record's bytes.</summary>
+    public byte[] Read()
+    {
+        if (Length < 0)
+        {
+            return File.ReadAllBytes(Path);
+        }
+        var bytes = new byte[Length];
+        using var handle = File.OpenHandle(Path);
+        var read = 0;
+        while (read < Length)
+        {
+            var n = RandomAccess.Read(handle, bytes.AsSpan(read), Offset + read);
+            if (n == 0)
+            {
+                throw new InvalidDataException($"score log '{Path}' ends before the record at offset {Offset} ({Length} bytes).");
+            }
+            read += n;
+        }
+        return bytes;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Length < 0 ? Path : string.Create(CultureInfo.InvariantCulture, $"{Path}@{Offset}");
 }

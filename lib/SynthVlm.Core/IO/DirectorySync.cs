@@ -2,14 +2,14 @@ using System.ComponentModel;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace SynthVlm.Datasets;
+namespace SynthVlm.IO;
 
 /// <summary>
 /// fsync(2) of a directory, which .NET does not offer (it refuses to open a directory as a file):
 /// without it, a crash right after a rename can lose the new directory entry even though the
 /// files' data were flushed. The only native code of this library.
 /// </summary>
-internal static partial class DirectorySync
+public static partial class DirectorySync
 {
     private const int ReadOnly = 0;              // O_RDONLY
     private const int DirectoryOnly = 0x10000;   // O_DIRECTORY on Linux x86-64 and arm64

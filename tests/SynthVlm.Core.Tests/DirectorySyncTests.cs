@@ -1,4 +1,6 @@
-namespace SynthVlm.Datasets.Tests;
+using SynthVlm.IO;
+
+namespace SynthVlm.Core.Tests;
 
 public sealed class DirectorySyncTests
 {
