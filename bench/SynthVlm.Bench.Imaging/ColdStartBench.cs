@@ -46,8 +46,14 @@ internal static partial class ColdStartBench
                 default: positional.Add(args[i]); break;
             }
         }
-        int images = positional.Count > 0 ? int.Parse(positional[0], CultureInfo.InvariantCulture) : 40;
-        int runs = positional.Count > 1 ? int.Parse(positional[1], CultureInfo.InvariantCulture) : 3;
+        int images = 40, runs = 3;
+        if (positional.Count > 2 || positional.Any(p => !int.TryParse(p, CultureInfo.InvariantCulture, out int n) || n < 1)
+            || (positional.Count > 0 && !int.TryParse(positional[0], CultureInfo.InvariantCulture, out images))
+            || (positional.Count > 1 && !int.TryParse(positional[1], CultureInfo.InvariantCulture, out runs)))
+        {
+            Console.Error.WriteLine($"--cold: expected [IMAGES [RUNS]] (positive integers) [--cli [NAME=]PATH]... [--env-variants] [--jpeg] [--core N]; got {string.Join(' ', args)}.");
+            return 2;
+        }
         if (clis.Count == 0)
         {
             clis.Add(DefaultCli());
