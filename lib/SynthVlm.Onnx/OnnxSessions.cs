@@ -90,18 +90,10 @@ public static class OnnxSessions
         InferenceSession session;
         if (settings.Provider == ExecutionProvider.Cuda)
         {
-            OnnxRuntimeException? failure = null;
+            Exception? failure;
             using (var options = CreateOptions(settings))
             {
-                try
-                {
-                    options.AppendExecutionProvider_CUDA(settings.CudaDeviceId);
-                }
-                catch (OnnxRuntimeException e)
-                {
-                    // The provider library (or one of its CUDA dependencies) did not load.
-                    failure = e;
-                }
+                failure = TryAppendCuda(options, settings.CudaDeviceId);
                 if (failure is null)
                 {
                     try
@@ -129,6 +121,26 @@ public static class OnnxSessions
         return session;
     }
 
+    /// <summary>
+    /// Appends the CUDA provider through the versioned API table (present in every build; the
+    /// CPU build has no OrtSessionOptionsAppendExecutionProvider_CUDA export). Returns the failure:
+    /// the provider library or one of its CUDA dependencies did not load.
+    /// </summary>
+    private static Exception? TryAppendCuda(SessionOptions options, int deviceId)
+    {
+        try
+        {
+            using var cuda = new OrtCUDAProviderOptions();
+            cuda.UpdateOptions(new Dictionary<string, string>(StringComparer.Ordinal) { ["device_id"] = deviceId.ToString(CultureInfo.InvariantCulture) });
+            options.AppendExecutionProvider_CUDA(cuda);
+            return null;
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException)
+        {
+            return e;
+        }
+    }
+
     private static void Loaded(OnnxSessionSettings settings, string model, ExecutionProvider provider, InferenceSession session)
     {
         if (settings.Logger is { } logger)
@@ -142,7 +154,7 @@ public static class OnnxSessions
         || message.Contains("cublas", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Throws (Error) or logs the one line (FallbackToCpu) that says why CUDA cannot be used for <paramref name="model"/>.</summary>
-    private static void CudaUnavailable(string model, OnnxSessionSettings settings, OnnxRuntimeException cause)
+    private static void CudaUnavailable(string model, OnnxSessionSettings settings, Exception cause)
     {
         var missing = MissingCudaLibraries();
         var line = CudaUnavailableMessage(model, missing, cause.Message, settings.Fallback);
