@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
 using SynthVlm.Diffusion;
 using SynthVlm.Imaging;
 using SynthVlm.Imaging.Codecs;
@@ -83,7 +84,7 @@ internal static class GenerateCommands
                 }));
                 return Task.FromResult(0);
             }
-            catch (Exception e) when (e is DiffusionException or OnnxRuntimeException or ImagingException or IOException or ArgumentException)
+            catch (Exception e) when (e is DiffusionException or OnnxRuntimeException or OnnxProviderUnavailableException or ImagingException or IOException or ArgumentException)
             {
                 Console.Error.WriteLine($"generate: {e.Message}");
                 return Task.FromResult(Failure);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
 using SynthVlm.Clip;
 using SynthVlm.Imaging;
 using SynthVlm.Imaging.Codecs;
@@ -265,7 +266,7 @@ internal static class ModelCommands
         {
             return action();
         }
-        catch (Exception e) when (e is ClipModelException or OnnxRuntimeException or OnnxRuntimeNotFoundException or IOException or UnauthorizedAccessException or InvalidDataException or FormatException or ArgumentException)
+        catch (Exception e) when (e is ClipModelException or OnnxRuntimeException or OnnxProviderUnavailableException or IOException or UnauthorizedAccessException or InvalidDataException or FormatException or ArgumentException)
         {
             Console.Error.WriteLine(e.Message);
             return InputError;

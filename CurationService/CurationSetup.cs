@@ -32,7 +32,6 @@ public static class CurationSetup
         {
             // Data-Juicer's image_text_similarity_filter uses CLIP ViT-B/32; the tiny model with
             // the same contract is written into the data folder when none is configured.
-            Onnx.OnnxRuntime.Initialize(new Onnx.OnnxRuntimeOptions { LibraryPath = builder.Configuration["SynthVlm:OnnxRuntime:LibraryPath"] });
             var folder = clipSetting is { Length: > 0 } ? clipSetting : Clip.DefaultModels.EnsureTinyClip(Path.Combine(paths.ModelsDirectory, "tiny", "clip"));
             return Clip.ClipModel.Load(folder);
         }));

@@ -66,7 +66,7 @@ public static partial class DiffusionSetup
 
     private static (SdxlModel Base, SdxlModel? Refiner) LoadModels(IConfiguration configuration, DataPaths paths)
     {
-        var options = new Onnx.SessionOptions
+        var options = new OnnxSessionSettings
         {
             IntraOpThreads = configuration.GetValue($"{Section}:IntraOpThreads", 0),
             Provider = configuration.GetValue($"{Section}:ExecutionProvider", ExecutionProvider.Cpu),
@@ -75,7 +75,6 @@ public static partial class DiffusionSetup
         var key = $"{Section}:BaseModel";
         try
         {
-            OnnxRuntime.Initialize(new OnnxRuntimeOptions { LibraryPath = configuration["SynthVlm:OnnxRuntime:LibraryPath"] });
             var tiny = Path.Combine(paths.ModelsDirectory, "tiny");
             var baseFolder = configuration[key] is { Length: > 0 } b ? b : DefaultSdxlModels.EnsureTinyBase(Path.Combine(tiny, "sdxl-base"));
             var baseModel = SdxlModel.Load(baseFolder, options);
@@ -92,9 +91,9 @@ public static partial class DiffusionSetup
         {
             throw new StartupConfigurationException(key, e.Message);
         }
-        catch (OnnxRuntimeException e)
+        catch (OnnxProviderUnavailableException e)
         {
-            throw new StartupConfigurationException("SynthVlm:OnnxRuntime:LibraryPath", e.Message);
+            throw new StartupConfigurationException($"{Section}:ExecutionProvider", e.Message);
         }
     }
 }

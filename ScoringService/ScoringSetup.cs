@@ -60,7 +60,7 @@ public static partial class ScoringSetup
     private static ClipModel LoadModel(IConfiguration configuration, DataPaths paths)
     {
         var configured = configuration[$"{Section}:ClipModel"];
-        var sessionOptions = new Onnx.SessionOptions
+        var sessionOptions = new OnnxSessionSettings
         {
             IntraOpThreads = configuration.GetValue($"{Section}:IntraOpThreads", 0),
             Provider = configuration.GetValue($"{Section}:ExecutionProvider", ExecutionProvider.Cpu),
@@ -68,7 +68,6 @@ public static partial class ScoringSetup
         };
         try
         {
-            OnnxRuntime.Initialize(new OnnxRuntimeOptions { LibraryPath = configuration["SynthVlm:OnnxRuntime:LibraryPath"] });
             var folder = configured is { Length: > 0 } ? configured : DefaultModels.EnsureTinyClip(Path.Combine(paths.ModelsDirectory, "tiny", "clip"));
             return ClipModel.Load(folder, sessionOptions);
         }
@@ -76,9 +75,9 @@ public static partial class ScoringSetup
         {
             throw new StartupConfigurationException($"{Section}:ClipModel", e.Message);
         }
-        catch (OnnxRuntimeException e)
+        catch (OnnxProviderUnavailableException e)
         {
-            throw new StartupConfigurationException("SynthVlm:OnnxRuntime:LibraryPath", e.Message);
+            throw new StartupConfigurationException($"{Section}:ExecutionProvider", e.Message);
         }
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using Microsoft.ML.OnnxRuntime;
 using SynthVlm.Diffusion;
-using SynthVlm.Onnx;
 
 // The SDXL pipeline around ONNX Runtime: what a denoising step and an image cost on the tiny
 // base (+ refiner), how much of that is spent outside ONNX Runtime's Run (the pipeline's own
@@ -24,7 +24,7 @@ try
     using var refiner = refinerDir is null ? null : SdxlModel.Load(refinerDir);
     var pipeline = new SdxlPipeline(baseModel, refiner);
     var settings = new GenerationSettings { Width = size, Height = size, Steps = steps, Guidance = 5, UseRefiner = refiner is not null };
-    Console.WriteLine($"SDXL pipeline on {baseDir}{(refinerDir is null ? "" : " + " + refinerDir)}; ONNX Runtime {OnnxRuntime.Version}; {Environment.ProcessorCount} cores; {size}x{size}, {steps} steps, CFG on");
+    Console.WriteLine($"SDXL pipeline on {baseDir}{(refinerDir is null ? "" : " + " + refinerDir)}; ONNX Runtime {OrtEnv.Instance().GetVersionString()}; {Environment.ProcessorCount} cores; {size}x{size}, {steps} steps, CFG on");
     pipeline.Generate(["warm-up"], [0UL], settings).Images[0].Image?.Dispose();
 
     foreach (var batchSize in new[] { 1, 4 })

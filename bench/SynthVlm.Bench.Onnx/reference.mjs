@@ -1,5 +1,5 @@
-// The same CLIP runs as Program.cs, through onnxruntime-node 1.30.0 (the official Node binding of
-// the same native library). Usage: node reference.mjs MODEL THREADS BATCH MODE ITERATIONS
+// The same CLIP runs as Program.cs, through onnxruntime-node (the official Node binding of ONNX
+// Runtime; an optional extra reference, used only when installed). Usage: node reference.mjs MODEL THREADS BATCH MODE ITERATIONS
 // MODE is "images" (BATCH images, 1 text) or "texts" (BATCH texts, 1 image). Inputs are made
 // exactly as Program.cs makes them; prints one JSON object with ms per run and output checksums.
 import { createRequire } from 'node:module';

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using SynthVlm.Onnx;
 using SynthVlm.Tokenizers;
 
@@ -33,10 +35,11 @@ public sealed class ClipModel : IDisposable
     private readonly bool _hasAttentionMask;
     private readonly int _fixedSequenceLength;
 
-    private ClipModel(string folder, InferenceSession session, ClipTokenizer tokenizer, ClipImageProcessor processor, bool hasAttentionMask, int fixedSequenceLength, int embeddingSize)
+    private ClipModel(string folder, InferenceSession session, ExecutionProvider provider, ClipTokenizer tokenizer, ClipImageProcessor processor, bool hasAttentionMask, int fixedSequenceLength, int embeddingSize)
     {
         Folder = folder;
         _session = session;
+        Provider = provider;
         Tokenizer = tokenizer;
         ImageProcessor = processor;
         _hasAttentionMask = hasAttentionMask;
@@ -61,11 +64,12 @@ public sealed class ClipModel : IDisposable
     public int ContextLength { get; }
 
     /// <summary>The execution provider the session runs on.</summary>
-    public ExecutionProvider Provider => _session.Provider;
+    public ExecutionProvider Provider { get; }
 
     /// <summary>Loads and checks a model folder.</summary>
     /// <exception cref="ClipModelException">A file is missing or does not match the CLIP contract (the message says which and how).</exception>
-    public static ClipModel Load(string folder, SessionOptions? sessionOptions = null)
+    /// <exception cref="OnnxProviderUnavailableException">CUDA was asked for, cannot be used, and <see cref="ProviderFallback.Error"/> is set.</exception>
+    public static ClipModel Load(string folder, OnnxSessionSettings? sessionSettings = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         folder = Path.GetFullPath(folder);
@@ -90,9 +94,10 @@ public sealed class ClipModel : IDisposable
         }
 
         InferenceSession session;
+        ExecutionProvider provider;
         try
         {
-            session = InferenceSession.Load(modelPath, sessionOptions);
+            session = OnnxSessions.Load(modelPath, sessionSettings, out provider);
         }
         catch (OnnxRuntimeException e)
         {
@@ -101,7 +106,7 @@ public sealed class ClipModel : IDisposable
         try
         {
             var (hasMask, seq, dim) = CheckContract(modelPath, session, processor);
-            return new ClipModel(folder, session, tokenizer, processor, hasMask, seq, dim);
+            return new ClipModel(folder, session, provider, tokenizer, processor, hasMask, seq, dim);
         }
         catch
         {
@@ -132,17 +137,17 @@ public sealed class ClipModel : IDisposable
 
         // The model reads the caller's pixels in place: copying 600 KB per image buys nothing.
         var pixelMemory = System.Runtime.InteropServices.MemoryMarshal.AsMemory(pixelValues);
-        using var idsValue = OrtValue.FromArray(ids, n, seq);
-        using var maskValue = _hasAttentionMask ? OrtValue.FromArray(mask, n, seq) : null;
-        using var pixels = OrtValue.FromMemory(pixelMemory, [imageCount, 3, ImageProcessor.CropHeight, ImageProcessor.CropWidth]);
-        var inputs = new List<NamedValue>(3) { new(InputIds, idsValue), new(PixelValues, pixels) };
+        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [n, seq]);
+        using var maskValue = _hasAttentionMask ? OrtValue.CreateTensorValueFromMemory(mask, [n, seq]) : null;
+        using var pixels = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, pixelMemory, [imageCount, 3, ImageProcessor.CropHeight, ImageProcessor.CropWidth]);
+        var inputs = new Dictionary<string, OrtValue>(3, StringComparer.Ordinal) { [InputIds] = idsValue, [PixelValues] = pixels };
         if (maskValue is not null)
         {
-            inputs.Add(new NamedValue(AttentionMask, maskValue));
+            inputs[AttentionMask] = maskValue;
         }
         using var outputs = _session.Run(inputs, OutputNames, cancellationToken);
-        var text = Normalised(outputs[TextEmbeds], n);
-        var image = Normalised(outputs[ImageEmbeds], imageCount);
+        var text = Normalised(outputs[0], n);
+        var image = Normalised(outputs[1], imageCount);
         var tokenCounts = new int[n];
         for (var i = 0; i < n; i++)
         {
@@ -194,12 +199,12 @@ public sealed class ClipModel : IDisposable
 
     private float[] Normalised(OrtValue value, int rows)
     {
-        var shape = value.Shape;
+        var shape = value.GetTensorTypeAndShape().Shape;
         if (shape.Length != 2 || shape[0] != rows || shape[1] != EmbeddingSize)
         {
             throw new ClipModelException(Path.Combine(Folder, ModelFileName), $"output shape [{string.Join(", ", shape)}] is not [{rows}, {EmbeddingSize}]");
         }
-        var data = value.ToArray<float>();
+        var data = value.GetTensorDataAsSpan<float>().ToArray();
         // optimum's CLIPModel export already normalises; doing it again is cheap and keeps fp16 exports and
         // with-projection exports (which do not normalise) correct.
         for (var r = 0; r < rows; r++)
@@ -216,15 +221,15 @@ public sealed class ClipModel : IDisposable
 
     private static (bool HasMask, int FixedSequence, int EmbeddingSize) CheckContract(string modelPath, InferenceSession session, ClipImageProcessor processor)
     {
-        var inputs = session.Inputs.ToDictionary(i => i.Name, StringComparer.Ordinal);
-        var outputs = session.Outputs.ToDictionary(o => o.Name, StringComparer.Ordinal);
-        string Have() => $"the model has inputs [{string.Join(", ", session.Inputs)}] and outputs [{string.Join(", ", session.Outputs)}]";
+        var inputs = session.InputMetadata;
+        var outputs = session.OutputMetadata;
+        string Have() => $"the model has inputs [{string.Join(", ", OnnxModelDescription.Inputs(session))}] and outputs [{string.Join(", ", OnnxModelDescription.Outputs(session))}]";
 
-        if (!inputs.TryGetValue(InputIds, out var ids) || ids.ElementType != TensorElementType.Int64 || ids.Dimensions.Length != 2)
+        if (!inputs.TryGetValue(InputIds, out var ids) || ids.ElementDataType != TensorElementType.Int64 || ids.Dimensions.Length != 2)
         {
             throw new ClipModelException(modelPath, $"expected input '{InputIds}' int64 [text_batch_size, sequence_length]; {Have()}");
         }
-        if (!inputs.TryGetValue(PixelValues, out var pixels) || pixels.ElementType != TensorElementType.Float || pixels.Dimensions.Length != 4)
+        if (!inputs.TryGetValue(PixelValues, out var pixels) || pixels.ElementDataType != TensorElementType.Float || pixels.Dimensions.Length != 4)
         {
             throw new ClipModelException(modelPath, $"expected input '{PixelValues}' float32 [image_batch_size, 3, height, width]; {Have()}");
         }
@@ -234,7 +239,7 @@ public sealed class ClipModel : IDisposable
             throw new ClipModelException(modelPath, $"input '{PixelValues}' is [{string.Join(", ", d)}] but {PreprocessorFileName} crops to 3x{processor.CropHeight}x{processor.CropWidth}");
         }
         var hasMask = inputs.TryGetValue(AttentionMask, out var mask);
-        if (hasMask && (mask!.ElementType != TensorElementType.Int64 || mask.Dimensions.Length != 2))
+        if (hasMask && (mask!.ElementDataType != TensorElementType.Int64 || mask.Dimensions.Length != 2))
         {
             throw new ClipModelException(modelPath, $"expected input '{AttentionMask}' int64 [text_batch_size, sequence_length]; {Have()}");
         }
@@ -246,7 +251,7 @@ public sealed class ClipModel : IDisposable
         var dim = -1L;
         foreach (var name in OutputNames)
         {
-            if (!outputs.TryGetValue(name, out var o) || o.ElementType != TensorElementType.Float || o.Dimensions.Length != 2)
+            if (!outputs.TryGetValue(name, out var o) || o.ElementDataType != TensorElementType.Float || o.Dimensions.Length != 2)
             {
                 throw new ClipModelException(modelPath, $"expected output '{name}' float32 [batch, projection_dim]; {Have()}");
             }

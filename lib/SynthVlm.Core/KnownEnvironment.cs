@@ -50,9 +50,6 @@ public static class KnownEnvironment
     public static string ServiceGrpcEndpointKey(string serviceName, int index = 0) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture, $"services:{serviceName}:grpc:{index}");
 
-    /// <summary>Path to the ONNX Runtime native library (file or folder).</summary>
-    public const string OnnxRuntimePath = "SYNTHVLM_ONNXRUNTIME_PATH";
-
     /// <summary>The data folder shared by the services (blob store, default models); the AppHost sets it.</summary>
     public const string DataDirectory = "SYNTHVLM_DATA_DIR";
 

@@ -29,20 +29,21 @@ public sealed class Float16UpcastTests : IDisposable
     {
         var bytes = Model().ToBytes();
         Float16Upcast.HasFloat16Interface(bytes).Should().BeTrue();
-        using (var fp16 = InferenceSession.FromBytes(bytes))
+        using (var fp16 = new InferenceSession(bytes))
         {
             // ORT's CPU provider computes these fp16 nodes in float32 internally (inserted casts),
             // so the overflow shows on GPUs, not here; the interface is float16 all the same.
-            fp16.Inputs[0].ElementType.Should().Be(TensorElementType.Float16);
+            fp16.InputMetadata[fp16.InputNames[0]].ElementDataType.Should().Be(TensorElementType.Float16);
         }
 
         var upcast = Float16Upcast.Convert(bytes);
         Float16Upcast.HasFloat16Interface(upcast).Should().BeFalse();
-        using var session = InferenceSession.FromBytes(upcast);
-        session.Inputs[0].ElementType.Should().Be(TensorElementType.Float);
-        using var x = OrtValue.FromArray(new[] { 0.5f, 2f }, 2);
-        using var result = session.Run([new NamedValue("x", x)]);
-        result["out"].ToArray<float>().Should().Equal(0.5f, 2f);
+        using var session = new InferenceSession(upcast);
+        session.InputMetadata[session.InputNames[0]].ElementDataType.Should().Be(TensorElementType.Float);
+        using var x = OrtValue.CreateTensorValueFromMemory(new[] { 0.5f, 2f }, [2]);
+        using var runOptions = new RunOptions();
+        using var result = session.Run(runOptions, new Dictionary<string, OrtValue> { ["x"] = x }, ["out"]);
+        result[0].GetTensorDataAsSpan<float>().ToArray().Should().Equal(0.5f, 2f);
     }
 
     [Fact]
@@ -52,10 +53,11 @@ public sealed class Float16UpcastTests : IDisposable
         Model().Save(path, externalDataThreshold: 1);
         File.Exists(path + "_data").Should().BeTrue();
         var upcast = Float16Upcast.Convert(File.ReadAllBytes(path), _dir.FullName);
-        using var session = InferenceSession.FromBytes(upcast);
-        using var x = OrtValue.FromArray(new[] { 3f }, 1);
-        using var result = session.Run([new NamedValue("x", x)]);
-        result["out"].ToArray<float>().Should().Equal(3f);
+        using var session = new InferenceSession(upcast);
+        using var x = OrtValue.CreateTensorValueFromMemory(new[] { 3f }, [1]);
+        using var runOptions = new RunOptions();
+        using var result = session.Run(runOptions, new Dictionary<string, OrtValue> { ["x"] = x }, ["out"]);
+        result[0].GetTensorDataAsSpan<float>().ToArray().Should().Equal(3f);
     }
 
     [Fact]

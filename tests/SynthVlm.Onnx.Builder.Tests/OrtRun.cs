@@ -5,28 +5,27 @@ internal static class OrtRun
 {
     public static Dictionary<string, (float[] Values, long[] Shape)> Floats(OnnxModelBuilder model, IReadOnlyList<(string Name, Array Data, long[] Shape)> inputs, params string[] outputs)
     {
-        using var session = InferenceSession.FromBytes(model.ToBytes());
-        var values = new List<OrtValue>();
+        using var session = new InferenceSession(model.ToBytes());
+        var values = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
         try
         {
-            var named = new List<NamedValue>();
             foreach (var (name, data, shape) in inputs)
             {
-                var value = data switch
+                values[name] = data switch
                 {
-                    float[] f => OrtValue.FromArray(f, shape),
-                    long[] l => OrtValue.FromArray(l, shape),
+                    float[] f => OrtValue.CreateTensorValueFromMemory(f, shape),
+                    long[] l => OrtValue.CreateTensorValueFromMemory(l, shape),
                     _ => throw new ArgumentException($"Input '{name}': unsupported array type {data.GetType()}.", nameof(inputs)),
                 };
-                values.Add(value);
-                named.Add(new NamedValue(name, value));
             }
-            using var results = session.Run(named, outputs);
-            return outputs.ToDictionary(o => o, o => (results[o].ToArray<float>(), results[o].Shape));
+            using var runOptions = new RunOptions();
+            using var results = session.Run(runOptions, values, outputs);
+            return outputs.Select((o, i) => (o, results[i])).ToDictionary(
+                p => p.o, p => (p.Item2.GetTensorDataAsSpan<float>().ToArray(), p.Item2.GetTensorTypeAndShape().Shape));
         }
         finally
         {
-            foreach (var v in values)
+            foreach (var v in values.Values)
             {
                 v.Dispose();
             }

@@ -5,6 +5,17 @@ namespace SynthVlm.Onnx.Tests;
 /// <summary>Small models built in-process with the ONNX builder.</summary>
 internal static class TestModels
 {
+    /// <summary>A float tensor over <paramref name="data"/>.</summary>
+    public static OrtValue Tensor(float[] data, params long[] shape) => OrtValue.CreateTensorValueFromMemory(data, shape);
+
+    /// <summary>Runs <paramref name="session"/> once (no cancellation) and copies output 0 out.</summary>
+    public static float[] RunFirst(InferenceSession session, Dictionary<string, OrtValue> inputs, string output)
+    {
+        using var options = new RunOptions();
+        using var result = session.Run(options, inputs, [output]);
+        return result[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
     /// <summary>y = x·W + b with x [batch, 3], W [3, 2], b [2]; returns the model and the weights.</summary>
     public static (byte[] Model, float[] W, float[] B) Linear(string batchAxis = "batch_size")
     {

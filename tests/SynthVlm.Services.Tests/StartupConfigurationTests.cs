@@ -25,6 +25,25 @@ public sealed class StartupConfigurationTests
         line.Should().Contain("ConnectionStrings:redis").And.Contain(KnownEnvironment.RedisConnectionStringEnv).And.Contain("notaport");
     }
 
+    [Theory]
+    [InlineData("ScoringService", "Scoring")]
+    [InlineData("DiffusionService", "Diffusion")]
+    public async Task Cuda_that_cannot_run_with_fallback_Error_stops_the_service_naming_the_setting_model_and_libraries(string project, string section)
+    {
+        // This machine restores the CPU package, so CUDA cannot be used; ProviderFallback=Error must refuse a CPU run.
+        var service = KnownServices.All.Single(s => s.ProjectName == project);
+        var (exitCode, output) = await RunUntilExitAsync(service, new()
+        {
+            [$"SynthVlm__{section}__ExecutionProvider"] = "Cuda",
+            [$"SynthVlm__{section}__ProviderFallback"] = "Error",
+        });
+
+        exitCode.Should().Be(2);
+        var line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle().Subject;
+        line.Should().Contain($"SynthVlm:{section}:ExecutionProvider").And.Contain("CUDA execution provider cannot be used for model ")
+            .And.Contain("model.onnx").And.Contain("libonnxruntime_providers_cuda.so").And.Contain("-p:SynthVlmOnnxRuntime=Cuda");
+    }
+
     [Fact]
     public async Task Grpc_endpoint_that_is_not_a_url_names_the_setting()
     {

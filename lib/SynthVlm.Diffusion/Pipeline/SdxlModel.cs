@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using SynthVlm.Diffusion.Schedulers;
 using SynthVlm.Onnx;
 using SynthVlm.Tokenizers;
@@ -51,7 +53,10 @@ public sealed class SdxlModel : IDisposable
 
     /// <summary>Widths the UNet takes (for tests that build a replacement UNet).</summary>
     internal (long ContextWidth, long PooledWidth) UnetInputs =>
-        (Unet.Inputs.First(i => i.Name == "encoder_hidden_states").Dimensions[2], Unet.Inputs.First(i => i.Name == "text_embeds").Dimensions[1]);
+        (Unet.InputMetadata["encoder_hidden_states"].Dimensions[2], Unet.InputMetadata["text_embeds"].Dimensions[1]);
+
+    /// <summary>The execution provider the UNet runs on (CPU after a configured CUDA fallback).</summary>
+    public ExecutionProvider Provider { get; private set; } = ExecutionProvider.Cpu;
 
     /// <summary>The VAE's latent scaling factor (0.13025 for SDXL).</summary>
     public double VaeScalingFactor { get; private set; }
@@ -61,7 +66,8 @@ public sealed class SdxlModel : IDisposable
 
     /// <summary>Loads and checks a base or refiner folder.</summary>
     /// <exception cref="DiffusionException">A part is missing or does not match the SDXL contract (the message names the file and tensor).</exception>
-    public static SdxlModel Load(string folder, SessionOptions? sessionOptions = null)
+    /// <exception cref="OnnxProviderUnavailableException">CUDA was asked for, cannot be used, and <see cref="ProviderFallback.Error"/> is set.</exception>
+    public static SdxlModel Load(string folder, OnnxSessionSettings? sessionSettings = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         folder = Path.GetFullPath(folder);
@@ -72,7 +78,7 @@ public sealed class SdxlModel : IDisposable
         var model = new SdxlModel(folder);
         try
         {
-            model.LoadParts(sessionOptions);
+            model.LoadParts(sessionSettings);
             return model;
         }
         catch
@@ -82,7 +88,7 @@ public sealed class SdxlModel : IDisposable
         }
     }
 
-    private void LoadParts(SessionOptions? options)
+    private void LoadParts(OnnxSessionSettings? options)
     {
         var index = Path.Combine(Folder, "model_index.json");
         if (!File.Exists(index))
@@ -106,14 +112,15 @@ public sealed class SdxlModel : IDisposable
         if (!IsRefiner)
         {
             Tokenizer = LoadTokenizer("tokenizer");
-            TextEncoder = LoadSession("text_encoder", options);
+            TextEncoder = LoadSession("text_encoder", options, out _);
             PenultimateHidden1 = CheckTextEncoder(TextEncoder, "text_encoder", projected: false);
         }
         Tokenizer2 = LoadTokenizer("tokenizer_2");
-        TextEncoder2 = LoadSession("text_encoder_2", options);
+        TextEncoder2 = LoadSession("text_encoder_2", options, out _);
         PenultimateHidden2 = CheckTextEncoder(TextEncoder2, "text_encoder_2", projected: true);
-        Unet = LoadSession("unet", options);
-        VaeDecoder = LoadSession("vae_decoder", options);
+        Unet = LoadSession("unet", options, out var provider);
+        Provider = provider;
+        VaeDecoder = LoadSession("vae_decoder", options, out _);
         CheckUnet();
         CheckVae();
         UpcastVaeIfNeeded(options);
@@ -172,11 +179,11 @@ public sealed class SdxlModel : IDisposable
         }
     }
 
-    private void UpcastVaeIfNeeded(SessionOptions? options)
+    private void UpcastVaeIfNeeded(OnnxSessionSettings? options)
     {
         // diffusers runs an fp16 VAE in fp32 when its config says force_upcast (SDXL's does: its
         // activations overflow half precision). Here that means loading a float32 rewrite of the graph.
-        if (VaeDecoder.Inputs.First(i => i.Name == "latent_sample").ElementType != TensorElementType.Float16)
+        if (VaeDecoder.InputMetadata["latent_sample"].ElementDataType != TensorElementType.Float16)
         {
             return;
         }
@@ -201,19 +208,8 @@ public sealed class SdxlModel : IDisposable
         {
             throw new DiffusionException($"{path}: cannot upcast the float16 VAE to float32: {e.Message}", e);
         }
-        var upcastOptions = new SessionOptions
-        {
-            IntraOpThreads = options?.IntraOpThreads ?? 0,
-            InterOpThreads = options?.InterOpThreads ?? 0,
-            OptimizationLevel = options?.OptimizationLevel ?? GraphOptimizationLevel.All,
-            EnableMemoryArena = options?.EnableMemoryArena ?? true,
-            Provider = options?.Provider ?? ExecutionProvider.Cpu,
-            CudaDeviceId = options?.CudaDeviceId ?? 0,
-            Fallback = options?.Fallback ?? ProviderFallback.Error,
-            Logger = options?.Logger,
-            ExternalDataFolder = Path.GetDirectoryName(path),
-        };
-        var session = InferenceSession.FromBytes(upcast, upcastOptions);
+        var upcastSettings = (options ?? new OnnxSessionSettings()) with { ExternalDataFolder = Path.GetDirectoryName(path) };
+        var session = OnnxSessions.FromBytes(upcast, upcastSettings, $"{path} (float32 rewrite)");
         VaeDecoder.Dispose();
         VaeDecoder = session;
         VaeUpcast = true;
@@ -226,7 +222,7 @@ public sealed class SdxlModel : IDisposable
     {
         var path = Path.Combine(part, "model.onnx");
         var inputs = Inputs(session);
-        if (!inputs.TryGetValue("input_ids", out var ids) || ids.Dimensions.Length != 2 || ids.ElementType is not (TensorElementType.Int64 or TensorElementType.Int32))
+        if (!inputs.TryGetValue("input_ids", out var ids) || ids.Dimensions.Length != 2 || ids.ElementDataType is not (TensorElementType.Int64 or TensorElementType.Int32))
         {
             throw new DiffusionException($"{path}: expected input 'input_ids' int64 [batch_size, sequence_length]; {Describe(session)}");
         }
@@ -245,25 +241,25 @@ public sealed class SdxlModel : IDisposable
         return $"hidden_states.{hidden.Max() - 1}";
     }
 
-    private static Dictionary<string, TensorMetadata> Inputs(InferenceSession s) => s.Inputs.ToDictionary(i => i.Name, StringComparer.Ordinal);
+    private static IReadOnlyDictionary<string, NodeMetadata> Inputs(InferenceSession s) => s.InputMetadata;
 
-    private static Dictionary<string, TensorMetadata> Outputs(InferenceSession s) => s.Outputs.ToDictionary(i => i.Name, StringComparer.Ordinal);
+    private static IReadOnlyDictionary<string, NodeMetadata> Outputs(InferenceSession s) => s.OutputMetadata;
 
-    private static TensorMetadata Expect(Dictionary<string, TensorMetadata> inputs, string name, string path, int rank)
+    private static NodeMetadata Expect(IReadOnlyDictionary<string, NodeMetadata> inputs, string name, string path, int rank)
     {
         if (!inputs.TryGetValue(name, out var m))
         {
-            throw new DiffusionException($"{path}: input '{name}' is missing; the model has inputs [{string.Join(", ", inputs.Values)}]");
+            throw new DiffusionException($"{path}: input '{name}' is missing; the model has inputs [{string.Join(", ", inputs.Select(i => OnnxModelDescription.Describe(i.Key, i.Value)))}]");
         }
-        if (m.Dimensions.Length != rank || m.ElementType is not (TensorElementType.Float or TensorElementType.Float16))
+        if (!m.IsTensor || m.Dimensions.Length != rank || m.ElementDataType is not (TensorElementType.Float or TensorElementType.Float16))
         {
-            throw new DiffusionException($"{path}: input '{name}' is {m}; expected a float tensor of rank {rank}");
+            throw new DiffusionException($"{path}: input '{name}' is {OnnxModelDescription.Describe(name, m)}; expected a float tensor of rank {rank}");
         }
         return m;
     }
 
     private static string Describe(InferenceSession s) =>
-        $"the model has inputs [{string.Join(", ", s.Inputs)}] and outputs [{string.Join(", ", s.Outputs.Take(6))}{(s.Outputs.Count > 6 ? ", …" : "")}]";
+        $"the model has inputs [{string.Join(", ", OnnxModelDescription.Inputs(s))}] and outputs [{string.Join(", ", OnnxModelDescription.Outputs(s).Take(6))}{(s.OutputNames.Count > 6 ? ", …" : "")}]";
 
     private string PathOf(string part) => Path.Combine(Folder, part, "model.onnx");
 
@@ -273,14 +269,14 @@ public sealed class SdxlModel : IDisposable
         return File.Exists(path) ? path : throw new DiffusionException($"{path}: file not found");
     }
 
-    private InferenceSession LoadSession(string part, SessionOptions? options)
+    private InferenceSession LoadSession(string part, OnnxSessionSettings? options, out ExecutionProvider provider)
     {
         var path = Require(Path.Combine(part, "model.onnx"));
         try
         {
-            return InferenceSession.Load(path, options);
+            return OnnxSessions.Load(path, options, out provider);
         }
-        catch (OnnxRuntimeException e) when (e is not OnnxRuntimeNotFoundException)
+        catch (OnnxRuntimeException e)
         {
             throw new DiffusionException($"{path}: ONNX Runtime cannot load it: {e.Message}", e);
         }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using SynthVlm.Diffusion.Schedulers;
 using SynthVlm.Imaging;
 using SynthVlm.Onnx;
@@ -223,19 +225,19 @@ public sealed class SdxlPipeline
         var ids = new long[n * ContextLength];
         truncated = new bool[n];
         tokenizer.EncodeBatch(texts, ids, Span<long>.Empty, ContextLength, truncated);
-        var idsType = encoder.Inputs.First(i => i.Name == "input_ids").ElementType;
+        var idsType = encoder.InputMetadata["input_ids"].ElementDataType;
         using var input = idsType == TensorElementType.Int32
-            ? OrtValue.FromArray(Array.ConvertAll(ids, v => (int)v), n, ContextLength)
-            : OrtValue.FromArray(ids, n, ContextLength);
+            ? OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(ids, v => (int)v), [n, ContextLength])
+            : OrtValue.CreateTensorValueFromMemory(ids, [n, ContextLength]);
         string[] names = pooledName is null ? [hiddenName] : [hiddenName, pooledName];
-        using var outputs = clock.Run(encoder, [new NamedValue("input_ids", input)], names, ct);
-        var hidden = outputs[hiddenName];
-        var shape = hidden.Shape;
+        using var outputs = clock.Run(encoder, new Dictionary<string, OrtValue> { ["input_ids"] = input }, names, ct);
+        var hidden = outputs[0];
+        var shape = TensorIo.Shape(hidden);
         if (shape.Length != 3 || shape[0] != n || shape[1] != ContextLength)
         {
             throw new DiffusionException($"text encoder output '{hiddenName}' has shape [{string.Join(", ", shape)}]; expected [{n}, {ContextLength}, width]");
         }
-        pooled = pooledName is null ? null : TensorIo.Output(outputs[pooledName]);
+        pooled = pooledName is null ? null : TensorIo.Output(outputs[1]);
         if (pooled is not null && pooled.Length % n != 0)
         {
             throw new DiffusionException($"text encoder output '{pooledName}' does not have one row per prompt");
@@ -263,18 +265,29 @@ public sealed class SdxlPipeline
         var cfg = settings.Guidance > 1;
         var unetBatch = cfg ? 2 * batch : batch;
         var perItem = c * h * w;
-        var inputs = model.Unet.Inputs.ToDictionary(i => i.Name, StringComparer.Ordinal);
+        var inputs = model.Unet.InputMetadata;
         var timestepMeta = inputs["timestep"];
-        var sampleType = inputs["sample"].ElementType;
+        var sampleType = inputs["sample"].ElementDataType;
 
         // Unchanging inputs of every step: [uncond; cond] on the batch axis.
         var context = cfg ? Concat(uncond.Embeds, cond.Embeds) : cond.Embeds;
         var pooled = cfg ? Concat(uncond.Pooled, cond.Pooled) : cond.Pooled;
         var ids = cfg ? Concat(negativeTimeIds, timeIds) : timeIds;
         var idCount = timeIds.Length / batch;
-        using var contextValue = TensorIo.Input(context, inputs["encoder_hidden_states"].ElementType, unetBatch, ContextLength, cond.Width);
-        using var pooledValue = TensorIo.Input(pooled, inputs["text_embeds"].ElementType, unetBatch, cond.PooledWidth);
-        using var idsValue = TensorIo.Input(ids, inputs["time_ids"].ElementType, unetBatch, idCount);
+        using var contextValue = TensorIo.Input(context, inputs["encoder_hidden_states"].ElementDataType, unetBatch, ContextLength, cond.Width);
+        using var pooledValue = TensorIo.Input(pooled, inputs["text_embeds"].ElementDataType, unetBatch, cond.PooledWidth);
+        using var idsValue = TensorIo.Input(ids, inputs["time_ids"].ElementDataType, unetBatch, idCount);
+
+        // IO binding: ONNX Runtime copies a bound input to the device the session runs on when it is
+        // bound, so the conditioning goes to the GPU once per stage and stays there for every step
+        // (on the CPU provider nothing is copied: the binding reads these arrays in place). The
+        // latents are bound again each step, because the scheduler steps them here on the CPU, and
+        // the noise prediction comes back to CPU memory for it.
+        using var binding = model.Unet.CreateIoBinding();
+        binding.BindInput("encoder_hidden_states", contextValue);
+        binding.BindInput("text_embeds", pooledValue);
+        binding.BindInput("time_ids", idsValue);
+        binding.BindOutputToDevice("out_sample", OrtMemoryInfo.DefaultInstance);
 
         var scaled = new float[unetBatch * perItem];
         var eps = new float[batch * perItem];
@@ -290,10 +303,13 @@ public sealed class SdxlPipeline
             }
             using var sample = TensorIo.Input(scaled, sampleType, unetBatch, c, h, w);
             using var timestep = Timestep(t, timestepMeta);
-            using var outputs = clock.Run(model.Unet,
-                [new("sample", sample), new("timestep", timestep), new("encoder_hidden_states", contextValue), new("text_embeds", pooledValue), new("time_ids", idsValue)],
-                ["out_sample"], ct);
-            var prediction = TensorIo.Output(outputs["out_sample"]);
+            binding.BindInput("sample", sample);
+            binding.BindInput("timestep", timestep);
+            float[] prediction;
+            using (var outputs = clock.RunWithBinding(model.Unet, binding, ct))
+            {
+                prediction = TensorIo.Output(outputs[0]);
+            }
             if (prediction.Length != unetBatch * perItem)
             {
                 throw new DiffusionException($"{Path.Combine(model.Folder, "unet", "model.onnx")}: out_sample has {prediction.Length} values; expected [{unetBatch}, {c}, {h}, {w}]");
@@ -326,15 +342,15 @@ public sealed class SdxlPipeline
         }
     }
 
-    private static OrtValue Timestep(double t, TensorMetadata meta)
+    private static OrtValue Timestep(double t, NodeMetadata meta)
     {
         // New optimum exports: a rank-0 float; old ones: int64 of shape [1].
         long[] shape = meta.Dimensions.Length == 0 ? [] : [1];
-        return meta.ElementType switch
+        return meta.ElementDataType switch
         {
-            TensorElementType.Int64 => OrtValue.FromArray(new[] { (long)Math.Round(t) }, shape),
-            TensorElementType.Int32 => OrtValue.FromArray(new[] { (int)Math.Round(t) }, shape),
-            _ => TensorIo.Input([(float)t], meta.ElementType, shape),
+            TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(new[] { (long)Math.Round(t) }, shape),
+            TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(new[] { (int)Math.Round(t) }, shape),
+            _ => TensorIo.Input([(float)t], meta.ElementDataType, shape),
         };
     }
 
@@ -377,7 +393,7 @@ public sealed class SdxlPipeline
         var results = new GeneratedImageResult[batch];
         var scaledLatents = new float[latents.Length];
         TensorPrimitives.Divide(latents, (float)model.VaeScalingFactor, scaledLatents);
-        var meta = model.VaeDecoder.Inputs.First(i => i.Name == "latent_sample");
+        var meta = model.VaeDecoder.InputMetadata["latent_sample"];
         var perItem = c * h * w;
         var ok = Enumerable.Range(0, batch).Where(b => failed[b] is null).ToArray();
         float[] pixels = [];
@@ -388,14 +404,14 @@ public sealed class SdxlPipeline
             {
                 scaledLatents.AsSpan(ok[k] * perItem, perItem).CopyTo(input.AsSpan(k * perItem));
             }
-            using var value = TensorIo.Input(input, meta.ElementType, ok.Length, c, h, w);
-            using var outputs = clock.Run(model.VaeDecoder, [new("latent_sample", value)], ["sample"], ct);
-            var shape = outputs["sample"].Shape;
+            using var value = TensorIo.Input(input, meta.ElementDataType, ok.Length, c, h, w);
+            using var outputs = clock.Run(model.VaeDecoder, new Dictionary<string, OrtValue> { ["latent_sample"] = value }, ["sample"], ct);
+            var shape = TensorIo.Shape(outputs[0]);
             if (shape.Length != 4 || shape[0] != ok.Length || shape[1] != 3 || shape[2] != settings.Height || shape[3] != settings.Width)
             {
                 throw new DiffusionException($"{Path.Combine(model.Folder, "vae_decoder", "model.onnx")}: output 'sample' is [{string.Join(", ", shape)}]; expected [{ok.Length}, 3, {settings.Height}, {settings.Width}]");
             }
-            pixels = TensorIo.Output(outputs["sample"]);
+            pixels = TensorIo.Output(outputs[0]);
         }
         var plane = settings.Width * settings.Height;
         for (int b = 0, k = 0; b < batch; b++)
@@ -475,12 +491,27 @@ public sealed class SdxlPipeline
 
         public double Milliseconds => _ticks * 1000.0 / Stopwatch.Frequency;
 
-        public OrtValueList Run(InferenceSession session, IReadOnlyList<NamedValue> inputs, IReadOnlyList<string> outputs, CancellationToken ct)
+        public IDisposableReadOnlyCollection<OrtValue> Run(InferenceSession session, IReadOnlyDictionary<string, OrtValue> inputs, IReadOnlyCollection<string> outputs, CancellationToken ct)
         {
             var start = Stopwatch.GetTimestamp();
             try
             {
                 return session.Run(inputs, outputs, ct);
+            }
+            finally
+            {
+                _ticks += Stopwatch.GetTimestamp() - start;
+            }
+        }
+
+        /// <summary>Runs with the binding and returns its outputs (the caller disposes them).</summary>
+        public IDisposableReadOnlyCollection<OrtValue> RunWithBinding(InferenceSession session, OrtIoBinding binding, CancellationToken ct)
+        {
+            var start = Stopwatch.GetTimestamp();
+            try
+            {
+                session.RunWithBinding(binding, ct);
+                return binding.GetOutputValues();
             }
             finally
             {

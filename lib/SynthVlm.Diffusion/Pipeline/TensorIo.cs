@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using SynthVlm.Onnx;
 
 namespace SynthVlm.Diffusion;
@@ -9,34 +11,40 @@ namespace SynthVlm.Diffusion;
 /// </summary>
 internal static class TensorIo
 {
+    /// <summary>A tensor of <paramref name="type"/> holding <paramref name="data"/>; float32 wraps the array without copying.</summary>
     public static OrtValue Input(float[] data, TensorElementType type, params long[] shape)
     {
         switch (type)
         {
             case TensorElementType.Float:
-                return OrtValue.FromArray(data, shape);
+                return OrtValue.CreateTensorValueFromMemory(data, shape);
             case TensorElementType.Float16:
-                var half = new Half[data.Length];
+                var half = new Float16[data.Length];
                 for (var i = 0; i < data.Length; i++)
                 {
-                    half[i] = (Half)data[i];
+                    half[i] = (Float16)data[i];
                 }
-                return OrtValue.FromArray(half, shape);
+                return OrtValue.CreateTensorValueFromMemory(half, shape);
             case TensorElementType.Double:
-                return OrtValue.FromArray(Array.ConvertAll(data, v => (double)v), shape);
+                return OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(data, v => (double)v), shape);
             default:
-                throw new DiffusionException($"expected a float tensor, the model declares {OrtValue.TypeName(type)}");
+                throw new DiffusionException($"expected a float tensor, the model declares {OnnxModelDescription.TypeName(type)}");
         }
     }
 
+    /// <summary>The tensor's shape.</summary>
+    public static long[] Shape(OrtValue value) => value.GetTensorTypeAndShape().Shape;
+
+    /// <summary>A float32 copy of a float32, float16 or float64 tensor.</summary>
     public static float[] Output(OrtValue value)
     {
-        switch (value.ElementType)
+        var type = value.GetTensorTypeAndShape().ElementDataType;
+        switch (type)
         {
             case TensorElementType.Float:
-                return value.ToArray<float>();
+                return value.GetTensorDataAsSpan<float>().ToArray();
             case TensorElementType.Float16:
-                var half = value.GetSpan<Half>();
+                var half = value.GetTensorDataAsSpan<Float16>();
                 var result = new float[half.Length];
                 for (var i = 0; i < half.Length; i++)
                 {
@@ -44,9 +52,15 @@ internal static class TensorIo
                 }
                 return result;
             case TensorElementType.Double:
-                return Array.ConvertAll(value.ToArray<double>(), v => (float)v);
+                var doubles = value.GetTensorDataAsSpan<double>();
+                var floats = new float[doubles.Length];
+                for (var i = 0; i < doubles.Length; i++)
+                {
+                    floats[i] = (float)doubles[i];
+                }
+                return floats;
             default:
-                throw new DiffusionException($"expected a float output, got {OrtValue.TypeName(value.ElementType)}");
+                throw new DiffusionException($"expected a float output, got {OnnxModelDescription.TypeName(type)}");
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using SynthVlm.Clip.Tiny;
-using SynthVlm.Onnx;
 using SynthVlm.Onnx.Builder;
 using SynthVlm.Testing;
 
@@ -43,14 +44,20 @@ public sealed class TinyClipModelTests
     private static Dictionary<string, (float[] Values, long[] Shape)> Run(InferenceSession session, long[][] ids, long[][] mask, float[] pixels, int images)
     {
         var seq = ids[0].Length;
-        using var vIds = OrtValue.FromArray(ids.SelectMany(r => r).ToArray(), ids.Length, seq);
-        using var vMask = OrtValue.FromArray(mask.SelectMany(r => r).ToArray(), mask.Length, seq);
-        using var vPix = OrtValue.FromArray(pixels, images, 3, Config.ImageSize, Config.ImageSize);
+        using var vIds = OrtValue.CreateTensorValueFromMemory(ids.SelectMany(r => r).ToArray(), [ids.Length, seq]);
+        using var vMask = OrtValue.CreateTensorValueFromMemory(mask.SelectMany(r => r).ToArray(), [mask.Length, seq]);
+        using var vPix = OrtValue.CreateTensorValueFromMemory(pixels, [images, 3, Config.ImageSize, Config.ImageSize]);
         string[] outputs = [TinyClipModel.LogitsPerImage, TinyClipModel.LogitsPerText, TinyClipModel.TextEmbeds, TinyClipModel.ImageEmbeds];
-        using var result = session.Run(
-            [new(TinyClipModel.InputIds, vIds), new(TinyClipModel.AttentionMask, vMask), new(TinyClipModel.PixelValues, vPix)],
-            outputs);
-        return outputs.ToDictionary(o => o, o => (result[o].ToArray<float>(), result[o].Shape));
+        return RunFloats(session, new() { [TinyClipModel.InputIds] = vIds, [TinyClipModel.AttentionMask] = vMask, [TinyClipModel.PixelValues] = vPix }, outputs);
+    }
+
+    /// <summary>One run; each output copied out as floats with its shape.</summary>
+    private static Dictionary<string, (float[] Values, long[] Shape)> RunFloats(InferenceSession session, Dictionary<string, OrtValue> inputs, string[] outputs)
+    {
+        using var runOptions = new RunOptions();
+        using var result = session.Run(runOptions, inputs, outputs);
+        return outputs.Select((o, i) => (o, result[i])).ToDictionary(
+            p => p.o, p => (p.Item2.GetTensorDataAsSpan<float>().ToArray(), p.Item2.GetTensorTypeAndShape().Shape));
     }
 
     private static void ShouldMatch(float[] actual, double[][] expected, string what)
@@ -66,7 +73,7 @@ public sealed class TinyClipModelTests
     [Fact]
     public void All_four_outputs_match_a_plain_csharp_forward_pass()
     {
-        using var session = InferenceSession.FromBytes(DefaultModel.Value);
+        using var session = new InferenceSession(DefaultModel.Value);
         var (ids, mask) = Texts(Eos);
         var pixels = Images(2);
 
@@ -93,7 +100,7 @@ public sealed class TinyClipModelTests
     [Fact]
     public void Batches_of_different_sizes_give_the_same_rows()
     {
-        using var session = InferenceSession.FromBytes(DefaultModel.Value);
+        using var session = new InferenceSession(DefaultModel.Value);
         var (ids, mask) = Texts(Eos);
         var pixels = Images(2);
         var both = Run(session, ids, mask, pixels, 2);
@@ -108,35 +115,35 @@ public sealed class TinyClipModelTests
     [Fact]
     public void Session_metadata_matches_the_optimum_clip_contract()
     {
-        using var session = InferenceSession.FromBytes(DefaultModel.Value);
+        using var session = new InferenceSession(DefaultModel.Value);
 
-        session.Inputs.Select(i => i.Name).Should().BeEquivalentTo(["input_ids", "attention_mask", "pixel_values"]);
-        var ids = session.Inputs.Single(i => i.Name == "input_ids");
-        ids.ElementType.Should().Be(TensorElementType.Int64);
+        session.InputNames.Should().BeEquivalentTo(["input_ids", "attention_mask", "pixel_values"]);
+        var ids = session.InputMetadata["input_ids"];
+        ids.ElementDataType.Should().Be(TensorElementType.Int64);
         ids.SymbolicDimensions.Should().Equal("text_batch_size", "sequence_length");
         ids.Dimensions.Should().Equal(-1, -1);
-        var mask = session.Inputs.Single(i => i.Name == "attention_mask");
-        mask.ElementType.Should().Be(TensorElementType.Int64);
+        var mask = session.InputMetadata["attention_mask"];
+        mask.ElementDataType.Should().Be(TensorElementType.Int64);
         mask.SymbolicDimensions.Should().Equal("text_batch_size", "sequence_length");
-        var pixels = session.Inputs.Single(i => i.Name == "pixel_values");
-        pixels.ElementType.Should().Be(TensorElementType.Float);
+        var pixels = session.InputMetadata["pixel_values"];
+        pixels.ElementDataType.Should().Be(TensorElementType.Float);
         pixels.Dimensions.Should().Equal(-1, 3, 224, 224);
         pixels.SymbolicDimensions[0].Should().Be("image_batch_size");
 
-        session.Outputs.Select(o => o.Name).Should().Equal("logits_per_image", "logits_per_text", "text_embeds", "image_embeds");
-        session.Outputs.Should().OnlyContain(o => o.ElementType == TensorElementType.Float);
-        session.Outputs[0].SymbolicDimensions.Should().Equal("image_batch_size", "text_batch_size");
-        session.Outputs[1].SymbolicDimensions.Should().Equal("text_batch_size", "image_batch_size");
-        session.Outputs[2].SymbolicDimensions[0].Should().Be("text_batch_size");
-        session.Outputs[2].Dimensions.Should().Equal(-1, Config.ProjectionDim);
-        session.Outputs[3].SymbolicDimensions[0].Should().Be("image_batch_size");
-        session.Outputs[3].Dimensions.Should().Equal(-1, Config.ProjectionDim);
+        session.OutputNames.Should().Equal("logits_per_image", "logits_per_text", "text_embeds", "image_embeds");
+        session.OutputMetadata.Values.Should().OnlyContain(o => o.ElementDataType == TensorElementType.Float);
+        session.OutputMetadata[session.OutputNames[0]].SymbolicDimensions.Should().Equal("image_batch_size", "text_batch_size");
+        session.OutputMetadata[session.OutputNames[1]].SymbolicDimensions.Should().Equal("text_batch_size", "image_batch_size");
+        session.OutputMetadata[session.OutputNames[2]].SymbolicDimensions[0].Should().Be("text_batch_size");
+        session.OutputMetadata[session.OutputNames[2]].Dimensions.Should().Equal(-1, Config.ProjectionDim);
+        session.OutputMetadata[session.OutputNames[3]].SymbolicDimensions[0].Should().Be("image_batch_size");
+        session.OutputMetadata[session.OutputNames[3]].Dimensions.Should().Equal(-1, Config.ProjectionDim);
     }
 
     [Fact]
     public void Pad_value_does_not_change_text_embeds_and_pooling_is_at_eos()
     {
-        using var session = InferenceSession.FromBytes(DefaultModel.Value);
+        using var session = new InferenceSession(DefaultModel.Value);
         var pixels = Images(1);
         var (idsEos, mask) = Texts(Eos);
         var (idsZero, _) = Texts(0);
@@ -162,7 +169,7 @@ public sealed class TinyClipModelTests
     [Fact]
     public void Attention_mask_is_consumed_as_a_key_padding_mask()
     {
-        using var session = InferenceSession.FromBytes(DefaultModel.Value);
+        using var session = new InferenceSession(DefaultModel.Value);
         var pixels = Images(1);
         var (ids, mask) = Texts(Eos);
         var holed = mask.Select(r => r.ToArray()).ToArray();
@@ -181,7 +188,7 @@ public sealed class TinyClipModelTests
     [Fact]
     public void Logits_are_one_hundred_times_the_cosine_and_transposes_of_each_other()
     {
-        using var session = InferenceSession.FromBytes(DefaultModel.Value);
+        using var session = new InferenceSession(DefaultModel.Value);
         var (ids, mask) = Texts(Eos);
         var y = Run(session, ids, mask, Images(3), 3);
         var t = y[TinyClipModel.TextEmbeds].Values;
@@ -213,9 +220,9 @@ public sealed class TinyClipModelTests
             var modelPath = Path.Combine(dir, "model.onnx");
             new FileInfo(modelPath).Length.Should().BeLessThan(2_000_000);
             (await File.ReadAllBytesAsync(modelPath)).Should().Equal(DefaultModel.Value);
-            using (var session = InferenceSession.Load(modelPath))
+            using (var session = new InferenceSession(modelPath))
             {
-                session.Outputs.Should().HaveCount(4);
+                session.OutputNames.Should().HaveCount(4);
             }
 
             using var config = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(dir, "config.json")));
@@ -312,20 +319,20 @@ public sealed class TinyClipModelTests
     public void Non_default_sizes_build_and_match_the_reference()
     {
         var config = new TinyClipConfig { VocabSize = 300, TextHidden = 24, TextHeads = 3, TextLayers = 1, TextMlp = 40, ImageSize = 64, PatchSize = 16, VisionHidden = 16, VisionHeads = 2, VisionLayers = 3, VisionMlp = 20, ProjectionDim = 8, LogitScale = 2f, Seed = 5 };
-        using var session = InferenceSession.FromBytes(TinyClipModel.Build(config).ToBytes());
+        using var session = new InferenceSession(TinyClipModel.Build(config).ToBytes());
         long[][] ids = [[298, 10, 20, 299]];
         long[][] mask = [[1, 1, 1, 1]];
         var pixels = new WeightGenerator(1).Normal(1f, 1, 3, 64, 64);
-        using var vIds = OrtValue.FromArray(ids[0], 1, 4);
-        using var vMask = OrtValue.FromArray(mask[0], 1, 4);
-        using var vPix = OrtValue.FromArray(pixels, 1, 3, 64, 64);
-        using var result = session.Run([new("input_ids", vIds), new("attention_mask", vMask), new("pixel_values", vPix)], ["logits_per_text", "text_embeds", "image_embeds"]);
+        using var vIds = OrtValue.CreateTensorValueFromMemory(ids[0], [1, 4]);
+        using var vMask = OrtValue.CreateTensorValueFromMemory(mask[0], [1, 4]);
+        using var vPix = OrtValue.CreateTensorValueFromMemory(pixels, [1, 3, 64, 64]);
+        var result = RunFloats(session, new() { ["input_ids"] = vIds, ["attention_mask"] = vMask, ["pixel_values"] = vPix }, ["logits_per_text", "text_embeds", "image_embeds"]);
         var reference = new TinyClipReference(TinyClipWeights.Generate(config));
         var text = reference.TextEmbeds(ids, mask);
         var image = reference.ImageEmbeds(pixels, 1);
-        ShouldMatch(result["text_embeds"].ToArray<float>(), text, "text_embeds");
-        ShouldMatch(result["image_embeds"].ToArray<float>(), image, "image_embeds");
-        ShouldMatch(result["logits_per_text"].ToArray<float>(), reference.LogitsPerText(text, image), "logits (scale e^2)");
+        ShouldMatch(result["text_embeds"].Values, text, "text_embeds");
+        ShouldMatch(result["image_embeds"].Values, image, "image_embeds");
+        ShouldMatch(result["logits_per_text"].Values, reference.LogitsPerText(text, image), "logits (scale e^2)");
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
 using SynthVlm.Onnx;
 using SynthVlm.Testing;
 
@@ -104,15 +105,15 @@ public sealed class TorchParityTests(TorchParityFixture fixture) : IClassFixture
         var pooled = Negative.Pooled.Concat(Positive.Pooled).ToArray();
         var unet = fixture.Model.Unet;
 
-        using var sample = OrtValue.FromArray(TorchParityFixture.Read("unet_call_sample.bin"), batch, c, h, w);
-        using var timestep = OrtValue.FromArray(new[] { fixture.Meta.GetProperty("unet_call_timestep").GetSingle() }, Array.Empty<long>());
-        using var ctx = OrtValue.FromArray(context, batch, 77, d);
-        using var text = OrtValue.FromArray(pooled, batch, p);
-        using var idsValue = OrtValue.FromArray(ids, batch, 6);
+        using var sample = OrtTestExtensions.Tensor(TorchParityFixture.Read("unet_call_sample.bin"), batch, c, h, w);
+        using var timestep = OrtTestExtensions.Tensor(new[] { fixture.Meta.GetProperty("unet_call_timestep").GetSingle() });
+        using var ctx = OrtTestExtensions.Tensor(context, batch, 77, d);
+        using var text = OrtTestExtensions.Tensor(pooled, batch, p);
+        using var idsValue = OrtTestExtensions.Tensor(ids, batch, 6);
         using var outputs = unet.Run(
-            [new("sample", sample), new("timestep", timestep), new("encoder_hidden_states", ctx), new("text_embeds", text), new("time_ids", idsValue)],
+            new Dictionary<string, OrtValue> { ["sample"] = sample, ["timestep"] = timestep, ["encoder_hidden_states"] = ctx, ["text_embeds"] = text, ["time_ids"] = idsValue },
             ["out_sample"], CancellationToken.None);
-        var actual = TensorIo.Output(outputs["out_sample"]);
+        var actual = TensorIo.Output(outputs[0]);
         var expected = TorchParityFixture.Read("unet_call_out.bin");
 
         actual.Should().HaveCount(expected.Length);

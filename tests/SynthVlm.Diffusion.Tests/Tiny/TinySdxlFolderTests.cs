@@ -1,6 +1,6 @@
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
 using SynthVlm.Diffusion.Tiny;
-using SynthVlm.Onnx;
 using SynthVlm.Tokenizers;
 
 namespace SynthVlm.Diffusion.Tests.Tiny;
@@ -92,10 +92,10 @@ public sealed class TinySdxlFolderTests(TinySdxlFolders folders) : IClassFixture
     {
         var dir = refiner ? folders.Refiner : folders.Base;
         var unet = ReadJson(Path.Combine(dir, "unet", "config.json"));
-        using var session = InferenceSession.Load(Path.Combine(dir, "unet", "model.onnx"));
-        var context = session.Inputs.Single(i => i.Name == "encoder_hidden_states").Dimensions[2];
-        var timeIds = session.Inputs.Single(i => i.Name == "time_ids").Dimensions[1];
-        var pooled = session.Inputs.Single(i => i.Name == "text_embeds").Dimensions[1];
+        using var session = new InferenceSession(Path.Combine(dir, "unet", "model.onnx"));
+        var context = session.InputMetadata["encoder_hidden_states"].Dimensions[2];
+        var timeIds = session.InputMetadata["time_ids"].Dimensions[1];
+        var pooled = session.InputMetadata["text_embeds"].Dimensions[1];
         unet.GetProperty("cross_attention_dim").GetInt64().Should().Be(context).And.Be(refiner ? 40 : 64);
         unet.GetProperty("in_channels").GetInt32().Should().Be(4);
         unet.GetProperty("sample_size").GetInt32().Should().Be(8);
@@ -134,11 +134,11 @@ public sealed class TinySdxlFolderTests(TinySdxlFolders folders) : IClassFixture
         te.GetProperty("bos_token_id").GetInt32().Should().Be(t1.BosId);
 
         // The embedding table has exactly one row per token id: the last id works, one past it does not.
-        using var session = InferenceSession.Load(Path.Combine(folders.Base, "text_encoder_2", "model.onnx"));
-        using var ok = OrtValue.FromArray(new long[] { t2.BosId, t2.EosId }, 1, 2);
-        using var fine = session.Run([new("input_ids", ok)]);
-        using var bad = OrtValue.FromArray(new long[] { t2.BosId, t2.VocabSize }, 1, 2);
-        var act = () => session.Run([new("input_ids", bad)]);
+        using var session = new InferenceSession(Path.Combine(folders.Base, "text_encoder_2", "model.onnx"));
+        using var ok = OrtTestExtensions.Tensor(new long[] { t2.BosId, t2.EosId }, 1, 2);
+        using var fine = session.RunAll(("input_ids", ok));
+        using var bad = OrtTestExtensions.Tensor(new long[] { t2.BosId, t2.VocabSize }, 1, 2);
+        var act = () => session.RunAll(("input_ids", bad));
         act.Should().Throw<OnnxRuntimeException>();
     }
 
@@ -152,12 +152,12 @@ public sealed class TinySdxlFolderTests(TinySdxlFolders folders) : IClassFixture
         var ids2 = new long[2 * 77];
         t1.EncodeBatch(prompts, ids1, [], 77, []);
         t2.EncodeBatch(prompts, ids2, [], 77, []);
-        using var te1 = InferenceSession.Load(Path.Combine(folders.Base, "text_encoder", "model.onnx"));
-        using var te2 = InferenceSession.Load(Path.Combine(folders.Base, "text_encoder_2", "model.onnx"));
-        using var v1 = OrtValue.FromArray(ids1, 2, 77);
-        using var v2 = OrtValue.FromArray(ids2, 2, 77);
-        using var y1 = te1.Run([new("input_ids", v1)], ["hidden_states.11"]);
-        using var y2 = te2.Run([new("input_ids", v2)], ["hidden_states.31", "text_embeds"]);
+        using var te1 = new InferenceSession(Path.Combine(folders.Base, "text_encoder", "model.onnx"));
+        using var te2 = new InferenceSession(Path.Combine(folders.Base, "text_encoder_2", "model.onnx"));
+        using var v1 = OrtTestExtensions.Tensor(ids1, 2, 77);
+        using var v2 = OrtTestExtensions.Tensor(ids2, 2, 77);
+        using var y1 = te1.RunNamed(["hidden_states.11"], ("input_ids", v1));
+        using var y2 = te2.RunNamed(["hidden_states.31", "text_embeds"], ("input_ids", v2));
         var a = y1[0].ToArray<float>();
         var b = y2[0].ToArray<float>();
         var context = new float[2 * 77 * 64];
@@ -166,13 +166,13 @@ public sealed class TinySdxlFolderTests(TinySdxlFolders folders) : IClassFixture
             a.AsSpan(row * 24, 24).CopyTo(context.AsSpan(row * 64));
             b.AsSpan(row * 40, 40).CopyTo(context.AsSpan((row * 64) + 24));
         }
-        using var unet = InferenceSession.Load(Path.Combine(folders.Base, "unet", "model.onnx"));
-        using var sample = OrtValue.FromArray(new float[2 * 4 * 8 * 8], 2, 4, 8, 8);
-        using var timestep = OrtValue.FromArray(new[] { 999f });
-        using var hidden = OrtValue.FromArray(context, 2, 77, 64);
-        using var pooled = OrtValue.FromArray(y2["text_embeds"].ToArray<float>(), 2, 40);
-        using var timeIds = OrtValue.FromArray(new float[] { 64, 64, 0, 0, 64, 64, 64, 64, 0, 0, 64, 64 }, 2, 6);
-        using var y = unet.Run([new("sample", sample), new("timestep", timestep), new("encoder_hidden_states", hidden), new("text_embeds", pooled), new("time_ids", timeIds)]);
+        using var unet = new InferenceSession(Path.Combine(folders.Base, "unet", "model.onnx"));
+        using var sample = OrtTestExtensions.Tensor(new float[2 * 4 * 8 * 8], 2, 4, 8, 8);
+        using var timestep = OrtTestExtensions.Tensor(new[] { 999f });
+        using var hidden = OrtTestExtensions.Tensor(context, 2, 77, 64);
+        using var pooled = OrtTestExtensions.Tensor(y2["text_embeds"].ToArray<float>(), 2, 40);
+        using var timeIds = OrtTestExtensions.Tensor(new float[] { 64, 64, 0, 0, 64, 64, 64, 64, 0, 0, 64, 64 }, 2, 6);
+        using var y = unet.RunAll(("sample", sample), ("timestep", timestep), ("encoder_hidden_states", hidden), ("text_embeds", pooled), ("time_ids", timeIds));
         var eps = y["out_sample"].ToArray<float>();
         eps.Should().OnlyContain(v => float.IsFinite(v));
         // Same zero latents, different prompts: the prediction differs only through the text.

@@ -1,5 +1,6 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using SynthVlm.Diffusion.Tiny;
-using SynthVlm.Onnx;
 using SynthVlm.Onnx.Builder;
 
 namespace SynthVlm.Diffusion.Tests.Tiny;
@@ -19,25 +20,28 @@ public sealed class TinySdxlModelTests
     private static int Bos => Vocab.Value - 2;
     private static int Eos => Vocab.Value - 1;
 
-    private static void ShouldBe(TensorMetadata m, TensorElementType type, params string[] dims)
+    private static void ShouldBe((string Name, NodeMetadata Meta) item, TensorElementType type, params string[] dims)
     {
-        m.ElementType.Should().Be(type, m.Name);
-        m.Dimensions.Should().HaveCount(dims.Length, m.Name);
+        var (name, m) = item;
+        m.ElementDataType.Should().Be(type, name);
+        m.Dimensions.Should().HaveCount(dims.Length, name);
         for (var i = 0; i < dims.Length; i++)
         {
-            if (long.TryParse(dims[i], out var size))
+            if (int.TryParse(dims[i], out var size))
             {
-                m.Dimensions[i].Should().Be(size, $"{m.Name} dim {i}");
+                m.Dimensions[i].Should().Be(size, $"{name} dim {i}");
             }
             else
             {
-                m.Dimensions[i].Should().Be(-1, $"{m.Name} dim {i} is dynamic");
-                m.SymbolicDimensions[i].Should().Be(dims[i], $"{m.Name} dim {i}");
+                m.Dimensions[i].Should().Be(-1, $"{name} dim {i} is dynamic");
+                m.SymbolicDimensions[i].Should().Be(dims[i], $"{name} dim {i}");
             }
         }
     }
 
-    private static TensorMetadata Single(IReadOnlyList<TensorMetadata> list, string name) => list.Single(m => m.Name == name);
+    private static (string Name, NodeMetadata Meta) Single(IReadOnlyDictionary<string, NodeMetadata> metadata, string name) => (name, metadata[name]);
+
+    private static (string Name, NodeMetadata Meta) First(IReadOnlyList<string> names, IReadOnlyDictionary<string, NodeMetadata> metadata) => (names[0], metadata[names[0]]);
 
     private static long[] Ids(int batch, long pad, params int[][] content)
     {
@@ -61,33 +65,33 @@ public sealed class TinySdxlModelTests
     [Fact]
     public void Text_encoder_metadata_matches_clip_text_with_thirteen_hidden_states()
     {
-        using var s = InferenceSession.FromBytes(TextEncoder.Value);
-        s.Inputs.Select(i => i.Name).Should().Equal("input_ids");
-        ShouldBe(s.Inputs[0], TensorElementType.Int64, "batch_size", "sequence_length");
+        using var s = new InferenceSession(TextEncoder.Value);
+        s.InputNames.Should().Equal("input_ids");
+        ShouldBe(First(s.InputNames, s.InputMetadata), TensorElementType.Int64, "batch_size", "sequence_length");
         var expected = new[] { "last_hidden_state", "pooler_output" }.Concat(Enumerable.Range(0, 13).Select(i => $"hidden_states.{i}"));
-        s.Outputs.Select(o => o.Name).Should().Equal(expected);
-        ShouldBe(Single(s.Outputs, "last_hidden_state"), TensorElementType.Float, "batch_size", "sequence_length", "24");
-        ShouldBe(Single(s.Outputs, "pooler_output"), TensorElementType.Float, "batch_size", "24");
+        s.OutputNames.Should().Equal(expected);
+        ShouldBe(Single(s.OutputMetadata, "last_hidden_state"), TensorElementType.Float, "batch_size", "sequence_length", "24");
+        ShouldBe(Single(s.OutputMetadata, "pooler_output"), TensorElementType.Float, "batch_size", "24");
         foreach (var i in new[] { 0, 11, 12 })
         {
-            ShouldBe(Single(s.Outputs, $"hidden_states.{i}"), TensorElementType.Float, "batch_size", "sequence_length", "24");
+            ShouldBe(Single(s.OutputMetadata, $"hidden_states.{i}"), TensorElementType.Float, "batch_size", "sequence_length", "24");
         }
     }
 
     [Fact]
     public void Text_encoder_2_metadata_matches_clip_text_with_projection_and_thirty_three_hidden_states()
     {
-        using var s = InferenceSession.FromBytes(TextEncoder2.Value);
-        s.Inputs.Select(i => i.Name).Should().Equal("input_ids");
-        ShouldBe(s.Inputs[0], TensorElementType.Int64, "batch_size", "sequence_length");
+        using var s = new InferenceSession(TextEncoder2.Value);
+        s.InputNames.Should().Equal("input_ids");
+        ShouldBe(First(s.InputNames, s.InputMetadata), TensorElementType.Int64, "batch_size", "sequence_length");
         var expected = new[] { "text_embeds", "last_hidden_state" }.Concat(Enumerable.Range(0, 33).Select(i => $"hidden_states.{i}"));
-        s.Outputs.Select(o => o.Name).Should().Equal(expected);
+        s.OutputNames.Should().Equal(expected);
         // The file labels the projection axis "sequence_length" as optimum's export does; ONNX
         // Runtime's shape inference replaces the label with the inferred width, as it would for a real export.
-        ShouldBe(Single(s.Outputs, "text_embeds"), TensorElementType.Float, "batch_size", "40");
-        ShouldBe(Single(s.Outputs, "last_hidden_state"), TensorElementType.Float, "batch_size", "sequence_length", "40");
-        ShouldBe(Single(s.Outputs, "hidden_states.31"), TensorElementType.Float, "batch_size", "sequence_length", "40");
-        ShouldBe(Single(s.Outputs, "hidden_states.32"), TensorElementType.Float, "batch_size", "sequence_length", "40");
+        ShouldBe(Single(s.OutputMetadata, "text_embeds"), TensorElementType.Float, "batch_size", "40");
+        ShouldBe(Single(s.OutputMetadata, "last_hidden_state"), TensorElementType.Float, "batch_size", "sequence_length", "40");
+        ShouldBe(Single(s.OutputMetadata, "hidden_states.31"), TensorElementType.Float, "batch_size", "sequence_length", "40");
+        ShouldBe(Single(s.OutputMetadata, "hidden_states.32"), TensorElementType.Float, "batch_size", "sequence_length", "40");
     }
 
     [Theory]
@@ -95,41 +99,41 @@ public sealed class TinySdxlModelTests
     [InlineData(true, 5, 40)]
     public void Unet_metadata_matches_the_new_optimum_contract(bool refiner, int timeIds, int contextWidth)
     {
-        using var s = InferenceSession.FromBytes(refiner ? RefinerUnet.Value : BaseUnet.Value);
-        s.Inputs.Select(i => i.Name).Should().Equal("sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids");
-        ShouldBe(Single(s.Inputs, "sample"), TensorElementType.Float, "batch_size", "4", "height", "width");
-        ShouldBe(Single(s.Inputs, "timestep"), TensorElementType.Float);
-        ShouldBe(Single(s.Inputs, "encoder_hidden_states"), TensorElementType.Float, "batch_size", "sequence_length", contextWidth.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        ShouldBe(Single(s.Inputs, "text_embeds"), TensorElementType.Float, "batch_size", "40");
-        ShouldBe(Single(s.Inputs, "time_ids"), TensorElementType.Float, "batch_size", timeIds.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        s.Outputs.Select(o => o.Name).Should().Equal("out_sample");
-        ShouldBe(s.Outputs[0], TensorElementType.Float, "batch_size", "4", "height", "width");
+        using var s = new InferenceSession(refiner ? RefinerUnet.Value : BaseUnet.Value);
+        s.InputNames.Should().Equal("sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids");
+        ShouldBe(Single(s.InputMetadata, "sample"), TensorElementType.Float, "batch_size", "4", "height", "width");
+        ShouldBe(Single(s.InputMetadata, "timestep"), TensorElementType.Float);
+        ShouldBe(Single(s.InputMetadata, "encoder_hidden_states"), TensorElementType.Float, "batch_size", "sequence_length", contextWidth.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        ShouldBe(Single(s.InputMetadata, "text_embeds"), TensorElementType.Float, "batch_size", "40");
+        ShouldBe(Single(s.InputMetadata, "time_ids"), TensorElementType.Float, "batch_size", timeIds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        s.OutputNames.Should().Equal("out_sample");
+        ShouldBe(First(s.OutputNames, s.OutputMetadata), TensorElementType.Float, "batch_size", "4", "height", "width");
     }
 
     [Fact]
     public void Vae_metadata_matches_the_optimum_contract()
     {
-        using var d = InferenceSession.FromBytes(VaeDecoder.Value);
-        d.Inputs.Select(i => i.Name).Should().Equal("latent_sample");
-        ShouldBe(d.Inputs[0], TensorElementType.Float, "batch_size", "4", "height_latent", "width_latent");
-        d.Outputs.Select(o => o.Name).Should().Equal("sample");
-        ShouldBe(d.Outputs[0], TensorElementType.Float, "batch_size", "3", "height", "width");
+        using var d = new InferenceSession(VaeDecoder.Value);
+        d.InputNames.Should().Equal("latent_sample");
+        ShouldBe(First(d.InputNames, d.InputMetadata), TensorElementType.Float, "batch_size", "4", "height_latent", "width_latent");
+        d.OutputNames.Should().Equal("sample");
+        ShouldBe(First(d.OutputNames, d.OutputMetadata), TensorElementType.Float, "batch_size", "3", "height", "width");
 
-        using var e = InferenceSession.FromBytes(VaeEncoder.Value);
-        e.Inputs.Select(i => i.Name).Should().Equal("sample");
-        ShouldBe(e.Inputs[0], TensorElementType.Float, "batch_size", "3", "height", "width");
-        e.Outputs.Select(o => o.Name).Should().Equal("latent_parameters");
-        ShouldBe(e.Outputs[0], TensorElementType.Float, "batch_size", "8", "height_latent", "width_latent");
+        using var e = new InferenceSession(VaeEncoder.Value);
+        e.InputNames.Should().Equal("sample");
+        ShouldBe(First(e.InputNames, e.InputMetadata), TensorElementType.Float, "batch_size", "3", "height", "width");
+        e.OutputNames.Should().Equal("latent_parameters");
+        ShouldBe(First(e.OutputNames, e.OutputMetadata), TensorElementType.Float, "batch_size", "8", "height_latent", "width_latent");
     }
 
     [Fact]
     public void Text_encoders_give_every_output_for_a_batch_of_two_and_each_layer_changes_the_states()
     {
-        using var s1 = InferenceSession.FromBytes(TextEncoder.Value);
-        using var s2 = InferenceSession.FromBytes(TextEncoder2.Value);
-        using var ids = OrtValue.FromArray(Ids(2, Eos, TwoTexts), 2, Config.MaxPositions);
-        using var y1 = s1.Run([new("input_ids", ids)]);
-        using var y2 = s2.Run([new("input_ids", ids)]);
+        using var s1 = new InferenceSession(TextEncoder.Value);
+        using var s2 = new InferenceSession(TextEncoder2.Value);
+        using var ids = OrtTestExtensions.Tensor(Ids(2, Eos, TwoTexts), 2, Config.MaxPositions);
+        using var y1 = s1.RunAll(("input_ids", ids));
+        using var y2 = s2.RunAll(("input_ids", ids));
         y1["last_hidden_state"].Shape.Should().Equal(2, 77, 24);
         y1["pooler_output"].Shape.Should().Equal(2, 24);
         y2["text_embeds"].Shape.Should().Equal(2, 40);
@@ -157,14 +161,14 @@ public sealed class TinySdxlModelTests
     [Fact]
     public void Pooled_outputs_are_taken_at_eos_so_the_pad_id_does_not_matter()
     {
-        using var s1 = InferenceSession.FromBytes(TextEncoder.Value);
-        using var s2 = InferenceSession.FromBytes(TextEncoder2.Value);
-        using var padEos = OrtValue.FromArray(Ids(2, Eos, TwoTexts), 2, Config.MaxPositions);
-        using var padZero = OrtValue.FromArray(Ids(2, 0, TwoTexts), 2, Config.MaxPositions);
-        using var a2 = s2.Run([new("input_ids", padEos)]);
-        using var b2 = s2.Run([new("input_ids", padZero)]);
-        using var a1 = s1.Run([new("input_ids", padEos)]);
-        using var b1 = s1.Run([new("input_ids", padZero)]);
+        using var s1 = new InferenceSession(TextEncoder.Value);
+        using var s2 = new InferenceSession(TextEncoder2.Value);
+        using var padEos = OrtTestExtensions.Tensor(Ids(2, Eos, TwoTexts), 2, Config.MaxPositions);
+        using var padZero = OrtTestExtensions.Tensor(Ids(2, 0, TwoTexts), 2, Config.MaxPositions);
+        using var a2 = s2.RunAll(("input_ids", padEos));
+        using var b2 = s2.RunAll(("input_ids", padZero));
+        using var a1 = s1.RunAll(("input_ids", padEos));
+        using var b1 = s1.RunAll(("input_ids", padZero));
         var eosPooled = a2["text_embeds"].ToArray<float>();
         // Causal attention: positions up to EOS see no padding, so the pooled rows agree to
         // rounding (a kernel may reorder sums for different inputs; 1e-6 is far below a change).
@@ -181,12 +185,10 @@ public sealed class TinySdxlModelTests
         MaxAbsDiff(pooled[..24], last[..24]).Should().BeGreaterThan(1e-3);
     }
 
-    private static OrtValueList RunUnet(InferenceSession s, UnetInputs x) =>
-        s.Run(
-        [
-            new("sample", x.Sample), new("timestep", x.Timestep), new("encoder_hidden_states", x.Context),
-            new("text_embeds", x.TextEmbeds), new("time_ids", x.TimeIds),
-        ]);
+    private static OrtTestExtensions.NamedOutputs RunUnet(InferenceSession s, UnetInputs x) =>
+        s.RunAll(
+            ("sample", x.Sample), ("timestep", x.Timestep), ("encoder_hidden_states", x.Context),
+            ("text_embeds", x.TextEmbeds), ("time_ids", x.TimeIds));
 
     [Theory]
     [InlineData(false, 8, 8)]
@@ -195,7 +197,7 @@ public sealed class TinySdxlModelTests
     [InlineData(true, 12, 6)]
     public void Unet_runs_for_a_batch_of_two_at_several_latent_sizes(bool refiner, int h, int w)
     {
-        using var s = InferenceSession.FromBytes(refiner ? RefinerUnet.Value : BaseUnet.Value);
+        using var s = new InferenceSession(refiner ? RefinerUnet.Value : BaseUnet.Value);
         using var x = UnetInputs.Create(refiner, 2, h, w, seed: 1);
         using var y = RunUnet(s, x);
         y["out_sample"].Shape.Should().Equal(2, 4, h, w);
@@ -209,7 +211,7 @@ public sealed class TinySdxlModelTests
     [InlineData(true)]
     public void Every_unet_input_changes_the_output(bool refiner)
     {
-        using var s = InferenceSession.FromBytes(refiner ? RefinerUnet.Value : BaseUnet.Value);
+        using var s = new InferenceSession(refiner ? RefinerUnet.Value : BaseUnet.Value);
         float[] Output(Action<UnetInputs> change)
         {
             using var x = UnetInputs.Create(refiner, 2, 8, 8, seed: 3);
@@ -238,17 +240,17 @@ public sealed class TinySdxlModelTests
     [InlineData(6, 10)]
     public void Vae_decoder_and_encoder_run_for_a_batch_of_two(int h, int w)
     {
-        using var d = InferenceSession.FromBytes(VaeDecoder.Value);
-        using var e = InferenceSession.FromBytes(VaeEncoder.Value);
-        using var latents = OrtValue.FromArray(new WeightGenerator(5).Normal(1f, 2, 4, h, w), 2, 4, h, w);
-        using var image = d.Run([new("latent_sample", latents)]);
+        using var d = new InferenceSession(VaeDecoder.Value);
+        using var e = new InferenceSession(VaeEncoder.Value);
+        using var latents = OrtTestExtensions.Tensor(new WeightGenerator(5).Normal(1f, 2, 4, h, w), 2, 4, h, w);
+        using var image = d.RunAll(("latent_sample", latents));
         image["sample"].Shape.Should().Equal(2, 3, 8 * h, 8 * w);
         var pixels = image["sample"].ToArray<float>();
         pixels.Should().OnlyContain(v => v >= -1f && v <= 1f);
         pixels.Max().Should().BeGreaterThan(pixels.Min() + 0.05f, "the decoder is not constant");
 
-        using var back = OrtValue.FromArray(pixels, 2, 3, 8 * h, 8 * w);
-        using var parameters = e.Run([new("sample", back)]);
+        using var back = OrtTestExtensions.Tensor(pixels, 2, 3, 8 * h, 8 * w);
+        using var parameters = e.RunAll(("sample", back));
         parameters["latent_parameters"].Shape.Should().Equal(2, 8, h, w);
         parameters["latent_parameters"].ToArray<float>().Should().OnlyContain(v => float.IsFinite(v));
     }
@@ -304,11 +306,11 @@ public sealed class TinySdxlModelTests
             }
             return new UnetInputs
             {
-                Sample = OrtValue.FromArray(g.Normal(1f, batch, 4, h, w), batch, 4, h, w),
-                Timestep = OrtValue.FromArray(new[] { 981f }),
-                Context = OrtValue.FromArray(g.Normal(1f, batch, 77, width), batch, 77, width),
-                TextEmbeds = OrtValue.FromArray(g.Normal(1f, batch, Config.ProjectionDim), batch, Config.ProjectionDim),
-                TimeIds = OrtValue.FromArray(ids, batch, row.Length),
+                Sample = OrtTestExtensions.Tensor(g.Normal(1f, batch, 4, h, w), batch, 4, h, w),
+                Timestep = OrtTestExtensions.Tensor(new[] { 981f }),
+                Context = OrtTestExtensions.Tensor(g.Normal(1f, batch, 77, width), batch, 77, width),
+                TextEmbeds = OrtTestExtensions.Tensor(g.Normal(1f, batch, Config.ProjectionDim), batch, Config.ProjectionDim),
+                TimeIds = OrtTestExtensions.Tensor(ids, batch, row.Length),
             };
         }
 
