@@ -1,6 +1,6 @@
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 using SynthVlm.Rpc;
 using SynthVlm.Runs;
 using SynthVlm.ServiceDefaults;
@@ -157,7 +157,7 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
         {
             return await runs.StoreAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisException e)
+        catch (Exception e) when (RedisConnections.IsRedisFailure(e))
         {
             throw new RpcException(new RpcStatus(RpcStatusCode.Unavailable, $"Redis is unavailable: {e.Message}"));
         }

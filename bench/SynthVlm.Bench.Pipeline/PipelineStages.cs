@@ -3,8 +3,7 @@ using System.Globalization;
 using Google.Protobuf;
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 
 namespace SynthVlm.Bench.Pipeline;
@@ -71,7 +70,7 @@ internal sealed class PipelineStages
             Spec = config.Generation,
             CaptionIndex = caption.Index,
         };
-        var producer = new StreamProducer(connection);
+        var producer = new StreamProducer(connection.GetDatabase());
         await producer.ProduceAsync(KnownStreams.Curated, run, CuratedCaptionKind, curated.ToByteArray(), cancellationToken);
         var images = Enumerable.Range(0, config.Variants).Select(v => RunItems.Image(caption.Index, v, config.Variants));
         await store.MarkAsync(run, RunStages.Diffusion, ProgressMark.Emitted, images, CancellationToken.None);
@@ -105,7 +104,7 @@ internal sealed class PipelineStages
             _ = _blobs.Exists(keys[v]);
         }
         var store = new RunStore(connection);
-        var producer = new StreamProducer(connection);
+        var producer = new StreamProducer(connection.GetDatabase());
         for (var v = 0; v < curated.Variants; v++)
         {
             var record = new GeneratedImage
@@ -167,7 +166,7 @@ internal sealed class PipelineStages
             },
             ClipModel = ClipModel,
         };
-        var producer = new StreamProducer(connection);
+        var producer = new StreamProducer(connection.GetDatabase());
         await producer.ProduceAsync(KnownStreams.Scored, entry.Run, ScoredImageKind, scored.ToByteArray(), cancellationToken);
         if (tracked)
         {

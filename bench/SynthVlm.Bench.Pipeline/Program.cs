@@ -6,8 +6,7 @@ using SynthVlm;
 using SynthVlm.Bench.Pipeline;
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.Testing;
 
@@ -314,7 +313,7 @@ static async Task<RunConfig> SubmitAsync(RunStore store, string root, string id,
 // What CurationService's RunIngestor does per kept record: the entry, then curation "emitted", then ingest "processed".
 static async Task FeedAsync(RedisConnection connection, RunStore store, RunConfig config, int captions)
 {
-    var producer = new StreamProducer(connection);
+    var producer = new StreamProducer(connection.GetDatabase());
     var next = -1;
     var workers = new Task[Concurrency];
     for (var w = 0; w < workers.Length; w++)

@@ -1,4 +1,4 @@
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 
 namespace SynthVlm.Bench.Pipeline;
 

@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Testing;
 
 // Streams throughput: StreamProducer (XADD) and StreamConsumer (XREADGROUP + XACK) against
@@ -43,7 +42,7 @@ foreach (var size in sizes)
     foreach (var inFlight in inFlights)
     {
         var stream = $"bench:{size}:{inFlight}";
-        var producer = new StreamProducer(connection);
+        var producer = new StreamProducer(connection.GetDatabase());
         // Warm-up (JIT, pools) outside the timed window.
         await ProduceAsync(producer, stream + ":warm", payload, 2_000, inFlight);
         await connection.ExecuteAsync("DEL", stream + ":warm");

@@ -1,6 +1,6 @@
 using SynthVlm.Blobs;
 using SynthVlm.Dashboard.Telemetry;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 using SynthVlm.Rpc;
 
 namespace SynthVlm.Dashboard;
@@ -10,7 +10,7 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
 {
     private readonly SemaphoreSlim _redisGate = new(1, 1);
     private readonly Lock _runsLock = new();
-    private RedisConnection? _redis;
+    private StackExchange.Redis.ConnectionMultiplexer? _redis;
     private RpcChannel? _runsChannel;
 
     public DashboardOptions Options { get; } = options;
@@ -33,7 +33,7 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
         return box;
     }
 
-    public async Task<RedisConnection> RedisAsync(CancellationToken cancellationToken)
+    public async Task<StackExchange.Redis.IDatabaseAsync> RedisAsync(CancellationToken cancellationToken)
     {
         if (Options.RedisConnectionString is not { Length: > 0 } connectionString)
         {
@@ -44,11 +44,12 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
         {
             if (_redis is null)
             {
-                _redis = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(connectionString), cancellationToken: cancellationToken).ConfigureAwait(false);
+                // A failed first connect throws (abortConnect); once up, the multiplexer reconnects by itself.
+                _redis = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(connectionString) with { AbortConnect = true }).WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            return _redis;
+            return _redis.GetDatabase();
         }
-        catch (RedisConnectionException e)
+        catch (StackExchange.Redis.RedisConnectionException e)
         {
             throw new SourceUnavailableException("Redis: " + e.Message);
         }

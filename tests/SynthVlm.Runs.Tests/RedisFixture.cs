@@ -1,4 +1,4 @@
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 using SynthVlm.Testing;
 
 namespace SynthVlm.Runs.Tests;

@@ -6,8 +6,7 @@ using FluentAssertions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Rpc;
 using SynthVlm.ServiceDefaults;
 using SynthVlm.Testing;
@@ -76,7 +75,7 @@ public sealed class StreamWorkerHostTests : IAsyncLifetime
         var handler = app.Services.GetRequiredService<RecordingHandler>();
 
         await using var connection = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
-        var producer = new StreamProducer(connection);
+        var producer = new StreamProducer(connection.GetDatabase());
         using var source = new ActivitySource("SynthVlm.Tests");
         using var runSpan = source.StartActivity("run");
         var traceId = runSpan!.TraceId.ToString();

@@ -2,7 +2,7 @@ using System.Net;
 using FluentAssertions;
 using Grpc.Health.V1;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 using SynthVlm.Rpc;
 using SynthVlm.Testing;
 using Xunit;

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 using SynthVlm.Rpc;
 using SynthVlm.Testing;
 using FluentAssertions;
