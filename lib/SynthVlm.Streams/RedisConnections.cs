@@ -10,7 +10,15 @@ public static class RedisConnections
     public static async Task<ConnectionMultiplexer> ConnectAsync(RedisConnectionOptions options, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return await ConnectionMultiplexer.ConnectAsync(options.ToConfigurationOptions(), log).ConfigureAwait(false);
+        try
+        {
+            return await ConnectionMultiplexer.ConnectAsync(options.ToConfigurationOptions(), log).ConfigureAwait(false);
+        }
+        catch (RedisConnectionException e)
+        {
+            // StackExchange.Redis's message does not say where it tried; ours does (never the password).
+            throw new RedisConnectionException(e.FailureType, CommandFlags.None, $"Cannot connect to Redis at {options} ({e.FailureType}): {e.Message}", e, e.CommandStatus);
+        }
     }
 
     /// <summary>
