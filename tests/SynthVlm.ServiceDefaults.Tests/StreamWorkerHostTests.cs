@@ -74,8 +74,9 @@ public sealed class StreamWorkerHostTests : IAsyncLifetime
         await app.StartAsync().WithTimeout();
         var handler = app.Services.GetRequiredService<RecordingHandler>();
 
-        await using var connection = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
-        var producer = new StreamProducer(connection.GetDatabase());
+        await using var connectionMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        var connection = connectionMux.GetDatabase();
+        var producer = new StreamProducer(connection);
         using var source = new ActivitySource("SynthVlm.Tests");
         using var runSpan = source.StartActivity("run");
         var traceId = runSpan!.TraceId.ToString();

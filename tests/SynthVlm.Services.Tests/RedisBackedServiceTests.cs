@@ -34,8 +34,9 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
         var worker = new WorkerClient(channel);
 
         await TestTimeout.Until(async () => (await worker.GetStatusAsync(new GetWorkerStatusRequest())).Queues[0].Lag == 0, what: "the training group on synthvlm:datasets");
-        await using (var redis = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout())
+        await using (var redisMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout())
         {
+            var redis = redisMux.GetDatabase();
             for (var i = 0; i < 3; i++)
             {
                 await redis.ExecuteAsync("XADD", KnownStreams.Datasets, "*", KnownStreamFields.Run, "r", KnownStreamFields.Kind, "k", KnownStreamFields.Data, "x").WithTimeout();
