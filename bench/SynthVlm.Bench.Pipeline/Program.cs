@@ -59,8 +59,11 @@ static async Task<int> PipelineModeAsync(BenchOptions options, string dataRoot, 
 
     await using var server = await RedisServer.StartAsync();
     var redisOptions = RedisConnectionOptions.Parse(server.ConnectionString);
-    await using var admin = await RedisConnections.ConnectAsync(redisOptions);
-    Console.WriteLine($"redis-server {admin.GetServers()[0].Version} on 127.0.0.1:{server.Port}, {Environment.ProcessorCount} cores, {admin.GetServers()[0].Protocol}, StackExchange.Redis {typeof(ConnectionMultiplexer).Assembly.GetName().Version}");
+    // allowAdmin: the bench reads INFO cpu, an admin command to StackExchange.Redis.
+var adminConfig = redisOptions.ToConfigurationOptions();
+adminConfig.AllowAdmin = true;
+await using var admin = await ConnectionMultiplexer.ConnectAsync(adminConfig);
+    Console.WriteLine($"redis-server {admin.GetServers()[0].Version} on 127.0.0.1:{server.Port}, {Environment.ProcessorCount} cores, {admin.GetServers()[0].Protocol}, StackExchange.Redis {System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(ConnectionMultiplexer).Assembly)?.InformationalVersion.Split('+')[0]}");
     Console.WriteLine($"{images:N0} images = {captions:N0} captions x {variants} variants; consumers: BatchSize {Batch}, MaxConcurrency {Concurrency}, one per stage, one connection per stage");
     Console.WriteLine($"load average at start: {LoadAverage()} (the machine is shared: wall times include waiting for a core)");
     Console.WriteLine($"data disk store: {dataRoot} ({FileSystemOf(dataRoot)}); tmpfs store: {shmRoot ?? "(none)"}");

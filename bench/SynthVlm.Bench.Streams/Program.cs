@@ -36,10 +36,13 @@ ActivitySource.AddActivityListener(listener);
 
 await using var server = await RedisServer.StartAsync();
 var options = RedisConnectionOptions.Parse(server.ConnectionString);
-await using var multiplexer = await RedisConnections.ConnectAsync(options);
+// allowAdmin: the bench reads INFO cpu, an admin command to StackExchange.Redis.
+var adminConfig = options.ToConfigurationOptions();
+adminConfig.AllowAdmin = true;
+await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(adminConfig);
 var connection = multiplexer.GetDatabase();
 var benchmarkExe = File.Exists("/usr/bin/redis-benchmark") ? "/usr/bin/redis-benchmark" : "redis-benchmark";
-Console.WriteLine($"redis-server {multiplexer.GetServers()[0].Version} on 127.0.0.1:{server.Port}, {Environment.ProcessorCount} cores, {multiplexer.GetServers()[0].Protocol}, StackExchange.Redis {typeof(ConnectionMultiplexer).Assembly.GetName().Version}");
+Console.WriteLine($"redis-server {multiplexer.GetServers()[0].Version} on 127.0.0.1:{server.Port}, {Environment.ProcessorCount} cores, {multiplexer.GetServers()[0].Protocol}, StackExchange.Redis {System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(ConnectionMultiplexer).Assembly)?.InformationalVersion.Split('+')[0]}");
 
 await IdleWaitBench.RunAsync(multiplexer, quick);
 if (args.Contains("--idle-only"))
