@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -13,9 +14,10 @@ namespace SynthVlm.ServiceDefaults;
 /// <c>AddRedisClient("redis")</c> (configuration from <c>ConnectionStrings__redis</c>, its health
 /// check, optional tracing). Redis may come up after the service (or be restarted): the
 /// multiplexer connects and reconnects in the background (abortConnect=false), and
-/// <see cref="GetConnectionAsync"/> waits for the first connection.
+/// <see cref="GetConnectionAsync"/> waits for the first connection. Its health check ("redis")
+/// says why it is not connected (a rejected password, say) beside Aspire's own.
 /// </summary>
-public sealed partial class RedisClientHost(IServiceProvider services, RedisConnectionOptions options, ILogger<RedisClientHost> logger) : BackgroundService
+public sealed partial class RedisClientHost(IServiceProvider services, RedisConnectionOptions options, ILogger<RedisClientHost> logger) : BackgroundService, IHealthCheck
 {
     /// <summary>The Aspire settings key that turns the Redis client's tracing on or off.</summary>
     public const string DisableTracingKey = "Aspire:StackExchange:Redis:DisableTracing";
@@ -60,7 +62,14 @@ public sealed partial class RedisClientHost(IServiceProvider services, RedisConn
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<RedisClientHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RedisClientHost>());
+        builder.Services.AddHealthChecks().AddCheck<RedisClientHost>("redis");
     }
+
+    /// <inheritdoc />
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(IsConnected
+            ? HealthCheckResult.Healthy($"Connected to Redis at {Options}.")
+            : HealthCheckResult.Unhealthy(_lastError ?? $"Not connected to Redis at {Options}."));
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -74,7 +83,7 @@ public sealed partial class RedisClientHost(IServiceProvider services, RedisConn
                 {
                     // Resolving connects (synchronously, bounded by connectTimeout): keep it off the host's start path.
                     var multiplexer = await Task.Run(services.GetRequiredService<IConnectionMultiplexer>, stoppingToken).ConfigureAwait(false);
-                    multiplexer.ConnectionFailed += (_, e) => _lastError = $"{e.FailureType}: {e.Exception?.Message}";
+                    multiplexer.ConnectionFailed += (_, e) => _lastError = Describe(e);
                     // Redis that comes up later is noticed at once, not at the next backoff step.
                     multiplexer.ConnectionRestored += (_, _) => MarkConnected(multiplexer);
                     _multiplexer = multiplexer;
@@ -102,6 +111,10 @@ public sealed partial class RedisClientHost(IServiceProvider services, RedisConn
         }
         _connected.TrySetCanceled(stoppingToken);
     }
+
+    private string Describe(ConnectionFailedEventArgs e) => e.FailureType == ConnectionFailureType.AuthenticationFailure
+        ? $"Redis at {Options.EndPoint} rejected the credentials: check the password (and user) in {KnownEnvironment.RedisConnectionStringEnv} ({e.Exception?.Message})"
+        : $"Redis at {Options.EndPoint}: {e.FailureType}: {e.Exception?.Message}";
 
     private void MarkConnected(IConnectionMultiplexer multiplexer)
     {
