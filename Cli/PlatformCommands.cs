@@ -4,10 +4,9 @@ using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
 using HealthClient = Grpc.Health.V1.Health.HealthClient;
 using WorkerClient = SynthVlm.Protos.V1.Worker.WorkerClient;
+using SynthVlm.Streams;
 
 namespace SynthVlm.Cli;
 
@@ -117,8 +116,8 @@ internal static class PlatformCommands
                     stages = KnownServices.Find(name) is { } found ? [found]
                         : throw new ArgumentException($"--stage: '{name}' is not a stage; expected one of {string.Join(", ", KnownServices.All.Select(s => s.Name))}.");
                 }
-                await using var connection = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(connectionString), logger: null, ct).ConfigureAwait(false);
-                var inspector = new StreamQueueInspector(connection);
+                await using var connection = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(connectionString)).WaitAsync(ct).ConfigureAwait(false);
+                var inspector = new StreamQueueInspector(connection.GetDatabase());
                 foreach (var s in stages)
                 {
                     var q = await inspector.GetQueueInfoAsync(s.InputStream, s.ConsumerGroup, ct).ConfigureAwait(false);
@@ -130,7 +129,7 @@ internal static class PlatformCommands
                 }
                 return 0;
             }
-            catch (Exception e) when (e is RedisException or FormatException or ArgumentException)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e) || e is FormatException or ArgumentException)
             {
                 await Console.Error.WriteLineAsync($"queue info: {e.Message}").ConfigureAwait(false);
                 return 1;

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.Selection;
 using SynthVlm.ServiceDefaults;
@@ -49,7 +49,7 @@ public sealed partial class CurationBarrier(
             {
                 return;
             }
-            catch (RedisException e)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e))
             {
                 LogRedisAway(logger, e.Message);
             }
@@ -79,7 +79,7 @@ public sealed partial class CurationBarrier(
     private async Task ReleaseAsync(RunStore store, Run run, CancellationToken stoppingToken)
     {
         var connection = await redis.GetConnectionAsync(stoppingToken).ConfigureAwait(false);
-        await using var lease = await RunLease.TryAcquireAsync(connection, RunKeys.Lease(run.Id, "barrier"), identity.Instance, options.LeaseTimeout, stoppingToken).ConfigureAwait(false);
+        await using var lease = await RunLease.TryAcquireAsync(connection.GetDatabase(), RunKeys.Lease(run.Id, "barrier"), identity.Instance, options.LeaseTimeout, stoppingToken).ConfigureAwait(false);
         if (lease is null || !await store.IsCurationHeldAsync(run.Id, stoppingToken).ConfigureAwait(false))
         {
             return;

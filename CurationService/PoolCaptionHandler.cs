@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.ServiceDefaults;
 
@@ -157,7 +157,7 @@ public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer ra
             Spec = config.Generation,
             CaptionIndex = caption.Index,
         };
-        var producer = new StreamProducer(await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false), new StreamProducerOptions
+        var producer = new StreamProducer((await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false)).GetDatabase(), new StreamProducerOptions
         {
             // Generation is the slow stage: wait here rather than queue a whole pool in Redis.
             MaxBacklog = options.MaxQueuedCurated,

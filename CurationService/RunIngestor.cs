@@ -6,8 +6,7 @@ using SynthVlm.Blobs;
 using SynthVlm.Captions;
 using PoolEntry = SynthVlm.Captions.PoolCaption;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.ServiceDefaults;
 
@@ -62,7 +61,7 @@ public sealed partial class RunIngestor(
             {
                 return;
             }
-            catch (RedisException e)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e))
             {
                 LogRedisAway(logger, e.Message);
             }
@@ -116,7 +115,7 @@ public sealed partial class RunIngestor(
     private async Task IngestAsync(RunStore store, string id, CancellationToken stoppingToken)
     {
         var connection = await redis.GetConnectionAsync(stoppingToken).ConfigureAwait(false);
-        await using var lease = await RunLease.TryAcquireAsync(connection, RunKeys.Lease(id, "ingest"), identity.Instance, options.LeaseTimeout, stoppingToken).ConfigureAwait(false);
+        await using var lease = await RunLease.TryAcquireAsync(connection.GetDatabase(), RunKeys.Lease(id, "ingest"), identity.Instance, options.LeaseTimeout, stoppingToken).ConfigureAwait(false);
         if (lease is null)
         {
             return;
@@ -132,7 +131,7 @@ public sealed partial class RunIngestor(
         using var work = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
         var next = await store.GetIngestCheckpointAsync(id, work.Token).ConfigureAwait(false);
         LogIngesting(logger, id, config.Captions, next);
-        var producer = new StreamProducer(connection, new StreamProducerOptions
+        var producer = new StreamProducer(connection.GetDatabase(), new StreamProducerOptions
         {
             MaxBacklog = options.MaxQueuedCaptions,
             BacklogGroups = [KnownServices.Curation.ConsumerGroup],

@@ -1,7 +1,7 @@
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
 using Grpc.Core;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.ServiceDefaults;
 
@@ -154,7 +154,7 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
         {
             return await runs.StoreAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisException e)
+        catch (Exception e) when (RedisConnections.IsRedisFailure(e))
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"Redis is unavailable: {e.Message}"));
         }

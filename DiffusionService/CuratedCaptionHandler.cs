@@ -4,8 +4,7 @@ using SynthVlm.Blobs;
 using SynthVlm.Imaging;
 using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.ServiceDefaults;
 
@@ -105,7 +104,7 @@ public sealed partial class CuratedCaptionHandler(ImageGenerator generator, File
         }
 
         var connection = await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false);
-        var producer = new StreamProducer(connection);
+        var producer = new StreamProducer(connection.GetDatabase());
         for (var v = 0; v < curated.Variants; v++)
         {
             var record = new GeneratedImage
@@ -177,13 +176,15 @@ public sealed partial class CuratedCaptionHandler(ImageGenerator generator, File
         await runs.MarkAsync(run, RunStages.Diffusion, ProgressMark.Dead, items, CancellationToken.None).ConfigureAwait(false);
     }
 
-    private async Task RecordFailureAsync(RedisConnection connection, StreamEntry entry, CuratedCaption curated, int variant, string reason)
+    private async Task RecordFailureAsync(StackExchange.Redis.IConnectionMultiplexer connection, StreamEntry entry, CuratedCaption curated, int variant, string reason)
     {
         LogVariantFailed(logger, curated.CaptionId, variant, reason);
-        await connection.ExecuteAsync("XADD", CancellationToken.None, KnownStreams.Dead, "*",
-            KnownStreamFields.Run, entry.Run, KnownStreamFields.Kind, entry.Kind, KnownStreamFields.Data, entry.Data,
-            StreamDeadLetterFields.Reason, $"caption '{curated.CaptionId}' variant {variant}: {reason}",
-            StreamDeadLetterFields.SourceStream, entry.Stream, StreamDeadLetterFields.OriginalId, entry.Id, "variant", variant).ConfigureAwait(false);
+        await connection.GetDatabase().StreamAddAsync(KnownStreams.Dead,
+        [
+            new(KnownStreamFields.Run, entry.Run), new(KnownStreamFields.Kind, entry.Kind), new(KnownStreamFields.Data, entry.Data),
+            new(StreamDeadLetterFields.Reason, $"caption '{curated.CaptionId}' variant {variant}: {reason}"),
+            new(StreamDeadLetterFields.SourceStream, entry.Stream), new(StreamDeadLetterFields.OriginalId, entry.Id), new("variant", variant),
+        ]).ConfigureAwait(false);
     }
 
     private static Dictionary<string, string> SettingsMap(Diffusion.GenerationSettings s) => new()

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using SynthVlm.Blobs;
 using SynthVlm.Clip;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.Scoring;
 using SynthVlm.ServiceDefaults;
@@ -81,7 +81,7 @@ public sealed partial class GeneratedImageHandler(PairScorer scorer, ClipModel m
             ClipModel = model.Folder,
         };
         // The shared connection is replaced after a reconnect, so the producer is made per entry (it is cheap).
-        var producer = new StreamProducer(await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false));
+        var producer = new StreamProducer((await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false)).GetDatabase());
         await producer.ProduceAsync(KnownStreams.Scored, entry.Run, OutputKind, scored.ToByteArray(), cancellationToken).ConfigureAwait(false);
         if (tracked && ItemOf(generated) is { } item)
         {

@@ -4,8 +4,7 @@ using Microsoft.Extensions.Logging;
 using SynthVlm.Blobs;
 using SynthVlm.Datasets;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.Selection;
 using SynthVlm.ServiceDefaults;
@@ -48,7 +47,7 @@ public sealed partial class RunFinalizer(
             {
                 return;
             }
-            catch (RedisException e)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e))
             {
                 LogRedisAway(logger, e.Message);
             }
@@ -70,7 +69,7 @@ public sealed partial class RunFinalizer(
     private async Task FinalizeAsync(RunStore store, Run run, CancellationToken stoppingToken)
     {
         var connection = await redis.GetConnectionAsync(stoppingToken).ConfigureAwait(false);
-        await using var lease = await RunLease.TryAcquireAsync(connection, RunKeys.Lease(run.Id, "finalize"), identity.Instance, options.LeaseTimeout, stoppingToken).ConfigureAwait(false);
+        await using var lease = await RunLease.TryAcquireAsync(connection.GetDatabase(), RunKeys.Lease(run.Id, "finalize"), identity.Instance, options.LeaseTimeout, stoppingToken).ConfigureAwait(false);
         if (lease is null)
         {
             return;
@@ -90,7 +89,7 @@ public sealed partial class RunFinalizer(
             if (await store.CompleteAsync(run.Id, result.Folder, result.Count, result.Note, CancellationToken.None).ConfigureAwait(false))
             {
                 var ready = new DatasetReady { Run = run.Id, Folder = result.Folder, Count = result.Count };
-                await new StreamProducer(connection).ProduceAsync(KnownStreams.Datasets, run.Id, "DatasetReady", Google.Protobuf.MessageExtensions.ToByteArray(ready), CancellationToken.None).ConfigureAwait(false);
+                await new StreamProducer(connection.GetDatabase()).ProduceAsync(KnownStreams.Datasets, run.Id, "DatasetReady", Google.Protobuf.MessageExtensions.ToByteArray(ready), CancellationToken.None).ConfigureAwait(false);
                 LogCompleted(logger, run.Id, result.Count, result.Folder);
             }
         }

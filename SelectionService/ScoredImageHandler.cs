@@ -1,6 +1,6 @@
 using Google.Protobuf;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.ServiceDefaults;
 

@@ -26,7 +26,7 @@ public sealed class RunAccess
 
     /// <summary>A store over the current connection (the connection is replaced after a reconnect, so ask each time).</summary>
     public async Task<RunStore> StoreAsync(CancellationToken cancellationToken) =>
-        new(await _redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false));
+        new((await _redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false)).GetDatabase());
 
     /// <summary>
     /// Whether an entry of <paramref name="run"/> should be worked on, and whether its progress is

@@ -72,11 +72,8 @@ public static partial class ServiceHost
             .AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy(), [HealthReporting.LiveTag]);
         if (settings.Redis is not null)
         {
-            builder.Services.AddSingleton(settings.Redis);
-            builder.Services.AddSingleton<RedisClientHost>();
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<RedisClientHost>());
+            RedisClientHost.AddTo(builder, settings.Redis);
             builder.Services.AddSingleton<RunAccess>();
-            health.AddCheck<RedisClientHost>("redis");
         }
 
         builder.Services.AddSynthVlmGrpc(service.Name);

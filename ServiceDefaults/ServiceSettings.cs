@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Configuration;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 
 namespace SynthVlm.ServiceDefaults;
 

@@ -3,8 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 
 namespace SynthVlm.ServiceDefaults;
 
@@ -40,7 +39,7 @@ public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQ
             if (redis is { IsConnected: true })
             {
                 var connection = await redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false);
-                var info = await new StreamQueueInspector(connection).GetQueueInfoAsync(stream, group, cancellationToken).ConfigureAwait(false);
+                var info = await new StreamQueueInspector(connection.GetDatabase()).GetQueueInfoAsync(stream, group, cancellationToken).ConfigureAwait(false);
                 status.Length = info.Length;
                 status.Pending = info.Pending;
                 status.Lag = info.Lag;
@@ -75,7 +74,7 @@ public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQ
                 LogGroupReady(logger, identity.Service.ConsumerGroup, identity.Service.InputStream);
                 break;
             }
-            catch (RedisException e)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e))
             {
                 LogGroupFailed(logger, identity.Service.InputStream, e.Message);
             }
@@ -100,7 +99,7 @@ public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQ
             {
                 await Task.Delay(interval, stoppingToken).ConfigureAwait(false);
                 var connection = await redis!.GetConnectionAsync(stoppingToken).ConfigureAwait(false);
-                var trimmed = await StreamTrimmer.TrimAcknowledgedAsync(connection, identity.Service.InputStream, cancellationToken: stoppingToken).ConfigureAwait(false);
+                var trimmed = await StreamTrimmer.TrimAcknowledgedAsync(connection.GetDatabase(), identity.Service.InputStream, cancellationToken: stoppingToken).ConfigureAwait(false);
                 if (trimmed > 0)
                 {
                     LogTrimmed(logger, trimmed, identity.Service.InputStream);
@@ -110,7 +109,7 @@ public sealed partial class StageQueues(ServiceIdentity identity, ILogger<StageQ
             {
                 return;
             }
-            catch (RedisException e)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e))
             {
                 LogGroupFailed(logger, identity.Service.InputStream, e.Message);
             }

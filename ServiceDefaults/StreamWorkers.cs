@@ -2,8 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 
 namespace SynthVlm.ServiceDefaults;
 
@@ -85,7 +84,7 @@ public sealed partial class StreamWorkerHost(
             {
                 return;
             }
-            catch (RedisException e)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e))
             {
                 LogWorkerRestart(logger, options.Stream, e.Message, delay.Peek.TotalSeconds);
             }

@@ -1,10 +1,11 @@
+using StackExchange.Redis;
+using StreamEntry = SynthVlm.Streams.StreamEntry;
 using System.Collections.Concurrent;
 using System.Globalization;
 using Google.Protobuf;
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 
 namespace SynthVlm.Bench.Pipeline;
@@ -46,7 +47,7 @@ internal sealed class PipelineStages
         var connection = _connections.Curation;
         var caption = Parse(entry, PoolCaptionKind, PoolCaption.Parser);
         var run = caption.Run.Length > 0 ? caption.Run : entry.Run;
-        var store = new RunStore(connection);
+        var store = new RunStore(connection.GetDatabase());
         var (work, tracked) = await CheckAsync(_connections.CurationStates, run, cancellationToken);
         if (!work)
         {
@@ -73,7 +74,7 @@ internal sealed class PipelineStages
             Spec = config.Generation,
             CaptionIndex = caption.Index,
         };
-        var producer = new StreamProducer(connection);
+        var producer = new StreamProducer(connection.GetDatabase());
         await producer.ProduceAsync(KnownStreams.Curated, run, CuratedCaptionKind, curated.ToByteArray(), cancellationToken);
         var images = Enumerable.Range(0, config.Variants).Select(v => RunItems.Image(caption.Index, v, config.Variants));
         await store.MarkAsync(run, RunStages.Diffusion, ProgressMark.Emitted, images, CancellationToken.None);
@@ -106,8 +107,8 @@ internal sealed class PipelineStages
             // The real handler stats each key to skip images a redelivery already wrote; kept as plumbing.
             _ = _blobs.Exists(keys[v]);
         }
-        var store = new RunStore(connection);
-        var producer = new StreamProducer(connection);
+        var store = new RunStore(connection.GetDatabase());
+        var producer = new StreamProducer(connection.GetDatabase());
         for (var v = 0; v < curated.Variants; v++)
         {
             var record = new GeneratedImage
@@ -169,12 +170,12 @@ internal sealed class PipelineStages
             },
             ClipModel = ClipModel,
         };
-        var producer = new StreamProducer(connection);
+        var producer = new StreamProducer(connection.GetDatabase());
         await producer.ProduceAsync(KnownStreams.Scored, entry.Run, ScoredImageKind, scored.ToByteArray(), cancellationToken);
         if (tracked)
         {
             var item = RunItems.Image(generated.CaptionIndex, generated.Variant, generated.Variants);
-            var store = new RunStore(connection);
+            var store = new RunStore(connection.GetDatabase());
             await store.MarkAsync(run, RunStages.Selection, ProgressMark.Emitted, item, CancellationToken.None);
             await store.MarkAsync(run, RunStages.Scoring, ProgressMark.Processed, item, CancellationToken.None);
         }
@@ -211,7 +212,7 @@ internal sealed class PipelineStages
         await _scores.AppendAsync(run, image.CaptionIndex, image.Variant, scored.ToByteArray(), cancellationToken);
         if (tracked)
         {
-            await new RunStore(connection).MarkAsync(run, RunStages.Selection, ProgressMark.Processed, RunItems.Image(image.CaptionIndex, image.Variant, image.Variants), CancellationToken.None);
+            await new RunStore(connection.GetDatabase()).MarkAsync(run, RunStages.Selection, ProgressMark.Processed, RunItems.Image(image.CaptionIndex, image.Variant, image.Variants), CancellationToken.None);
         }
     }
 
@@ -277,7 +278,7 @@ internal sealed class PipelineStages
 /// </summary>
 internal sealed class StageConnections : IAsyncDisposable
 {
-    private StageConnections(RedisConnection[] connections)
+    private StageConnections(ConnectionMultiplexer[] connections)
     {
         Curation = connections[0];
         Diffusion = connections[1];
@@ -289,13 +290,13 @@ internal sealed class StageConnections : IAsyncDisposable
         SelectionStates = States(Selection);
     }
 
-    public RedisConnection Curation { get; }
+    public ConnectionMultiplexer Curation { get; }
 
-    public RedisConnection Diffusion { get; }
+    public ConnectionMultiplexer Diffusion { get; }
 
-    public RedisConnection Scoring { get; }
+    public ConnectionMultiplexer Scoring { get; }
 
-    public RedisConnection Selection { get; }
+    public ConnectionMultiplexer Selection { get; }
 
     public RunStateCache CurationStates { get; }
 
@@ -307,10 +308,10 @@ internal sealed class StageConnections : IAsyncDisposable
 
     public static async Task<StageConnections> ConnectAsync(RedisConnectionOptions options)
     {
-        var connections = new RedisConnection[4];
+        var connections = new ConnectionMultiplexer[4];
         for (var i = 0; i < connections.Length; i++)
         {
-            connections[i] = await RedisConnection.ConnectAsync(options);
+            connections[i] = await RedisConnections.ConnectAsync(options);
         }
         return new StageConnections(connections);
     }
@@ -323,9 +324,9 @@ internal sealed class StageConnections : IAsyncDisposable
         await Selection.DisposeAsync();
     }
 
-    private static RunStateCache States(RedisConnection connection)
+    private static RunStateCache States(ConnectionMultiplexer connection)
     {
-        var store = new RunStore(connection);
+        var store = new RunStore(connection.GetDatabase());
         return new RunStateCache(store.GetStateAsync);
     }
 }

@@ -1,3 +1,6 @@
+using StackExchange.Redis;
+using StreamConsumer = SynthVlm.Streams.StreamConsumer;
+using StreamEntry = SynthVlm.Streams.StreamEntry;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -6,8 +9,7 @@ using SynthVlm;
 using SynthVlm.Bench.Pipeline;
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 using SynthVlm.Testing;
 
@@ -57,8 +59,11 @@ static async Task<int> PipelineModeAsync(BenchOptions options, string dataRoot, 
 
     await using var server = await RedisServer.StartAsync();
     var redisOptions = RedisConnectionOptions.Parse(server.ConnectionString);
-    await using var admin = await RedisConnection.ConnectAsync(redisOptions);
-    Console.WriteLine($"redis-server {admin.ServerVersion} on 127.0.0.1:{server.Port}, {Environment.ProcessorCount} cores, {admin.NegotiatedProtocol}");
+    // allowAdmin: the bench reads INFO cpu, an admin command to StackExchange.Redis.
+var adminConfig = redisOptions.ToConfigurationOptions();
+adminConfig.AllowAdmin = true;
+await using var admin = await ConnectionMultiplexer.ConnectAsync(adminConfig);
+    Console.WriteLine($"redis-server {admin.GetServers()[0].Version} on 127.0.0.1:{server.Port}, {Environment.ProcessorCount} cores, {admin.GetServers()[0].Protocol}, StackExchange.Redis {System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(ConnectionMultiplexer).Assembly)?.InformationalVersion.Split('+')[0]}");
     Console.WriteLine($"{images:N0} images = {captions:N0} captions x {variants} variants; consumers: BatchSize {Batch}, MaxConcurrency {Concurrency}, one per stage, one connection per stage");
     Console.WriteLine($"load average at start: {LoadAverage()} (the machine is shared: wall times include waiting for a core)");
     Console.WriteLine($"data disk store: {dataRoot} ({FileSystemOf(dataRoot)}); tmpfs store: {shmRoot ?? "(none)"}");
@@ -112,7 +117,7 @@ static async Task<int> PipelineModeAsync(BenchOptions options, string dataRoot, 
 
     var rows = new List<string[]>
     {
-        Row("raw Redis hop (XADD+XREADGROUP+XACK)", raw, "hops/s", $"ExecuteAsync only, {payloadSize} B data, {Concurrency} XADDs in flight, COUNT {Batch}, best of 2", "reference"),
+        Row("raw Redis hop (XADD+XREADGROUP+XACK)", raw, "hops/s", $"StackExchange.Redis ExecuteAsync only, {payloadSize} B data, {Concurrency} XADDs in flight, COUNT {Batch}, best of 2", "reference"),
         Row("pipeline end to end (store on data disk)", endToEnd, "images/s", $"{images:N0} images, {captions:N0} captions, wall {wall.TotalSeconds:0.00} s", ""),
         Row("pipeline stage-hops", hopRate, "hops/s", $"{hopItems:N0} hop-items = captions + 3 x images, 4 stages at once", Ratio(hopRate / raw)),
         RowUs("  per hop, wall x consumers / hop-items", hopWallUs, $"wall x {Stages} consumers / {hopItems:N0}; raw hop: {rawHopUs:0.0} us", Ratio(hopWallUs / rawHopUs)),
@@ -154,14 +159,14 @@ static async Task<int> PipelineModeAsync(BenchOptions options, string dataRoot, 
 
 // One pass: four consumers (one per stage) started, a warm-up run (JIT, pools) and the measured run
 // through them, stopped, and every stage's progress checked with RunStore.GetAsync.
-static async Task<PassResult> PipelinePassAsync(RedisConnectionOptions redisOptions, RedisConnection admin, string root, string tag, int captions, int variants, int warmCaptions)
+static async Task<PassResult> PipelinePassAsync(RedisConnectionOptions redisOptions, ConnectionMultiplexer admin, string root, string tag, int captions, int variants, int warmCaptions)
 {
     var images = captions * variants;
     var blobs = new FileBlobStore(root);
     await using var connections = await StageConnections.ConnectAsync(redisOptions);
     await using var scoreLog = new ScoreLogWriter(blobs, $"bench-{tag}");
     var stages = new PipelineStages(connections, blobs, scoreLog);
-    var stageSpecs = new (string Stream, string Group, RedisConnection Connection, Func<StreamEntry, CancellationToken, Task> Handler)[]
+    var stageSpecs = new (string Stream, string Group, ConnectionMultiplexer Connection, Func<StreamEntry, CancellationToken, Task> Handler)[]
     {
         (KnownStreams.Captions, "curation", connections.Curation, stages.CurateAsync),
         (KnownStreams.Curated, "diffusion", connections.Diffusion, stages.GenerateAsync),
@@ -184,7 +189,7 @@ static async Task<PassResult> PipelinePassAsync(RedisConnectionOptions redisOpti
     using var stop = new CancellationTokenSource();
     var loops = consumers.Select((c, i) => c.RunAsync(stageSpecs[i].Handler, stop.Token)).ToArray();
 
-    var store = new RunStore(admin);
+    var store = new RunStore(admin.GetDatabase());
     var warm = await SubmitAsync(store, root, $"bench-warm-{tag}-{Environment.ProcessId}", warmCaptions, variants, warmCaptions * variants);
     await FeedAsync(admin, store, warm, warmCaptions);
     await WaitAsync(consumers, warmCaptions * (long)variants);
@@ -261,7 +266,7 @@ static int SelectionMode(int records, string root)
 }
 
 // The raw hop's rate and its CPU per hop (bench process + redis-server), measured like the pipeline's.
-static async Task<(double Rate, double CpuUs)> MeasureRawAsync(RedisConnectionOptions options, RedisConnection admin, byte[] payload, int count)
+static async Task<(double Rate, double CpuUs)> MeasureRawAsync(RedisConnectionOptions options, ConnectionMultiplexer admin, byte[] payload, int count)
 {
     var cpuBefore = CpuNow();
     var redisBefore = await RedisCpuAsync(admin);
@@ -314,9 +319,9 @@ static async Task<RunConfig> SubmitAsync(RunStore store, string root, string id,
 }
 
 // What CurationService's RunIngestor does per kept record: the entry, then curation "emitted", then ingest "processed".
-static async Task FeedAsync(RedisConnection connection, RunStore store, RunConfig config, int captions)
+static async Task FeedAsync(ConnectionMultiplexer connection, RunStore store, RunConfig config, int captions)
 {
-    var producer = new StreamProducer(connection);
+    var producer = new StreamProducer(connection.GetDatabase());
     var next = -1;
     var workers = new Task[Concurrency];
     for (var w = 0; w < workers.Length; w++)
@@ -481,9 +486,9 @@ static TimeSpan CpuNow()
     return self.TotalProcessorTime;
 }
 
-static async Task<TimeSpan> RedisCpuAsync(RedisConnection connection)
+static async Task<TimeSpan> RedisCpuAsync(ConnectionMultiplexer connection)
 {
-    var info = (await connection.ExecuteAsync("INFO", "cpu")).AsString() ?? "";
+    var info = (await connection.GetDatabase().ExecuteAsync("INFO", "cpu")).ToString();
     double seconds = 0;
     foreach (var line in info.Split('\n', StringSplitOptions.TrimEntries))
     {

@@ -1,9 +1,10 @@
-using SynthVlm.Redis;
+using StackExchange.Redis;
+using SynthVlm.Streams;
 
 namespace SynthVlm.Bench.Pipeline;
 
 /// <summary>
-/// The reference: one stage-hop done with nothing but RedisConnection.ExecuteAsync. A producer keeps
+/// The reference: one stage-hop done with nothing but StackExchange.Redis ExecuteAsync. A producer keeps
 /// <c>inFlight</c> XADDs (the same four fields as StreamProducer) outstanding on one connection while
 /// a consumer reads with XREADGROUP COUNT <c>batch</c> on its own connection and XACKs every entry of
 /// a read pipelined before reading again, as StreamConsumer does; no spans, no handler, no run state.
@@ -13,8 +14,10 @@ internal static class RawHop
     public static async Task<double> MeasureAsync(RedisConnectionOptions options, string stream, byte[] payload, int count, int inFlight, int batch)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        await using var shared = await RedisConnection.ConnectAsync(options);
-        await using var blocking = await RedisConnection.ConnectAsync(options);
+        await using var sharedMux = await RedisConnections.ConnectAsync(options);
+        await using var blockingMux = await RedisConnections.ConnectAsync(options);
+        var shared = sharedMux.GetDatabase();
+        var blocking = blockingMux.GetDatabase();
         await shared.ExecuteAsync("DEL", stream);
         await shared.ExecuteAsync("XGROUP", "CREATE", stream, "raw", "0", "MKSTREAM");
         const string TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -42,11 +45,11 @@ internal static class RawHop
             {
                 continue;
             }
-            var entries = reply.Type == RedisResultType.Map ? reply[1] : reply[0][1];
+            var entries = reply.Resp3Type == ResultType.Map ? reply[1] : reply[0][1];
             acks.Clear();
-            foreach (var entry in entries.AsArray())
+            for (var i = 0; i < entries.Length; i++)
             {
-                acks.Add(shared.ExecuteAsync("XACK", stream, "raw", entry[0].AsString()!));
+                acks.Add(shared.ExecuteAsync("XACK", stream, "raw", entries[i][0].ToString()));
             }
             await Task.WhenAll(acks);
             acked += acks.Count;

@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using StackExchange.Redis;
+using SynthVlm.Streams;
 using SynthVlm.Testing;
+using StreamConsumer = SynthVlm.Streams.StreamConsumer;
 
 // Streams throughput: StreamProducer (XADD) and StreamConsumer (XREADGROUP + XACK) against
 // redis-benchmark's XADD rate on the same redis-server, measured in the same run.
@@ -15,6 +16,11 @@ using SynthVlm.Testing;
 //   in-flight 256: ours = 256 concurrent callers on ONE connection
 //                  redis-benchmark = -c 16 -P 16 (16 connections x 16 pipelined)
 // An ActivityListener samples every span, as when OpenTelemetry is on, so traceparent is real.
+//
+// Idle wait (StackExchange.Redis has no blocking XREADGROUP; each StreamConsumer blocks on a
+// dedicated multiplexer of its own): idle CPU of idle consumers and the latency from XADD to the
+// handler, against the same loop written with raw ExecuteAsync (XREADGROUP BLOCK on a private
+// multiplexer + XACK) and against 100 ms polling with a non-blocking XREADGROUP, in the same run.
 var quick = args.Contains("--quick");
 var repeats = quick ? 1 : 3;
 var sizes = new[] { 256, 4096 };
@@ -30,9 +36,19 @@ ActivitySource.AddActivityListener(listener);
 
 await using var server = await RedisServer.StartAsync();
 var options = RedisConnectionOptions.Parse(server.ConnectionString);
-await using var connection = await RedisConnection.ConnectAsync(options);
+// allowAdmin: the bench reads INFO cpu, an admin command to StackExchange.Redis.
+var adminConfig = options.ToConfigurationOptions();
+adminConfig.AllowAdmin = true;
+await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(adminConfig);
+var connection = multiplexer.GetDatabase();
 var benchmarkExe = File.Exists("/usr/bin/redis-benchmark") ? "/usr/bin/redis-benchmark" : "redis-benchmark";
-Console.WriteLine($"redis-server {connection.ServerVersion} on 127.0.0.1:{server.Port}, {Environment.ProcessorCount} cores, {connection.NegotiatedProtocol}");
+Console.WriteLine($"redis-server {multiplexer.GetServers()[0].Version} on 127.0.0.1:{server.Port}, {Environment.ProcessorCount} cores, {multiplexer.GetServers()[0].Protocol}, StackExchange.Redis {System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(ConnectionMultiplexer).Assembly)?.InformationalVersion.Split('+')[0]}");
+
+await IdleWaitBench.RunAsync(multiplexer, quick);
+if (args.Contains("--idle-only"))
+{
+    return 0;
+}
 
 var rows = new List<string[]>();
 foreach (var size in sizes)
@@ -58,7 +74,7 @@ foreach (var size in sizes)
             await ProduceAsync(producer, stream, payload, n, inFlight);
             ours = Math.Max(ours, n / sw.Elapsed.TotalSeconds);
 
-            // The same XADDs through RedisConnection.ExecuteAsync directly: the client without the
+            // The same XADDs through StackExchange.Redis ExecuteAsync directly: the client without the
             // producer's span, to separate transport cost from telemetry cost.
             sw.Restart();
             await RawXAddAsync(connection, stream + ":raw", payload, n, inFlight);
@@ -82,7 +98,7 @@ foreach (var size in sizes)
         {
             // Consume what was just produced: one group, one consumer, no-op handler, XACK per entry.
             var consumerOptions = new StreamConsumerOptions { Stream = stream, Group = "bench", Consumer = "c1", BatchSize = 128, BlockTimeout = TimeSpan.FromMilliseconds(100) };
-            var consumer = new StreamConsumer(connection, consumerOptions);
+            var consumer = new StreamConsumer(multiplexer, consumerOptions);
             await consumer.EnsureGroupAsync();
             using var stop = new CancellationTokenSource();
             var sw = Stopwatch.StartNew();
@@ -136,7 +152,7 @@ static async Task ProduceAsync(StreamProducer producer, string stream, byte[] pa
     await Task.WhenAll(workers);
 }
 
-static async Task RawXAddAsync(RedisConnection connection, string stream, byte[] payload, int count, int concurrency)
+static async Task RawXAddAsync(IDatabase connection, string stream, byte[] payload, int count, int concurrency)
 {
     const string TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     var next = -1;

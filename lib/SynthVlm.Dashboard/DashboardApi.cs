@@ -5,9 +5,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using SynthVlm.Blobs;
 using SynthVlm.Dashboard.Telemetry;
-using SynthVlm.Redis;
 using Grpc.Core;
 using SynthVlm.Protos.V1;
+using SynthVlm.Streams;
 
 namespace SynthVlm.Dashboard;
 
@@ -196,7 +196,7 @@ internal static class DashboardApi
 
     private static bool Unavailable(Exception e, CancellationTokenSource box, HttpContext context) =>
         !context.RequestAborted.IsCancellationRequested
-        && (e is SourceUnavailableException or RpcException or HttpRequestException or RedisException or IOException
+        && (e is SourceUnavailableException or RpcException or HttpRequestException or IOException || RedisConnections.IsRedisFailure(e)
             || (e is OperationCanceledException && box.IsCancellationRequested));
 
     internal static string Reason(Exception e, string what) => e switch

@@ -1,7 +1,7 @@
 using SynthVlm.Blobs;
 using SynthVlm.Dashboard.Telemetry;
-using SynthVlm.Redis;
 using RunsClient = SynthVlm.Protos.V1.Runs.RunsClient;
+using SynthVlm.Streams;
 
 namespace SynthVlm.Dashboard;
 
@@ -12,7 +12,7 @@ namespace SynthVlm.Dashboard;
 internal sealed class DashboardData(DashboardOptions options, IResourceSource resources, ConsoleLogStore console, TelemetryStore telemetry, Func<RunsClient?> runsClient) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _redisGate = new(1, 1);
-    private RedisConnection? _redis;
+    private StackExchange.Redis.ConnectionMultiplexer? _redis;
 
     public DashboardOptions Options { get; } = options;
 
@@ -34,7 +34,7 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
         return box;
     }
 
-    public async Task<RedisConnection> RedisAsync(CancellationToken cancellationToken)
+    public async Task<StackExchange.Redis.IDatabaseAsync> RedisAsync(CancellationToken cancellationToken)
     {
         if (Options.RedisConnectionString is not { Length: > 0 } connectionString)
         {
@@ -45,11 +45,12 @@ internal sealed class DashboardData(DashboardOptions options, IResourceSource re
         {
             if (_redis is null)
             {
-                _redis = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(connectionString), cancellationToken: cancellationToken).ConfigureAwait(false);
+                // A failed first connect throws (abortConnect); once up, the multiplexer reconnects by itself.
+                _redis = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(connectionString) with { AbortConnect = true }).WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            return _redis;
+            return _redis.GetDatabase();
         }
-        catch (RedisConnectionException e)
+        catch (StackExchange.Redis.RedisConnectionException e)
         {
             throw new SourceUnavailableException("Redis: " + e.Message);
         }

@@ -1,8 +1,7 @@
 using System.Text.Json;
 using SynthVlm.Blobs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.Runs;
 
 namespace SynthVlm.Dashboard;
@@ -87,16 +86,14 @@ internal static class RunFailures
         {
             var redis = await data.RedisAsync(cancellationToken).ConfigureAwait(false);
             // Newest first, bounded: the dead-letter stream is shared by every run.
-            var reply = await redis.ExecuteAsync("XREVRANGE", cancellationToken, KnownStreams.Dead, "+", "-", "COUNT", 2000).ConfigureAwait(false);
+            var reply = await redis.StreamRangeAsync(KnownStreams.Dead, "-", "+", 2000, StackExchange.Redis.Order.Descending).WaitAsync(cancellationToken).ConfigureAwait(false);
             var entries = new List<object>();
-            foreach (var entry in reply.AsArray())
+            foreach (var entry in reply)
             {
-                var parts = entry.AsArray();
-                var fields = parts[1].AsArray();
                 var map = new Dictionary<string, string>(StringComparer.Ordinal);
-                for (var i = 0; i + 1 < fields.Count; i += 2)
+                foreach (var field in entry.Values)
                 {
-                    map[fields[i].AsString() ?? ""] = fields[i + 1].AsString() ?? "";
+                    map[field.Name.ToString()] = field.Value.ToString();
                 }
                 if (map.GetValueOrDefault(KnownStreamFields.Run) != run)
                 {
@@ -104,7 +101,7 @@ internal static class RunFailures
                 }
                 entries.Add(new
                 {
-                    id = parts[0].AsString(),
+                    id = entry.Id.ToString(),
                     stream = map.GetValueOrDefault(StreamDeadLetterFields.SourceStream),
                     group = map.GetValueOrDefault(StreamDeadLetterFields.Group),
                     reason = map.GetValueOrDefault(StreamDeadLetterFields.Reason),
@@ -118,7 +115,7 @@ internal static class RunFailures
             }
             return new { entries };
         }
-        catch (Exception e) when (e is SourceUnavailableException or RedisException or IOException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        catch (Exception e) when (e is SourceUnavailableException or IOException || RedisConnections.IsRedisFailure(e) || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
             return new { unavailable = DashboardApi.Reason(e, "Redis") };
         }

@@ -1,6 +1,5 @@
 using SynthVlm.Dashboard.Telemetry;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 
 namespace SynthVlm.Dashboard;
 
@@ -73,7 +72,7 @@ internal static class StageMetrics
                 result[service.Name] = await inspector.GetQueueInfoAsync(service.InputStream, service.ConsumerGroup, box.Token).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is SourceUnavailableException or RedisException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception e) when (e is SourceUnavailableException or IOException || RedisConnections.IsRedisFailure(e) || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             // Shown as "no lag data"; the rest of the page still has the telemetry.
         }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 using YamlDotNet.RepresentationModel;
 using static SynthVlm.Hosting.Kubernetes.ManifestYaml;
 

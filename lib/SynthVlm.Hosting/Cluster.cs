@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 
 namespace SynthVlm.Hosting;
 
@@ -124,21 +124,23 @@ public sealed class Cluster : IAsyncDisposable
 
     private async Task PingRedisAsync(RedisResource redis, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var options = RedisConnectionOptions.Parse(redis.ConnectionString);
+        // Short connect attempts, so a server that is still starting is retried promptly.
+        var options = RedisConnectionOptions.Parse(redis.ConnectionString) with { AbortConnect = true, ConnectTimeout = TimeSpan.FromSeconds(1) };
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             try
             {
-                await using var connection = await RedisConnection.ConnectAsync(options, logger: null, cancellationToken).ConfigureAwait(false);
-                await connection.ExecuteAsync("PING", cancellationToken).ConfigureAwait(false);
+                await using var connection = await RedisConnections.ConnectAsync(options).WaitAsync(cancellationToken).ConfigureAwait(false);
+                await connection.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
                 return;
             }
-            catch (RedisException e) when (DateTime.UtcNow < deadline && e is not RedisAuthenticationException)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e) && DateTime.UtcNow < deadline
+                && e is not StackExchange.Redis.RedisConnectionException { FailureType: StackExchange.Redis.ConnectionFailureType.AuthenticationFailure })
             {
                 await Task.Delay(100, cancellationToken).ConfigureAwait(false);
             }
-            catch (RedisException e)
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e))
             {
                 var replica = _replicas.FirstOrDefault(r => r.Resource == redis);
                 var tail = replica is null ? string.Empty : Environment.NewLine + string.Join(Environment.NewLine, replica.LastLines.TakeLast(10));

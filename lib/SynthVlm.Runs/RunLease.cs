@@ -1,4 +1,5 @@
-using SynthVlm.Redis;
+using StackExchange.Redis;
+using SynthVlm.Streams;
 
 namespace SynthVlm.Runs;
 
@@ -13,7 +14,7 @@ public sealed class RunLease : IAsyncDisposable
     private const string RenewScript = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
     private const string ReleaseScript = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
-    private readonly RedisConnection _connection;
+    private readonly IDatabaseAsync _db;
     private readonly string _key;
     private readonly string _owner;
     private readonly TimeSpan _ttl;
@@ -21,9 +22,9 @@ public sealed class RunLease : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _renewal;
 
-    private RunLease(RedisConnection connection, string key, string owner, TimeSpan ttl)
+    private RunLease(IDatabaseAsync db, string key, string owner, TimeSpan ttl)
     {
-        _connection = connection;
+        _db = db;
         _key = key;
         _owner = owner;
         _ttl = ttl;
@@ -34,12 +35,12 @@ public sealed class RunLease : IAsyncDisposable
     public CancellationToken Lost => _lost.Token;
 
     /// <summary>Takes the lease <paramref name="key"/> for <paramref name="owner"/>, or returns null when someone else holds it.</summary>
-    public static async Task<RunLease?> TryAcquireAsync(RedisConnection connection, string key, string owner, TimeSpan ttl, CancellationToken cancellationToken = default)
+    public static async Task<RunLease?> TryAcquireAsync(IDatabaseAsync db, string key, string owner, TimeSpan ttl, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(db);
         ArgumentOutOfRangeException.ThrowIfLessThan(ttl, TimeSpan.FromMilliseconds(100));
-        var reply = await connection.ExecuteAsync("SET", cancellationToken, key, owner, "NX", "PX", (long)ttl.TotalMilliseconds).ConfigureAwait(false);
-        return reply.IsNull ? null : new RunLease(connection, key, owner, ttl);
+        var taken = await db.StringSetAsync(key, owner, ttl, When.NotExists).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return !taken ? null : new RunLease(db, key, owner, ttl);
     }
 
     private async Task RenewLoopAsync()
@@ -51,14 +52,14 @@ public sealed class RunLease : IAsyncDisposable
                 await Task.Delay(_ttl / 3, _stop.Token).ConfigureAwait(false);
                 try
                 {
-                    var renewed = await _connection.ExecuteAsync("EVAL", _stop.Token, RenewScript, 1, _key, _owner, (long)_ttl.TotalMilliseconds).ConfigureAwait(false);
-                    if (renewed.AsInt64() != 1)
+                    var renewed = await _db.ScriptEvaluateAsync(RenewScript, [_key], [_owner, (long)_ttl.TotalMilliseconds]).WaitAsync(_stop.Token).ConfigureAwait(false);
+                    if ((long)renewed != 1)
                     {
                         await _lost.CancelAsync().ConfigureAwait(false);
                         return;
                     }
                 }
-                catch (RedisException)
+                catch (Exception e) when (RedisConnections.IsRedisFailure(e))
                 {
                     // Redis is down or restarting: keep trying until the lease would have expired.
                 }
@@ -77,9 +78,9 @@ public sealed class RunLease : IAsyncDisposable
         await _renewal.ConfigureAwait(false);
         try
         {
-            await _connection.ExecuteAsync("EVAL", CancellationToken.None, ReleaseScript, 1, _key, _owner).ConfigureAwait(false);
+            await _db.ScriptEvaluateAsync(ReleaseScript, [_key], [_owner]).ConfigureAwait(false);
         }
-        catch (RedisException)
+        catch (Exception e) when (RedisConnections.IsRedisFailure(e))
         {
             // It expires by itself.
         }

@@ -73,7 +73,7 @@ public sealed class RunStateCache
         {
             // The work finished and disposed the source.
         }
-        catch (Redis.RedisException)
+        catch (Exception e) when (Streams.RedisConnections.IsRedisFailure(e))
         {
             // Redis is away: the work goes on; it fails on its own if Redis stays away.
         }

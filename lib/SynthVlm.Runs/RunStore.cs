@@ -2,7 +2,7 @@ using System.Globalization;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
+using StackExchange.Redis;
 
 namespace SynthVlm.Runs;
 
@@ -58,14 +58,14 @@ public sealed class RunStore
 
     private static readonly RunState[] Unfinished = [RunState.Pending, RunState.Running, RunState.Writing];
 
-    private readonly RedisConnection _connection;
+    private readonly IDatabaseAsync _db;
     private readonly TimeProvider _time;
 
-    /// <summary>Creates a store over <paramref name="connection"/>.</summary>
-    public RunStore(RedisConnection connection, TimeProvider? time = null)
+    /// <summary>Creates a store over <paramref name="db"/> (the service's shared multiplexer's database).</summary>
+    public RunStore(IDatabaseAsync db, TimeProvider? time = null)
     {
-        ArgumentNullException.ThrowIfNull(connection);
-        _connection = connection;
+        ArgumentNullException.ThrowIfNull(db);
+        _db = db;
         _time = time ?? TimeProvider.System;
     }
 
@@ -82,13 +82,13 @@ public sealed class RunStore
         ArgumentNullException.ThrowIfNull(config);
         var id = Check(config.Id);
         var now = NowMs();
-        var reply = await _connection.ExecuteAsync("EVAL", cancellationToken, SubmitScript, 4,
-            RunKeys.Run(id), RunKeys.All, RunKeys.Active, RunKeys.Ingest,
-            config.ToByteArray(), now, id, StateText(RunState.Pending)).ConfigureAwait(false);
-        var created = reply[0].AsInt64() == 1;
+        var reply = await _db.ScriptEvaluateAsync(SubmitScript,
+            [RunKeys.Run(id), RunKeys.All, RunKeys.Active, RunKeys.Ingest],
+            [config.ToByteArray(), now, id, StateText(RunState.Pending)]).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var created = (long)reply[0] == 1;
         if (!created)
         {
-            var existing = RunConfig.Parser.ParseFrom(reply[1].AsMemory().Span);
+            var existing = RunConfig.Parser.ParseFrom((byte[])reply[1]!);
             if (!existing.Equals(config))
             {
                 throw new RunAlreadyExistsException(id);
@@ -106,8 +106,12 @@ public sealed class RunStore
         {
             return null;
         }
-        var hash = await _connection.ExecuteAsync("HGETALL", cancellationToken, RunKeys.Run(id)).ConfigureAwait(false);
-        var fields = hash.AsMap();
+        var hash = await _db.HashGetAllAsync(RunKeys.Run(id)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var fields = new Dictionary<string, RedisValue>(hash.Length, StringComparer.Ordinal);
+        foreach (var entry in hash)
+        {
+            fields[entry.Name.ToString()] = entry.Value;
+        }
         if (!fields.TryGetValue(RunKeys.Fields.Config, out var configBytes))
         {
             return null;
@@ -115,30 +119,30 @@ public sealed class RunStore
         var run = new Run
         {
             Id = id,
-            Config = RunConfig.Parser.ParseFrom(configBytes.AsMemory().Span),
-            State = ParseState(fields.GetValueOrDefault(RunKeys.Fields.State)?.AsString()),
-            Reason = fields.GetValueOrDefault(RunKeys.Fields.Reason)?.AsString() ?? "",
-            Created = Timestamp.FromDateTimeOffset(FromMs(fields.GetValueOrDefault(RunKeys.Fields.Created))),
-            Updated = Timestamp.FromDateTimeOffset(FromMs(fields.GetValueOrDefault(RunKeys.Fields.Updated))),
-            Dataset = fields.GetValueOrDefault(RunKeys.Fields.Dataset)?.AsString() ?? "",
-            Selected = long.TryParse(fields.GetValueOrDefault(RunKeys.Fields.Selected)?.AsString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0,
-            TraceId = RunTelemetry.TraceIdOf(fields.GetValueOrDefault(RunKeys.Fields.TraceParent)?.AsString()),
+            Config = RunConfig.Parser.ParseFrom((byte[])configBytes!),
+            State = ParseState(Field(fields, RunKeys.Fields.State)),
+            Reason = Field(fields, RunKeys.Fields.Reason) ?? "",
+            Created = Timestamp.FromDateTimeOffset(FromMs(Field(fields, RunKeys.Fields.Created))),
+            Updated = Timestamp.FromDateTimeOffset(FromMs(Field(fields, RunKeys.Fields.Updated))),
+            Dataset = Field(fields, RunKeys.Fields.Dataset) ?? "",
+            Selected = long.TryParse(Field(fields, RunKeys.Fields.Selected), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0,
+            TraceId = RunTelemetry.TraceIdOf(Field(fields, RunKeys.Fields.TraceParent)),
         };
-        var ingestDone = fields.GetValueOrDefault(RunKeys.Fields.IngestDone)?.AsString() == "1";
-        var barrierPending = fields.GetValueOrDefault(RunKeys.Fields.Barrier)?.AsString() == "pending";
+        var ingestDone = Field(fields, RunKeys.Fields.IngestDone) == "1";
+        var barrierPending = Field(fields, RunKeys.Fields.Barrier) == "pending";
         run.Stages.AddRange(await GetProgressAsync(id, ingestDone, barrierPending, cancellationToken).ConfigureAwait(false));
         return run;
     }
 
     /// <summary>Records the run's trace root unless it has one already (a resubmission keeps the first).</summary>
     public Task SetTraceParentAsync(string id, string traceParent, CancellationToken cancellationToken = default) =>
-        _connection.ExecuteAsync("HSETNX", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.TraceParent, traceParent);
+        _db.HashSetAsync(RunKeys.Run(Check(id)), RunKeys.Fields.TraceParent, traceParent, When.NotExists).WaitAsync(cancellationToken);
 
     /// <summary>The run's trace root (a W3C traceparent), or null when none was recorded.</summary>
     public async Task<string?> GetTraceParentAsync(string id, CancellationToken cancellationToken = default)
     {
-        var reply = await _connection.ExecuteAsync("HGET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.TraceParent).ConfigureAwait(false);
-        return reply.IsNull ? null : reply.AsString();
+        var reply = await _db.HashGetAsync(RunKeys.Run(Check(id)), RunKeys.Fields.TraceParent).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return reply.IsNull ? null : reply.ToString();
     }
 
     /// <summary>The run's config, or null when Redis does not know the run.</summary>
@@ -148,8 +152,8 @@ public sealed class RunStore
         {
             return null;
         }
-        var reply = await _connection.ExecuteAsync("HGET", cancellationToken, RunKeys.Run(id), RunKeys.Fields.Config).ConfigureAwait(false);
-        return reply.IsNull ? null : RunConfig.Parser.ParseFrom(reply.AsMemory().Span);
+        var reply = await _db.HashGetAsync(RunKeys.Run(id), RunKeys.Fields.Config).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return reply.IsNull ? null : RunConfig.Parser.ParseFrom((byte[])reply!);
     }
 
     /// <summary>The run's state, or null when Redis does not know the run.</summary>
@@ -159,8 +163,8 @@ public sealed class RunStore
         {
             return null;
         }
-        var reply = await _connection.ExecuteAsync("HGET", cancellationToken, RunKeys.Run(id), RunKeys.Fields.State).ConfigureAwait(false);
-        return reply.IsNull ? null : ParseState(reply.AsString());
+        var reply = await _db.HashGetAsync(RunKeys.Run(id), RunKeys.Fields.State).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return reply.IsNull ? null : ParseState(reply.ToString());
     }
 
     /// <summary>Per-stage progress computed from the bitmaps (see <see cref="StageProgress"/> for the done rule).</summary>
@@ -170,16 +174,16 @@ public sealed class RunStore
     /// <param name="cancellationToken">Cancels the call.</param>
     public async Task<IReadOnlyList<StageProgress>> GetProgressAsync(string id, bool ingestDone, bool barrierPending = false, CancellationToken cancellationToken = default)
     {
-        var args = new List<RedisArg> { ProgressScript, RunStages.All.Count * 5 };
+        var keys = new List<RedisKey>(RunStages.All.Count * 5);
         foreach (var stage in RunStages.All)
         {
-            args.Add(RunKeys.Progress(id, stage, ProgressMark.Emitted));
-            args.Add(RunKeys.Progress(id, stage, ProgressMark.Processed));
-            args.Add(RunKeys.Progress(id, stage, ProgressMark.Dropped));
-            args.Add(RunKeys.Progress(id, stage, ProgressMark.Dead));
-            args.Add(RunKeys.Scratch(id, stage));
+            keys.Add(RunKeys.Progress(id, stage, ProgressMark.Emitted));
+            keys.Add(RunKeys.Progress(id, stage, ProgressMark.Processed));
+            keys.Add(RunKeys.Progress(id, stage, ProgressMark.Dropped));
+            keys.Add(RunKeys.Progress(id, stage, ProgressMark.Dead));
+            keys.Add(RunKeys.Scratch(id, stage));
         }
-        var reply = await _connection.ExecuteAsync("EVAL", cancellationToken, args.ToArray()).ConfigureAwait(false);
+        var reply = await _db.ScriptEvaluateAsync(ProgressScript, [.. keys]).WaitAsync(cancellationToken).ConfigureAwait(false);
         var result = new List<StageProgress>(RunStages.All.Count);
         var upstreamDone = true;
         for (var s = 0; s < RunStages.All.Count; s++)
@@ -187,10 +191,10 @@ public sealed class RunStore
             var stage = new StageProgress
             {
                 Stage = RunStages.All[s],
-                Emitted = reply[(s * 5) + 0].AsInt64(),
-                Processed = reply[(s * 5) + 1].AsInt64(),
-                Dropped = reply[(s * 5) + 2].AsInt64(),
-                DeadLettered = reply[(s * 5) + 3].AsInt64(),
+                Emitted = (long)reply[(s * 5) + 0],
+                Processed = (long)reply[(s * 5) + 1],
+                Dropped = (long)reply[(s * 5) + 2],
+                DeadLettered = (long)reply[(s * 5) + 3],
                 EtaSeconds = -1,
             };
             if (s == 0)
@@ -198,7 +202,7 @@ public sealed class RunStore
                 // Every record read is both sent into and finished by ingestion.
                 stage.Emitted = stage.Processed;
             }
-            var finished = reply[(s * 5) + 4].AsInt64();
+            var finished = (long)reply[(s * 5) + 4];
             stage.Done = s == 0 ? ingestDone : upstreamDone && finished >= stage.Emitted && !(barrierPending && stage.Stage == RunStages.Curation);
             upstreamDone = stage.Done;
             result.Add(stage);
@@ -211,7 +215,8 @@ public sealed class RunStore
     {
         ArgumentOutOfRangeException.ThrowIfNegative(item);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(item, RunItems.MaxItem);
-        return _connection.ExecuteAsync("SETBIT", cancellationToken, RunKeys.Progress(id, stage, mark), item, 1);
+        cancellationToken.ThrowIfCancellationRequested();
+        return _db.StringSetBitAsync(RunKeys.Progress(id, stage, mark), item, true);
     }
 
     /// <summary>Sets many progress bits (pipelined; idempotent).</summary>
@@ -226,19 +231,19 @@ public sealed class RunStore
     public async Task<bool> TransitionAsync(string id, RunState state, string? reason, IReadOnlyCollection<RunState> from, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(from);
-        var args = new List<RedisArg> { TransitionScript, 1, RunKeys.Run(Check(id)), StateText(state), NowMs(), reason ?? "" };
-        args.AddRange(from.Select(s => (RedisArg)StateText(s)));
-        var moved = (await _connection.ExecuteAsync("EVAL", cancellationToken, args.ToArray()).ConfigureAwait(false)).AsInt64();
+        var args = new List<RedisValue> { StateText(state), NowMs(), reason ?? "" };
+        args.AddRange(from.Select(s => (RedisValue)StateText(s)));
+        var moved = (long)await _db.ScriptEvaluateAsync(TransitionScript, [RunKeys.Run(Check(id))], [.. args]).WaitAsync(cancellationToken).ConfigureAwait(false);
         if (moved < 0)
         {
             throw new KeyNotFoundException($"run '{id}' is not known to Redis.");
         }
         if (moved == 1 && IsFinished(state))
         {
-            await _connection.ExecuteAsync("SREM", cancellationToken, RunKeys.Active, id).ConfigureAwait(false);
-            await _connection.ExecuteAsync("SREM", cancellationToken, RunKeys.Ingest, id).ConfigureAwait(false);
+            await _db.SetRemoveAsync(RunKeys.Active, id).ConfigureAwait(false);
+            await _db.SetRemoveAsync(RunKeys.Ingest, id).ConfigureAwait(false);
             // The duplicate sets hold a field per caption; they only matter while the pool is read.
-            await _connection.ExecuteAsync("DEL", cancellationToken, RunKeys.Ids(id), RunKeys.Texts(id)).ConfigureAwait(false);
+            await _db.KeyDeleteAsync([RunKeys.Ids(id), RunKeys.Texts(id)]).ConfigureAwait(false);
         }
         return moved == 1;
     }
@@ -257,52 +262,54 @@ public sealed class RunStore
 
     /// <summary>Records the ingestion checkpoint: every pool record before <paramref name="next"/> is enqueued or dropped.</summary>
     public Task SetIngestCheckpointAsync(string id, long next, CancellationToken cancellationToken = default) =>
-        _connection.ExecuteAsync("HSET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.IngestNext, next, RunKeys.Fields.Updated, NowMs());
+        _db.HashSetAsync(RunKeys.Run(Check(id)), [new(RunKeys.Fields.IngestNext, next), new(RunKeys.Fields.Updated, NowMs())]).WaitAsync(cancellationToken);
 
     /// <summary>The ingestion checkpoint (0 when none).</summary>
     public async Task<long> GetIngestCheckpointAsync(string id, CancellationToken cancellationToken = default)
     {
-        var reply = await _connection.ExecuteAsync("HGET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.IngestNext).ConfigureAwait(false);
-        return long.TryParse(reply.AsString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0;
+        var reply = await _db.HashGetAsync(RunKeys.Run(Check(id)), RunKeys.Fields.IngestNext).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return long.TryParse(reply.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0;
     }
 
     /// <summary>Records that the whole pool has been read (<paramref name="records"/> records) and takes the run off the ingestion list.</summary>
     public async Task CompleteIngestAsync(string id, long records, CancellationToken cancellationToken = default)
     {
-        await _connection.ExecuteAsync("HSET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.IngestNext, records, RunKeys.Fields.IngestDone, "1", RunKeys.Fields.Updated, NowMs()).ConfigureAwait(false);
-        await _connection.ExecuteAsync("SREM", cancellationToken, RunKeys.Ingest, id).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        await _db.HashSetAsync(RunKeys.Run(Check(id)), [new(RunKeys.Fields.IngestNext, records), new(RunKeys.Fields.IngestDone, "1"), new(RunKeys.Fields.Updated, NowMs())]).ConfigureAwait(false);
+        await _db.SetRemoveAsync(RunKeys.Ingest, id).ConfigureAwait(false);
     }
 
     /// <summary>Records that some captions wait for the curation top-fraction decision (idempotent; never undoes a release).</summary>
     public Task HoldCurationAsync(string id, CancellationToken cancellationToken = default) =>
-        _connection.ExecuteAsync("HSETNX", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.Barrier, "pending");
+        _db.HashSetAsync(RunKeys.Run(Check(id)), RunKeys.Fields.Barrier, "pending", When.NotExists).WaitAsync(cancellationToken);
 
     /// <summary>Records that the curation top-fraction decision is made and its captions are on their way.</summary>
     public Task ReleaseCurationAsync(string id, CancellationToken cancellationToken = default) =>
-        _connection.ExecuteAsync("HSET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.Barrier, "released");
+        _db.HashSetAsync(RunKeys.Run(Check(id)), RunKeys.Fields.Barrier, "released").WaitAsync(cancellationToken);
 
     /// <summary>Whether the run's curation barrier is pending.</summary>
     public async Task<bool> IsCurationHeldAsync(string id, CancellationToken cancellationToken = default) =>
-        (await _connection.ExecuteAsync("HGET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.Barrier).ConfigureAwait(false)).AsString() == "pending";
+        (await _db.HashGetAsync(RunKeys.Run(Check(id)), RunKeys.Fields.Barrier).WaitAsync(cancellationToken).ConfigureAwait(false)) == "pending";
 
     /// <summary>Marks the run COMPLETED with its dataset (when it is WRITING or RUNNING).</summary>
     public async Task<bool> CompleteAsync(string id, string dataset, long selected, string? note, CancellationToken cancellationToken = default)
     {
-        await _connection.ExecuteAsync("HSET", cancellationToken, RunKeys.Run(Check(id)), RunKeys.Fields.Dataset, dataset, RunKeys.Fields.Selected, selected).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        await _db.HashSetAsync(RunKeys.Run(Check(id)), [new(RunKeys.Fields.Dataset, dataset), new(RunKeys.Fields.Selected, selected)]).ConfigureAwait(false);
         return await TransitionAsync(id, RunState.Completed, note, [RunState.Running, RunState.Writing, RunState.Pending], cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Ids of runs that are not finished.</summary>
     public async Task<IReadOnlyList<string>> GetActiveAsync(CancellationToken cancellationToken = default) =>
-        Strings(await _connection.ExecuteAsync("SMEMBERS", cancellationToken, RunKeys.Active).ConfigureAwait(false));
+        Strings(await _db.SetMembersAsync(RunKeys.Active).WaitAsync(cancellationToken).ConfigureAwait(false));
 
     /// <summary>Ids of runs whose pool has not been read to the end.</summary>
     public async Task<IReadOnlyList<string>> GetIngestPendingAsync(CancellationToken cancellationToken = default) =>
-        Strings(await _connection.ExecuteAsync("SMEMBERS", cancellationToken, RunKeys.Ingest).ConfigureAwait(false));
+        Strings(await _db.SetMembersAsync(RunKeys.Ingest).WaitAsync(cancellationToken).ConfigureAwait(false));
 
     /// <summary>The newest <paramref name="limit"/> run ids.</summary>
     public async Task<IReadOnlyList<string>> ListAsync(int limit, CancellationToken cancellationToken = default) =>
-        Strings(await _connection.ExecuteAsync("ZREVRANGE", cancellationToken, RunKeys.All, 0, limit - 1).ConfigureAwait(false));
+        Strings(await _db.SortedSetRangeByRankAsync(RunKeys.All, 0, limit - 1, Order.Descending).WaitAsync(cancellationToken).ConfigureAwait(false));
 
     /// <summary>First claims a caption id and a normalised-text hash for pool position <paramref name="index"/>; returns the earlier positions that hold them (-1 when this one is first).</summary>
     public async Task<(long IdOwner, long TextOwner)> ClaimUniqueAsync(string id, string captionId, string? textHash, long index, CancellationToken cancellationToken = default)
@@ -316,20 +323,23 @@ public sealed class RunStore
     {
         // The owner is whoever set it first; re-reading the same record (a resumed ingestion)
         // finds itself as the owner, so it is not dropped as its own duplicate.
-        var reply = await _connection.ExecuteAsync("EVAL", cancellationToken, ClaimScript, 1, key, field, index).ConfigureAwait(false);
-        var owner = long.Parse(reply.AsString()!, CultureInfo.InvariantCulture);
+        var reply = await _db.ScriptEvaluateAsync(ClaimScript, [key], [field, index]).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var owner = long.Parse(reply.ToString(), CultureInfo.InvariantCulture);
         return owner == index ? -1 : owner;
     }
 
-    private static IReadOnlyList<string> Strings(RedisResult reply) => reply.AsArray().Select(r => r.AsString()!).ToList();
+    private static IReadOnlyList<string> Strings(RedisValue[] reply) => reply.Select(r => r.ToString()).ToList();
+
+    private static string? Field(Dictionary<string, RedisValue> fields, string name) =>
+        fields.TryGetValue(name, out var value) && !value.IsNull ? value.ToString() : null;
 
     private static string Check(string id) =>
         RunConfigs.IsValidId(id) ? id : throw new RunConfigException("id", $"'{id}' is not a valid run id.");
 
     private long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private static DateTimeOffset FromMs(RedisResult? value) =>
-        long.TryParse(value?.AsString(), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : DateTimeOffset.UnixEpoch;
+    private static DateTimeOffset FromMs(string? value) =>
+        long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : DateTimeOffset.UnixEpoch;
 
     private static string StateText(RunState state) => ((int)state).ToString(CultureInfo.InvariantCulture);
 

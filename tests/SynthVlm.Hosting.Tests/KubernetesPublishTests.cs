@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FluentAssertions;
 using SynthVlm.Hosting.Kubernetes;
-using SynthVlm.Redis;
+using SynthVlm.Streams;
 using SynthVlm.Testing;
 using Xunit;
 using YamlDotNet.Core;

@@ -126,7 +126,7 @@ public sealed class RunStoreTests(RedisFixture redis) : IClassFixture<RedisFixtu
         await store.SubmitAsync(config);
         await store.ClaimUniqueAsync(config.Id, "a", "h", 0);
         var cancelled = await store.CancelAsync(config.Id, "user asked");
-        (await redis.Connection.ExecuteAsync("EXISTS", RunKeys.Ids(config.Id), RunKeys.Texts(config.Id))).AsInt64().Should().Be(0, "the duplicate sets go when the run finishes");
+        ((long)await redis.Connection.ExecuteAsync("EXISTS", RunKeys.Ids(config.Id), RunKeys.Texts(config.Id))).Should().Be(0, "the duplicate sets go when the run finishes");
         cancelled.State.Should().Be(RunState.Cancelled);
         cancelled.Reason.Should().Be("user asked");
         (await store.GetActiveAsync()).Should().NotContain(config.Id);
@@ -172,6 +172,6 @@ public sealed class RunStoreTests(RedisFixture redis) : IClassFixture<RedisFixtu
             await redis.Connection.ExecuteAsync("SET", key, "three");
             await TestTimeout.Until(() => Task.FromResult(second!.Lost.IsCancellationRequested), what: "lease lost");
         }
-        (await redis.Connection.ExecuteAsync("GET", key)).AsString().Should().Be("three", "a lost lease is not released by its old holder");
+        (await redis.Connection.ExecuteAsync("GET", key)).ToString().Should().Be("three", "a lost lease is not released by its old holder");
     }
 }

@@ -7,8 +7,7 @@ using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
+using SynthVlm.Streams;
 using SynthVlm.ServiceDefaults;
 using SynthVlm.Testing;
 using Xunit;
@@ -75,7 +74,8 @@ public sealed class StreamWorkerHostTests : IAsyncLifetime
         await app.StartAsync().WithTimeout();
         var handler = app.Services.GetRequiredService<RecordingHandler>();
 
-        await using var connection = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        await using var connectionMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        var connection = connectionMux.GetDatabase();
         var producer = new StreamProducer(connection);
         using var source = new ActivitySource("SynthVlm.Tests");
         using var runSpan = source.StartActivity("run");

@@ -2,10 +2,9 @@ using FluentAssertions;
 using Google.Protobuf;
 using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
 using Grpc.Core;
 using Grpc.Net.Client;
+using SynthVlm.Streams;
 using SynthVlm.Testing;
 using Xunit;
 
@@ -95,7 +94,8 @@ public sealed class DiffusionServiceTests : IAsyncLifetime
     [Fact]
     public async Task Stream_worker_writes_each_variant_once_and_announces_it_and_dead_letters_bad_entries()
     {
-        await using var redis = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        await using var redisMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        var redis = redisMux.GetDatabase();
         var producer = new StreamProducer(redis);
         var curated = new CuratedCaption { Run = "r1", CaptionId = "../c1", Caption = "a red bus at night", Variants = 2, RunSeed = 11 };
         await producer.ProduceAsync(KnownStreams.Curated, "r1", "CuratedCaption", curated.ToByteArray(), TestTimeout.Token()).WithTimeout();
@@ -123,7 +123,7 @@ public sealed class DiffusionServiceTests : IAsyncLifetime
         dead[0][1].AsMap()[StreamDeadLetterFields.Reason].AsString().Should().Contain("variants must be between 1 and 64");
     }
 
-    private static async Task<List<GeneratedImage>> ReadGeneratedAsync(RedisConnection redis) =>
+    private static async Task<List<GeneratedImage>> ReadGeneratedAsync(StackExchange.Redis.IDatabase redis) =>
         (await redis.ExecuteAsync("XRANGE", KnownStreams.Generated, "-", "+").WithTimeout()).AsArray()
             .Select(e => GeneratedImage.Parser.ParseFrom(e[1].AsMap()[KnownStreamFields.Data].AsBytes()))
             .ToList();

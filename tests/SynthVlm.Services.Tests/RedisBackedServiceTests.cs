@@ -2,9 +2,9 @@ using System.Net;
 using FluentAssertions;
 using Grpc.Health.V1;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
 using Grpc.Core;
 using Grpc.Net.Client;
+using SynthVlm.Streams;
 using SynthVlm.Testing;
 using Xunit;
 
@@ -35,8 +35,9 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
         var worker = new Protos.V1.Worker.WorkerClient(channel);
 
         await TestTimeout.Until(async () => (await worker.GetStatusAsync(new GetWorkerStatusRequest())).Queues[0].Lag == 0, what: "the training group on synthvlm:datasets");
-        await using (var redis = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout())
+        await using (var redisMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout())
         {
+            var redis = redisMux.GetDatabase();
             for (var i = 0; i < 3; i++)
             {
                 await redis.ExecuteAsync("XADD", KnownStreams.Datasets, "*", KnownStreamFields.Run, "r", KnownStreamFields.Kind, "k", KnownStreamFields.Data, "x").WithTimeout();

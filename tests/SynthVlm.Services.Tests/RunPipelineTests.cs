@@ -2,9 +2,9 @@ using System.Text.Json;
 using Google.Protobuf;
 using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
 using Grpc.Core;
 using Grpc.Net.Client;
+using SynthVlm.Streams;
 using SynthVlm.Testing;
 using FluentAssertions;
 using Xunit;
@@ -229,7 +229,8 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
         manifest.Should().HaveCount(fixture.Generated / 2, "every caption keeps one variant; cap-0002 keeps variant 1");
         manifest.Single(m => m.GetProperty("id").GetString() == "cap-0002").GetProperty("variant").GetInt32().Should().Be(1);
 
-        await using var redis = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(Cluster.Redis.ConnectionString));
+        await using var redisMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(Cluster.Redis.ConnectionString)).WithTimeout();
+        var redis = redisMux.GetDatabase();
         var dead = await redis.ExecuteAsync("XRANGE", KnownStreams.Dead, "-", "+");
         dead.AsArray().Select(e => e[1].AsArray().Select(f => f.AsString()).ToList())
             .Should().Contain(fields => fields.Contains("poison") && fields.Any(f => f != null && f.Contains("cap-0002", StringComparison.Ordinal)));

@@ -6,10 +6,9 @@ using SynthVlm.Clip;
 using SynthVlm.Imaging;
 using SynthVlm.Imaging.Codecs;
 using SynthVlm.Protos.V1;
-using SynthVlm.Redis;
-using SynthVlm.Redis.Streams;
 using Grpc.Core;
 using Grpc.Net.Client;
+using SynthVlm.Streams;
 using SynthVlm.Scoring;
 using SynthVlm.Testing;
 
@@ -148,7 +147,8 @@ public sealed class ScoringServiceTests : IAsyncLifetime
     [Fact]
     public async Task Stream_worker_scores_generated_images_and_dead_letters_the_corrupt_one()
     {
-        await using var redis = await RedisConnection.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        await using var redisMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        var redis = redisMux.GetDatabase();
         var producer = new StreamProducer(redis);
         var longCaption = string.Join(' ', Enumerable.Repeat("a very long caption about buses", 30));
         var items = new[]

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
 
-namespace SynthVlm.Redis.Streams;
+namespace SynthVlm.Streams;
 
 /// <summary>Options of <see cref="StreamConsumer"/>.</summary>
 public sealed record StreamConsumerOptions
@@ -19,7 +20,10 @@ public sealed record StreamConsumerOptions
     /// <summary>Entries per XREADGROUP / XAUTOCLAIM (COUNT).</summary>
     public int BatchSize { get; set; } = 16;
 
-    /// <summary>How long one XREADGROUP blocks waiting for new entries.</summary>
+    /// <summary>
+    /// How long one XREADGROUP BLOCK waits for new entries on the consumer's dedicated connection
+    /// (an idle consumer costs one round trip per this interval; a new entry ends the wait at once).
+    /// </summary>
     public TimeSpan BlockTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Entries pending (unacknowledged) longer than this are taken over with XAUTOCLAIM.</summary>
@@ -51,8 +55,9 @@ public sealed record StreamConsumerOptions
 }
 
 /// <summary>
-/// A consumer-group worker: reads new entries on its own dedicated connection (blocking reads
-/// never share a socket), reclaims entries idle past <see cref="StreamConsumerOptions.ClaimIdleTimeout"/>,
+/// A consumer-group worker: reads new entries with XREADGROUP BLOCK on its own dedicated
+/// multiplexer (StackExchange.Redis has no blocking read, and a blocking command must never run
+/// on the shared multiplexer, so it is sent raw on a private one that nothing else uses), reclaims entries idle past <see cref="StreamConsumerOptions.ClaimIdleTimeout"/>,
 /// calls the handler per entry, acknowledges only after the handler returns (at-least-once), keeps
 /// failed entries pending for redelivery, and dead-letters entries that fail
 /// <see cref="StreamConsumerOptions.MaxDeliveries"/> times. Failure reasons live in a Redis hash
@@ -61,15 +66,16 @@ public sealed record StreamConsumerOptions
 /// </summary>
 public sealed partial class StreamConsumer
 {
-    private readonly RedisConnection _connection;
+    private readonly IConnectionMultiplexer _redis;
+    private readonly IDatabaseAsync _db;
     private readonly StreamConsumerOptions _options;
     private readonly ILogger _logger;
     private readonly KeyValuePair<string, object?>[] _metricTags;
 
-    /// <summary>Creates a consumer; <paramref name="connection"/> is shared (acks, claims), the blocking reads open their own.</summary>
-    public StreamConsumer(RedisConnection connection, StreamConsumerOptions options, ILogger? logger = null)
+    /// <summary>Creates a consumer; <paramref name="redis"/> is shared (acks, claims), the blocking reads open their own multiplexer to the same server.</summary>
+    public StreamConsumer(IConnectionMultiplexer redis, StreamConsumerOptions options, ILogger? logger = null)
     {
-        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(redis);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(options.Stream, "options.Stream");
         ArgumentException.ThrowIfNullOrEmpty(options.Group, "options.Group");
@@ -77,7 +83,8 @@ public sealed partial class StreamConsumer
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "options.BatchSize");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxDeliveries, 1, "options.MaxDeliveries");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxConcurrency, 1, "options.MaxConcurrency");
-        _connection = connection;
+        _redis = redis;
+        _db = redis.GetDatabase();
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _metricTags = [new(StreamTelemetry.StreamTag, options.Stream), new(StreamTelemetry.GroupTag, options.Group)];
@@ -102,9 +109,9 @@ public sealed partial class StreamConsumer
     {
         try
         {
-            await _connection.ExecuteAsync("XGROUP", cancellationToken, "CREATE", _options.Stream, _options.Group, _options.StartId, "MKSTREAM").ConfigureAwait(false);
+            await _db.StreamCreateConsumerGroupAsync(_options.Stream, _options.Group, _options.StartId, createStream: true).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisServerException ex) when (ex.ErrorPrefix == "BUSYGROUP")
+        catch (RedisServerException ex) when (RedisConnections.IsServerError(ex, "BUSYGROUP"))
         {
             // Another replica created it first.
         }
@@ -119,17 +126,13 @@ public sealed partial class StreamConsumer
     public async Task RunAsync(Func<StreamEntry, CancellationToken, Task> handler, CancellationToken stoppingToken)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        RedisConnection blocking;
-        try
-        {
-            blocking = await RedisConnection.ConnectAsync(
-                _connection.Options with { CommandTimeout = _options.BlockTimeout + _connection.Options.CommandTimeout },
-                _logger, stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        if (stoppingToken.IsCancellationRequested)
         {
             return;
         }
+        // Connects in the background (abortConnect=false): reads fail and are retried until it is up.
+        var blocking = await RedisConnections.OpenDedicatedAsync(
+            _redis, $"{_options.Consumer}:{_options.Stream}:read", _options.BlockTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         await using var blockingScope = blocking.ConfigureAwait(false);
         using var handlerCts = new CancellationTokenSource();
         var nextClaim = 0L;
@@ -185,13 +188,13 @@ public sealed partial class StreamConsumer
             {
                 break;
             }
-            catch (RedisServerException ex) when (ex.ErrorPrefix == "NOGROUP")
+            catch (RedisServerException ex) when (RedisConnections.IsServerError(ex, "NOGROUP"))
             {
                 // The stream or group vanished (e.g. Redis lost its data): recreate and go on.
                 Log.GroupMissing(_logger, _options.Stream, _options.Group);
                 await EnsureGroupAsync(stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (RedisConnections.IsRedisFailure(ex))
             {
                 errors++;
                 Log.LoopError(_logger, _options.Stream, _options.Group, ex.Message);
@@ -202,23 +205,35 @@ public sealed partial class StreamConsumer
         Log.Stopped(_logger, _options.Consumer, _options.Stream, Stats.ToString());
     }
 
-    private async Task<List<StreamEntry>> ReadNewAsync(RedisConnection blocking, CancellationToken stoppingToken)
+    private async Task<List<StreamEntry>> ReadNewAsync(ConnectionMultiplexer blocking, CancellationToken stoppingToken)
     {
-        var reply = await blocking.ExecuteAsync("XREADGROUP", stoppingToken,
+        // The server answers when an entry arrives or after BLOCK ms; the client cannot cancel the
+        // command, so on stop the read is abandoned (and its multiplexer closed by the caller).
+        var read = blocking.GetDatabase().ExecuteAsync("XREADGROUP",
             "GROUP", _options.Group, _options.Consumer,
             "COUNT", _options.BatchSize,
             "BLOCK", (long)_options.BlockTimeout.TotalMilliseconds,
-            "STREAMS", _options.Stream, ">").ConfigureAwait(false);
+            "STREAMS", _options.Stream, ">");
+        StackExchange.Redis.RedisResult reply;
+        try
+        {
+            reply = await read.WaitAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            _ = read.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw;
+        }
         var batch = new List<StreamEntry>();
-        if (reply.IsNull)
+        if (reply.IsNull || reply.Length == 0)
         {
             return batch;
         }
         // RESP3: {stream: entries}; RESP2: [[stream, entries]]. One stream was asked for.
-        var entries = reply.Type == RedisResultType.Map ? reply[1] : reply[0][1];
-        foreach (var item in entries.AsArray())
+        var entries = reply.Resp3Type == ResultType.Map ? reply[1] : reply[0][1];
+        for (var i = 0; i < entries.Length; i++)
         {
-            if (StreamEntry.Parse(_options.Stream, item, deliveryCount: 1) is { } entry)
+            if (StreamEntry.FromRaw(_options.Stream, entries[i], deliveryCount: 1) is { } entry)
             {
                 batch.Add(entry);
             }
@@ -228,42 +243,34 @@ public sealed partial class StreamConsumer
 
     private async Task<(List<StreamEntry> Batch, string Cursor)> ClaimAsync(string cursor, CancellationToken cancellationToken)
     {
-        var reply = await _connection.ExecuteAsync("XAUTOCLAIM", cancellationToken,
-            _options.Stream, _options.Group, _options.Consumer,
-            (long)_options.ClaimIdleTimeout.TotalMilliseconds, cursor, "COUNT", _options.BatchSize).ConfigureAwait(false);
-        var next = reply[0].AsString() ?? "0-0";
-        var claimed = reply[1].AsArray();
-        if (reply.Length > 2 && reply[2].Length > 0)
+        var reply = await _db.StreamAutoClaimAsync(_options.Stream, _options.Group, _options.Consumer,
+            (long)_options.ClaimIdleTimeout.TotalMilliseconds, cursor, _options.BatchSize).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var next = reply.NextStartId.IsNullOrEmpty ? "0-0" : reply.NextStartId.ToString();
+        var claimed = reply.ClaimedEntries ?? [];
+        if (reply.DeletedIds is { Length: > 0 } deleted)
         {
             // Deleted while pending: Redis already dropped them from the PEL; forget their failures.
-            var deleted = reply[2].AsArray();
-            var args = new RedisArg[deleted.Count + 1];
-            args[0] = FailureHashKey;
-            for (var i = 0; i < deleted.Count; i++)
-            {
-                args[i + 1] = deleted[i].AsString()!;
-            }
-            await _connection.ExecuteAsync("HDEL", cancellationToken, args).ConfigureAwait(false);
-            Log.DeletedWhilePending(_logger, deleted.Count, _options.Stream, _options.Group);
+            await _db.HashDeleteAsync(FailureHashKey, deleted).ConfigureAwait(false);
+            Log.DeletedWhilePending(_logger, deleted.Length, _options.Stream, _options.Group);
         }
-        var batch = new List<StreamEntry>(claimed.Count);
-        if (claimed.Count == 0)
+        var batch = new List<StreamEntry>(claimed.Length);
+        if (claimed.Length == 0)
         {
             return (batch, next);
         }
         // XAUTOCLAIM does not say how often an entry was delivered; XPENDING does (pipelined).
-        var counts = new Task<RedisResult>[claimed.Count];
-        for (var i = 0; i < claimed.Count; i++)
+        var counts = new Task<StreamPendingMessageInfo[]>[claimed.Length];
+        for (var i = 0; i < claimed.Length; i++)
         {
-            var id = claimed[i][0].AsString()!;
-            counts[i] = _connection.ExecuteAsync("XPENDING", cancellationToken, _options.Stream, _options.Group, id, id, 1);
+            var id = claimed[i].Id;
+            counts[i] = _db.StreamPendingMessagesAsync(_options.Stream, _options.Group, 1, RedisValue.Null, id, id);
         }
         await Task.WhenAll(counts).ConfigureAwait(false);
-        for (var i = 0; i < claimed.Count; i++)
+        for (var i = 0; i < claimed.Length; i++)
         {
             var pending = counts[i].Result;
-            var deliveries = pending.Length > 0 ? pending[0][3].AsInt64() : 1;
-            if (StreamEntry.Parse(_options.Stream, claimed[i], deliveries) is { } entry)
+            var deliveries = pending.Length > 0 ? pending[0].DeliveryCount : 1;
+            if (StreamEntry.From(_options.Stream, claimed[i], deliveries) is { } entry)
             {
                 batch.Add(entry);
             }
@@ -316,8 +323,8 @@ public sealed partial class StreamConsumer
         if (entry.DeliveryCount > _options.MaxDeliveries)
         {
             // It never completed within MaxDeliveries attempts (e.g. it kept killing replicas).
-            var stored = await _connection.ExecuteAsync("HGET", CancellationToken.None, FailureHashKey, entry.Id).ConfigureAwait(false);
-            var reason = stored.AsString() ?? $"not completed after {entry.DeliveryCount - 1} deliveries (the consumer stopped or crashed each time)";
+            var stored = await _db.HashGetAsync(FailureHashKey, entry.Id).ConfigureAwait(false);
+            var reason = stored.IsNull ? $"not completed after {entry.DeliveryCount - 1} deliveries (the consumer stopped or crashed each time)" : stored.ToString();
             await DeadLetterAsync(entry, reason).ConfigureAwait(false);
             return null;
         }
@@ -413,11 +420,11 @@ public sealed partial class StreamConsumer
     private async Task AckAsync(StreamEntry entry)
     {
         // Not cancellable: the effect is durable, so the ack must go out even while stopping.
-        var ack = _connection.ExecuteAsync("XACK", CancellationToken.None, _options.Stream, _options.Group, entry.Id);
+        var ack = _db.StreamAcknowledgeAsync(_options.Stream, _options.Group, entry.Id);
         if (entry.DeliveryCount > 1)
         {
             // Only a redelivered entry can have a recorded failure.
-            await _connection.ExecuteAsync("HDEL", CancellationToken.None, FailureHashKey, entry.Id).ConfigureAwait(false);
+            await _db.HashDeleteAsync(FailureHashKey, entry.Id).ConfigureAwait(false);
         }
         await ack.ConfigureAwait(false);
         Stats.AddAcked();
@@ -438,32 +445,24 @@ public sealed partial class StreamConsumer
             return;
         }
         // Stays pending; XAUTOCLAIM redelivers it after ClaimIdleTimeout, here or on another replica.
-        await _connection.ExecuteAsync("HSET", CancellationToken.None, FailureHashKey, entry.Id, reason).ConfigureAwait(false);
+        await _db.HashSetAsync(FailureHashKey, entry.Id, reason).ConfigureAwait(false);
     }
 
     private async Task DeadLetterAsync(StreamEntry entry, string reason)
     {
-        var args = new RedisArg[2 + (2 * entry.Fields.Count) + 10];
+        var fields = new NameValueEntry[entry.Fields.Count + 5];
         var n = 0;
-        args[n++] = _options.DeadLetterStream;
-        args[n++] = "*";
         foreach (var (name, value) in entry.Fields)
         {
-            args[n++] = name;
-            args[n++] = value;
+            fields[n++] = new(name, value);
         }
-        args[n++] = StreamDeadLetterFields.Reason;
-        args[n++] = reason;
-        args[n++] = StreamDeadLetterFields.SourceStream;
-        args[n++] = entry.Stream;
-        args[n++] = StreamDeadLetterFields.Group;
-        args[n++] = _options.Group;
-        args[n++] = StreamDeadLetterFields.OriginalId;
-        args[n++] = entry.Id;
-        args[n++] = StreamDeadLetterFields.Deliveries;
-        args[n++] = entry.DeliveryCount;
+        fields[n++] = new(StreamDeadLetterFields.Reason, reason);
+        fields[n++] = new(StreamDeadLetterFields.SourceStream, entry.Stream);
+        fields[n++] = new(StreamDeadLetterFields.Group, _options.Group);
+        fields[n++] = new(StreamDeadLetterFields.OriginalId, entry.Id);
+        fields[n++] = new(StreamDeadLetterFields.Deliveries, entry.DeliveryCount);
         // Dead letter first, then ack: a crash in between duplicates a dead letter, never loses one.
-        await _connection.ExecuteAsync("XADD", CancellationToken.None, args).ConfigureAwait(false);
+        await _db.StreamAddAsync(_options.DeadLetterStream, fields).ConfigureAwait(false);
         if (DeadLettered is { } recordFailure)
         {
             try
@@ -476,8 +475,8 @@ public sealed partial class StreamConsumer
                 return;
             }
         }
-        var ack = _connection.ExecuteAsync("XACK", CancellationToken.None, _options.Stream, _options.Group, entry.Id);
-        await _connection.ExecuteAsync("HDEL", CancellationToken.None, FailureHashKey, entry.Id).ConfigureAwait(false);
+        var ack = _db.StreamAcknowledgeAsync(_options.Stream, _options.Group, entry.Id);
+        await _db.HashDeleteAsync(FailureHashKey, entry.Id).ConfigureAwait(false);
         await ack.ConfigureAwait(false);
         Stats.AddDeadLettered();
         StreamTelemetry.DeadLettered.Add(1, _metricTags);

@@ -1,10 +1,10 @@
-using SynthVlm.Redis.Streams;
+using StackExchange.Redis;
 
-namespace SynthVlm.Redis.Tests;
+namespace SynthVlm.Streams.Tests;
 
 public sealed class StreamTrimmerTests(RedisFixture redis) : IClassFixture<RedisFixture>
 {
-    private RedisConnection C => redis.Connection;
+    private IDatabase C => redis.Connection.GetDatabase();
 
     [Fact]
     public async Task Only_entries_every_group_has_delivered_and_acknowledged_are_trimmed()

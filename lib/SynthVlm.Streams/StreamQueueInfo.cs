@@ -1,4 +1,4 @@
-namespace SynthVlm.Redis.Streams;
+namespace SynthVlm.Streams;
 
 /// <summary>A stream's queue state as seen by one consumer group.</summary>
 /// <param name="Stream">The stream.</param>

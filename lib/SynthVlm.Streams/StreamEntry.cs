@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace SynthVlm.Redis.Streams;
+namespace SynthVlm.Streams;
 
 /// <summary>One work item read from a stream (fields per <see cref="KnownStreamFields"/>).</summary>
 public sealed class StreamEntry
@@ -59,20 +59,34 @@ public sealed class StreamEntry
     /// <summary>Every field as stored, in order (kept so a dead letter carries them all).</summary>
     public IReadOnlyList<KeyValuePair<string, ReadOnlyMemory<byte>>> Fields { get; }
 
-    internal static StreamEntry? Parse(string stream, RedisResult entry, long deliveryCount)
+    internal static StreamEntry? From(string stream, StackExchange.Redis.StreamEntry entry, long deliveryCount)
     {
-        // [id, [field, value, ...]]; a deleted-but-pending entry comes back as [id, nil].
-        var id = entry[0].AsString()!;
-        var body = entry[1];
+        // A deleted-but-pending entry comes back without fields.
+        if (entry.IsNull || entry.Values is null)
+        {
+            return null;
+        }
+        var fields = new KeyValuePair<string, ReadOnlyMemory<byte>>[entry.Values.Length];
+        for (var i = 0; i < fields.Length; i++)
+        {
+            fields[i] = new(entry.Values[i].Name.ToString(), (byte[]?)entry.Values[i].Value ?? []);
+        }
+        return new StreamEntry(entry.Id.ToString(), stream, fields, deliveryCount);
+    }
+
+    /// <summary>Reads one <c>[id, [field, value, ...]]</c> item of a raw XREADGROUP reply.</summary>
+    internal static StreamEntry? FromRaw(string stream, StackExchange.Redis.RedisResult item, long deliveryCount)
+    {
+        var id = item[0].ToString();
+        var body = item[1];
         if (body.IsNull)
         {
             return null;
         }
-        var items = body.AsArray();
-        var fields = new KeyValuePair<string, ReadOnlyMemory<byte>>[items.Count / 2];
+        var fields = new KeyValuePair<string, ReadOnlyMemory<byte>>[body.Length / 2];
         for (var i = 0; i < fields.Length; i++)
         {
-            fields[i] = new(items[2 * i].AsString() ?? "", items[(2 * i) + 1].AsMemory());
+            fields[i] = new(body[2 * i].ToString(), (byte[]?)body[(2 * i) + 1] ?? []);
         }
         return new StreamEntry(id, stream, fields, deliveryCount);
     }

@@ -1,4 +1,6 @@
-namespace SynthVlm.Redis.Streams;
+using StackExchange.Redis;
+
+namespace SynthVlm.Streams;
 
 /// <summary>
 /// Keeps a work stream's memory bounded by its backlog rather than by everything ever sent
@@ -10,14 +12,14 @@ public static class StreamTrimmer
 {
     /// <summary>Trims <paramref name="stream"/> below the oldest entry some group still needs; returns how many entries went.</summary>
     /// <remarks>A stream without consumer groups is left alone: nobody has read it yet.</remarks>
-    /// <param name="connection">The connection.</param>
+    /// <param name="db">The database.</param>
     /// <param name="stream">The stream key.</param>
     /// <param name="approximate">Trim whole radix-tree nodes only (MINID ~, cheap; the default), or exactly.</param>
     /// <param name="cancellationToken">Cancels the calls.</param>
-    public static async Task<long> TrimAcknowledgedAsync(RedisConnection connection, string stream, bool approximate = true, CancellationToken cancellationToken = default)
+    public static async Task<long> TrimAcknowledgedAsync(IDatabaseAsync db, string stream, bool approximate = true, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(connection);
-        var groups = await StreamQueueInspector.ReadGroupsAsync(connection, stream, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(db);
+        var groups = await StreamQueueInspector.ReadGroupsAsync(db, stream, cancellationToken).ConfigureAwait(false);
         if (groups.Count == 0)
         {
             return 0;
@@ -33,8 +35,8 @@ public static class StreamTrimmer
             // (MINID keeps ids >= it), which costs one entry and needs no "next id" arithmetic.
             if (group.Pending > 0)
             {
-                var summary = await connection.ExecuteAsync("XPENDING", cancellationToken, stream, group.Name).ConfigureAwait(false);
-                if (summary.Length >= 2 && TryParse(summary[1].AsString(), out var oldestPending) && oldestPending.CompareTo(boundary) < 0)
+                var summary = await db.StreamPendingAsync(stream, group.Name).WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (TryParse(summary.LowestPendingMessageId, out var oldestPending) && oldestPending.CompareTo(boundary) < 0)
                 {
                     boundary = oldestPending;
                 }
@@ -49,7 +51,17 @@ public static class StreamTrimmer
             return 0;
         }
         var id = $"{from.Ms}-{from.Seq}";
-        return (await connection.ExecuteAsync("XTRIM", cancellationToken, stream, "MINID", approximate ? "~" : "=", id).ConfigureAwait(false)).AsInt64();
+        return await db.StreamTrimByMinIdAsync(stream, id, useApproximateMaxLength: approximate).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static bool TryParse(RedisValue id, out (ulong Ms, ulong Seq) value)
+    {
+        value = default;
+        if (id.IsNullOrEmpty)
+        {
+            return false;
+        }
+        return TryParse(id.ToString(), out value);
     }
 
     private static bool TryParse(string? id, out (ulong Ms, ulong Seq) value)

@@ -1,4 +1,4 @@
-namespace SynthVlm.Redis.Streams;
+namespace SynthVlm.Streams;
 
 /// <summary>Thread-safe counters of one consumer, readable by its host.</summary>
 public sealed class StreamConsumerStats

@@ -1,21 +1,21 @@
-using SynthVlm.Redis;
+using StackExchange.Redis;
 using SynthVlm.Testing;
 
-namespace SynthVlm.Redis.Tests;
+namespace SynthVlm.Streams.Tests;
 
-/// <summary>One plain redis-server per test class, plus a shared connection to it.</summary>
+/// <summary>One plain redis-server per test class, plus a shared multiplexer to it.</summary>
 public sealed class RedisFixture : IAsyncLifetime
 {
     public RedisServer Server { get; private set; } = null!;
 
-    public RedisConnection Connection { get; private set; } = null!;
+    public ConnectionMultiplexer Connection { get; private set; } = null!;
 
     public RedisConnectionOptions Options => RedisConnectionOptions.Parse(Server.ConnectionString);
 
     public async Task InitializeAsync()
     {
         Server = await RedisServer.StartAsync(cancellationToken: TestTimeout.Token());
-        Connection = await RedisConnection.ConnectAsync(Options, cancellationToken: TestTimeout.Token());
+        Connection = await RedisConnections.ConnectAsync(Options).WithTimeout();
     }
 
     public async Task DisposeAsync()

@@ -1,4 +1,4 @@
-namespace SynthVlm.Redis.Streams;
+namespace SynthVlm.Streams;
 
 /// <summary>
 /// Thrown by a stream handler for an entry that can never succeed (its data is malformed, the

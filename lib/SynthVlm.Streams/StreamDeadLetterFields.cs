@@ -1,4 +1,4 @@
-namespace SynthVlm.Redis.Streams;
+namespace SynthVlm.Streams;
 
 /// <summary>The extra fields of a dead letter in <see cref="KnownStreams.Dead"/>, each spelled once.</summary>
 public static class StreamDeadLetterFields

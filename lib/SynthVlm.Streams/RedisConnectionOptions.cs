@@ -1,20 +1,13 @@
 using System.Globalization;
+using StackExchange.Redis;
 
-namespace SynthVlm.Redis;
-
-/// <summary>Which RESP version the client speaks.</summary>
-public enum RedisProtocol
-{
-    /// <summary>RESP3 via HELLO 3, falling back to RESP2 when the server does not know HELLO.</summary>
-    Resp3,
-
-    /// <summary>RESP2 only (AUTH + CLIENT SETNAME, no HELLO).</summary>
-    Resp2,
-}
+namespace SynthVlm.Streams;
 
 /// <summary>
 /// Where and how to connect: parsed from the StackExchange.Redis connection-string format that
-/// .NET Aspire injects as <c>ConnectionStrings__redis</c>, or from a <c>redis://</c> / <c>rediss://</c> URI.
+/// .NET Aspire injects as <c>ConnectionStrings__redis</c>, or from a <c>redis://</c> / <c>rediss://</c> URI,
+/// with errors that name the offending part; <see cref="ToConfigurationOptions"/> hands it to
+/// StackExchange.Redis.
 /// </summary>
 public sealed record RedisConnectionOptions
 {
@@ -51,17 +44,11 @@ public sealed record RedisConnectionOptions
     /// <summary>Client name set with HELLO SETNAME / CLIENT SETNAME, or null.</summary>
     public string? ClientName { get; init; }
 
-    /// <summary>The protocol to speak; <see cref="RedisProtocol.Resp3"/> falls back to RESP2 when needed.</summary>
+    /// <summary>The protocol to speak; <see cref="RedisProtocol.Resp3"/> (StackExchange.Redis falls back to RESP2 when the server does not know HELLO).</summary>
     public RedisProtocol Protocol { get; init; } = RedisProtocol.Resp3;
 
-    /// <summary>Whether the initial connect may fail (StackExchange's abortConnect); kept for fidelity, the client always throws on the first failed connect.</summary>
+    /// <summary>Whether a failed first connect throws (StackExchange's abortConnect); false keeps retrying in the background.</summary>
     public bool AbortConnect { get; init; } = true;
-
-    /// <summary>First delay before reconnecting after a socket failure; doubled per attempt, with jitter.</summary>
-    public TimeSpan ReconnectBaseDelay { get; init; } = TimeSpan.FromMilliseconds(50);
-
-    /// <summary>Upper bound on the delay between reconnect attempts.</summary>
-    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Parses a StackExchange.Redis configuration string (<c>host:port[,password=..][,user=..][,ssl=true]
@@ -84,6 +71,36 @@ public sealed record RedisConnectionOptions
             ? ParseUri(text)
             : ParseConfiguration(text);
     }
+
+    /// <summary>The StackExchange.Redis configuration for these options (password included).</summary>
+    public ConfigurationOptions ToConfigurationOptions()
+    {
+        var options = new ConfigurationOptions
+        {
+            User = User,
+            Password = Password,
+            DefaultDatabase = Database,
+            Ssl = UseTls,
+            ConnectTimeout = (int)ConnectTimeout.TotalMilliseconds,
+            SyncTimeout = (int)CommandTimeout.TotalMilliseconds,
+            AsyncTimeout = (int)CommandTimeout.TotalMilliseconds,
+            ClientName = ClientName,
+            Protocol = Protocol,
+            AbortOnConnectFail = AbortConnect,
+        };
+        if (UseTls)
+        {
+            options.SslHost = Host;
+        }
+        options.EndPoints.Add(Host, Port);
+        return options;
+    }
+
+    /// <summary>
+    /// The options as a StackExchange.Redis configuration string (password included): the form
+    /// <c>AddRedisClient</c> reads from <c>ConnectionStrings:redis</c>.
+    /// </summary>
+    public string ToConfigurationString() => ToConfigurationOptions().ToString(includePassword: true);
 
     /// <summary>The options without the password, safe to log.</summary>
     public override string ToString()

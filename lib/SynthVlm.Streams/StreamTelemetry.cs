@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
-namespace SynthVlm.Redis.Streams;
+namespace SynthVlm.Streams;
 
 /// <summary>The Streams transport's telemetry names (ActivitySource, Meter, instruments, tags), each spelled once.</summary>
 public static class StreamTelemetry

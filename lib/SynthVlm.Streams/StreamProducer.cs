@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using StackExchange.Redis;
 
-namespace SynthVlm.Redis.Streams;
+namespace SynthVlm.Streams;
 
 /// <summary>Options of <see cref="StreamProducer"/>.</summary>
 public sealed record StreamProducerOptions
@@ -41,15 +42,15 @@ public sealed record StreamProducerOptions
 /// </summary>
 public sealed class StreamProducer
 {
-    private readonly RedisConnection _connection;
+    private readonly IDatabaseAsync _db;
     private readonly StreamProducerOptions _options;
     private readonly ConcurrentDictionary<string, Budget> _budgets = new(StringComparer.Ordinal);
 
-    /// <summary>Creates a producer over a (shared) connection.</summary>
-    public StreamProducer(RedisConnection connection, StreamProducerOptions? options = null)
+    /// <summary>Creates a producer over a (shared) database.</summary>
+    public StreamProducer(IDatabaseAsync db, StreamProducerOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(connection);
-        _connection = connection;
+        ArgumentNullException.ThrowIfNull(db);
+        _db = db;
         _options = options ?? new StreamProducerOptions();
         if (_options.HeadroomShare is <= 0 or > 1)
         {
@@ -82,7 +83,7 @@ public sealed class StreamProducer
                 activity.SetTag(StreamTelemetry.KindTag, kind);
             }
             var traceParent = (activity ?? Activity.Current) is { IdFormat: ActivityIdFormat.W3C } a ? a.Id : null;
-            RedisResult id;
+            RedisValue id;
             try
             {
                 id = await XAddAsync(stream, run, kind, data, traceParent, cancellationToken).ConfigureAwait(false);
@@ -92,7 +93,7 @@ public sealed class StreamProducer
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                 throw;
             }
-            var entryId = id.AsString()!;
+            var entryId = id.ToString();
             activity?.SetTag(StreamTelemetry.MessageIdTag, entryId);
             return entryId;
         }
@@ -102,21 +103,16 @@ public sealed class StreamProducer
         }
     }
 
-    private Task<RedisResult> XAddAsync(string stream, string run, string kind, ReadOnlyMemory<byte> data, string? traceParent, CancellationToken cancellationToken)
+    private Task<RedisValue> XAddAsync(string stream, string run, string kind, ReadOnlyMemory<byte> data, string? traceParent, CancellationToken cancellationToken)
     {
-        if (_options.MaxLength > 0)
-        {
-            return traceParent is null
-                ? _connection.ExecuteAsync("XADD", cancellationToken, stream, "MAXLEN", "~", _options.MaxLength, "*",
-                    KnownStreamFields.Run, run, KnownStreamFields.Kind, kind, KnownStreamFields.Data, data)
-                : _connection.ExecuteAsync("XADD", cancellationToken, stream, "MAXLEN", "~", _options.MaxLength, "*",
-                    KnownStreamFields.Run, run, KnownStreamFields.Kind, kind, KnownStreamFields.Data, data, KnownStreamFields.TraceParent, traceParent);
-        }
-        return traceParent is null
-            ? _connection.ExecuteAsync("XADD", cancellationToken, stream, "*",
-                KnownStreamFields.Run, run, KnownStreamFields.Kind, kind, KnownStreamFields.Data, data)
-            : _connection.ExecuteAsync("XADD", cancellationToken, stream, "*",
-                KnownStreamFields.Run, run, KnownStreamFields.Kind, kind, KnownStreamFields.Data, data, KnownStreamFields.TraceParent, traceParent);
+        cancellationToken.ThrowIfCancellationRequested();
+        NameValueEntry[] fields = traceParent is null
+            ? [new(KnownStreamFields.Run, run), new(KnownStreamFields.Kind, kind), new(KnownStreamFields.Data, data)]
+            : [new(KnownStreamFields.Run, run), new(KnownStreamFields.Kind, kind), new(KnownStreamFields.Data, data), new(KnownStreamFields.TraceParent, traceParent)];
+        // Not abandoned on cancellation: an XADD in flight may already be applied.
+        return _options.MaxLength > 0
+            ? _db.StreamAddAsync(stream, fields, messageId: null, maxLength: _options.MaxLength, useApproximateMaxLength: true)
+            : _db.StreamAddAsync(stream, fields);
     }
 
     private async Task AcquireAsync(string stream, Budget budget, CancellationToken cancellationToken)
@@ -146,7 +142,7 @@ public sealed class StreamProducer
         // XADDs that took credit but have not been answered may or may not be in this XINFO:
         // count them as not yet seen, which can only under-grant.
         var unconfirmed = budget.InFlight;
-        var groups = await StreamQueueInspector.ReadGroupsAsync(_connection, stream, cancellationToken).ConfigureAwait(false);
+        var groups = await StreamQueueInspector.ReadGroupsAsync(_db, stream, cancellationToken).ConfigureAwait(false);
         long backlog = 0;
         long? length = null;
         foreach (var g in groups)
@@ -159,7 +155,7 @@ public sealed class StreamProducer
             if (lag is null)
             {
                 // Redis cannot compute lag after some deletions; XLEN bounds the undelivered count.
-                length ??= (await _connection.ExecuteAsync("XLEN", cancellationToken, stream).ConfigureAwait(false)).AsInt64();
+                length ??= await _db.StreamLengthAsync(stream).ConfigureAwait(false);
                 lag = length;
             }
             backlog = Math.Max(backlog, g.Pending + lag.Value);

@@ -1,6 +1,6 @@
-using SynthVlm.Redis;
+using StackExchange.Redis;
 
-namespace SynthVlm.Redis.Tests;
+namespace SynthVlm.Streams.Tests;
 
 public class RedisConnectionOptionsTests
 {
@@ -87,5 +87,27 @@ public class RedisConnectionOptionsTests
         o.ToString().Should().NotContain("topsecret").And.Contain("h:1").And.Contain("password=*****");
         var act = () => RedisConnectionOptions.Parse("password=topsecret");
         act.Should().Throw<FormatException>().Which.Message.Should().NotContain("topsecret");
+    }
+
+    [Fact]
+    public void Uri_form_becomes_a_stackexchange_configuration_with_the_same_credentials()
+    {
+        var config = RedisConnectionOptions.Parse("redis://bob:p%40ss@example:7000/2").ToConfigurationOptions();
+        config.EndPoints.Should().ContainSingle().Which.ToString().Should().Contain("example").And.Contain("7000");
+        (config.User, config.Password, config.DefaultDatabase, config.Ssl).Should().Be(("bob", "p@ss", 2, false));
+
+        // The string handed to AddRedisClient parses back to the same thing (ConfigurationOptions.Parse is what Aspire runs).
+        var text = RedisConnectionOptions.Parse("redis://bob:p%40ss@example:7000/2").ToConfigurationString();
+        var parsed = ConfigurationOptions.Parse(text);
+        (parsed.User, parsed.Password, parsed.DefaultDatabase).Should().Be(("bob", "p@ss", 2));
+        parsed.Protocol.Should().Be(RedisProtocol.Resp3);
+    }
+
+    [Fact]
+    public void Stackexchange_form_keeps_its_keys()
+    {
+        var config = RedisConnectionOptions.Parse("localhost:6380,password=s3cret,user=alice,ssl=true,abortConnect=false,connectTimeout=1500,syncTimeout=2500,defaultDatabase=3,name=curation-1,protocol=resp2").ToConfigurationOptions();
+        (config.User, config.Password, config.Ssl, config.AbortOnConnectFail, config.ConnectTimeout, config.SyncTimeout, config.AsyncTimeout, config.DefaultDatabase, config.ClientName, config.Protocol)
+            .Should().Be(("alice", "s3cret", true, false, 1500, 2500, 2500, 3, "curation-1", RedisProtocol.Resp2));
     }
 }
