@@ -1,4 +1,5 @@
 using StackExchange.Redis;
+using SynthVlm.Testing;
 
 namespace SynthVlm.Streams.Tests;
 

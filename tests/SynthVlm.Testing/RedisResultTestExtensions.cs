@@ -1,9 +1,9 @@
 using StackExchange.Redis;
 
-namespace SynthVlm.Services.Tests;
+namespace SynthVlm.Testing;
 
 /// <summary>Short readers for raw <see cref="RedisResult"/> replies in assertions.</summary>
-internal static class RedisResultTestExtensions
+public static class RedisResultTestExtensions
 {
     public static string? AsString(this RedisResult result) => result.IsNull ? null : result.ToString();
 
