@@ -253,7 +253,7 @@ static int SelectionMode(int records, string root)
     foreach (var r in new[] { result, small })
     {
         rows.Add(Row($"finalize time, K {r.K:N0}", r.Elapsed.TotalSeconds, "s", $"{r.Records:N0} records, {r.Captions:N0} captions", ""));
-        rows.Add(RowUs("  per record", r.Elapsed.TotalMicroseconds / r.Records, "enumerate (2 passes over names) + read + parse + best variant + top K", ""));
+        rows.Add(RowUs("  per record", r.Elapsed.TotalMicroseconds / r.Records, "enumerate (2 passes over the score logs) + parse + best variant + top K", ""));
         rows.Add(Row("  peak managed heap", r.PeakHeap / 1048576.0, "MiB", $"before {r.HeapBefore / 1048576.0:0.0} MiB; GC.GetTotalMemory(false) sampled every 4096 records (garbage included)", ""));
         rows.Add(Row("  retained by the selection", r.RetainedHeap / 1048576.0, "MiB", string.Create(CultureInfo.InvariantCulture, $"after a full GC with the K candidates alive: {(double)r.RetainedHeap / Math.Max(1, r.K):N0} B per selected"), ""));
         rows.Add(Row("  peak working set", r.PeakWorkingSet / 1048576.0, "MiB", $"before {r.WorkingSetBefore / 1048576.0:0.0} MiB ({(r.PeakWasReset ? "VmHWM reset before finalize" : "process lifetime peak")})", ""));
@@ -261,7 +261,7 @@ static int SelectionMode(int records, string root)
     PrintTable(rows);
     Console.WriteLine();
     Console.WriteLine($"K {verifyK:N0} selection verified against a naive sort of all {result.Captions:N0} best variants ({verify.Elapsed.TotalSeconds:0.0} s, not in the timing).");
-    Console.WriteLine($"Live memory is bounded by K (the selector holds K candidates, each with its caption id and record path, as RunFinalizer does) plus one bucket of {RunRecords.BucketSize} captions' records, not by the {records:N0} records; the peaks also hold garbage the GC has not collected yet.");
+    Console.WriteLine($"Live memory is bounded by K (the selector holds K candidates, each with its caption id and record location, as RunFinalizer does) plus one bucket of {RunRecords.BucketSize} captions' records, not by the {records:N0} records; the peaks also hold garbage the GC has not collected yet.");
     return 0;
 }
 
