@@ -138,8 +138,10 @@ public sealed class ScoreLogWriter : IAsyncDisposable
                     p.Done.TrySetResult();
                 }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e)
             {
+                // Whatever went wrong, these records fail and the loop goes on: a dead loop would
+                // leave every later caller waiting forever.
                 Abandon(group.Key);
                 var failure = new IOException($"writing {records.Count} score record(s) of run '{records[0].Run}' failed: {e.Message}", e);
                 foreach (var p in records)
@@ -208,7 +210,10 @@ public sealed class ScoreLogWriter : IAsyncDisposable
     {
         if (_open.Remove(key, out var segment))
         {
-            _recent.Remove(segment.Node);
+            if (segment.Node.List is not null)
+            {
+                _recent.Remove(segment.Node);
+            }
             try
             {
                 segment.Stream.Dispose();

@@ -147,4 +147,24 @@ public sealed class ScoreLogTests : IDisposable
         await Task.WhenAll(appends).WithTimeout();
         RunRecords.EnumerateScores(store, "r6").Should().HaveCount(200);
     }
+
+    [Fact]
+    public async Task A_failed_write_fails_only_its_records_names_the_run_and_the_writer_goes_on()
+    {
+        var store = new FileBlobStore(_dir.FullName);
+        // A file where the run's scores folder should be: creating the segment fails.
+        var blocked = store.PathOf($"{RunRecords.Folder("blocked")}/scores");
+        Directory.CreateDirectory(Path.GetDirectoryName(blocked)!);
+        File.WriteAllText(blocked, "not a folder");
+        await using var writer = new ScoreLogWriter(store, "w");
+
+        var failed = () => writer.AppendAsync("blocked", 0, 0, Record(0, 0)).WithTimeout();
+        (await failed.Should().ThrowAsync<IOException>()).WithMessage("*run 'blocked'*");
+        await writer.AppendAsync("fine", 0, 0, Record(0, 0)).WithTimeout();
+
+        File.Delete(blocked);
+        await writer.AppendAsync("blocked", 1, 0, Record(1, 0)).WithTimeout();
+        RunRecords.EnumerateScores(store, "blocked").Select(r => r.CaptionIndex).Should().Equal(1);
+        RunRecords.EnumerateScores(store, "fine").Select(r => r.CaptionIndex).Should().Equal(0);
+    }
 }
