@@ -16,7 +16,7 @@ public static class GrpcHosting
     /// <summary>The message size limit both ways: 4 MiB, as in other gRPC implementations (larger messages get RESOURCE_EXHAUSTED).</summary>
     public const int MaxMessageSize = 4 * 1024 * 1024;
 
-    /// <summary>How often the health checks are re-run for grpc.health.v1 Watch callers.</summary>
+    /// <summary>How often the health checks are re-run for grpc.health.v1 (Check and Watch answer from that result).</summary>
     public static TimeSpan HealthInterval { get; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
@@ -36,6 +36,10 @@ public static class GrpcHosting
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks(o =>
         {
+            // Check answers from the last published result (every HealthInterval), as Watch does:
+            // running the checks per call would make a health probe wait on a Redis that is away
+            // (a ping that times out) and miss its deadline.
+            o.UseHealthChecksCache = true;
             o.Services.Clear();
             o.Services.Map(string.Empty, _ => true);
             o.Services.Map(serviceName, _ => true);
