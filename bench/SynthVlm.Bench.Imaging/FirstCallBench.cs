@@ -52,6 +52,8 @@ internal static partial class FirstCallBench
             {
                 call();
             }
+            // Let the tiered JIT's background recompiles of the warmed-up methods finish, so the
+            // steady-state rows measure tier-1 code (a bench, not a test: nothing asserts on time).
             Thread.Sleep(300);
             double steady = Enumerable.Range(0, 10).Min(_ => CpuMs(call));
             firstTotal += first;

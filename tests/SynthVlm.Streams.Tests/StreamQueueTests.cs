@@ -368,10 +368,11 @@ public class StreamQueueTests : IClassFixture<RedisFixture>
             await Task.Delay(Timeout.Infinite, ct);
         }, stop.Token);
         await started.Task.WithTimeout();
-        var sw = Stopwatch.StartNew();
         await stop.CancelAsync();
+        // The handler ignores stop and waits on its own token: RunAsync can only end once the
+        // drain gives up and cancels that token (that the token stays uncancelled while draining
+        // is shown by the test above, without timing).
         await run.WithTimeout();
-        sw.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(150), "the handler had DrainTimeout to finish before its token was cancelled");
         consumer.Stats.Acked.Should().Be(0);
         consumer.Stats.Failed.Should().Be(0, "cancellation on shutdown is not the entry's failure");
         (await new StreamQueueInspector(Connection.GetDatabase()).GetQueueInfoAsync(stream, "g", TestTimeout.Token()).WithTimeout()).Pending.Should().Be(1);
