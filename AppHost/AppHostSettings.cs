@@ -32,10 +32,15 @@ internal sealed class AppHostSettings
         Cluster options:
           --replicas NAME=N[,NAME=N]   replicas per service (e.g. diffusion=4); repeatable
           --redis CONNECTION           use an existing Redis (host:port[,password=...]) instead of starting one
+          --redis-mode auto|container|executable
+                                       how the AppHost runs Redis: Aspire.Hosting.Redis's container, or a
+                                       redis-server executable with AOF in {data-dir}/redis (default auto:
+                                       the container when `docker info` answers, else the executable)
           --otlp URL                   send services' telemetry to this OTLP endpoint
           --data-dir DIR               Redis AOF, blob store and default models (default: .synthvlm/ in the repository)
           --exit-when-healthy          start everything, report, then stop (smoke test; not with run)
-          --dashboard-port N           the dashboard's port (default 18888; 0 = any free port)
+          --start-timeout SECONDS      how long replicas get to become healthy (default 180)
+          --dashboard-port N           the Aspire dashboard's port (default 18888; 0 = any free port)
           --otlp-port N                the dashboard's OTLP/HTTP receiver port (default 18889; 0 = any free port)
           --dashboard-address ADDR     address the dashboard binds (default 127.0.0.1; anything else exposes it
                                        to the network with only the token protecting it)
@@ -85,6 +90,12 @@ internal sealed class AppHostSettings
     public Uri? OtlpEndpoint { get; private set; }
 
     public bool ExitWhenHealthy { get; private set; }
+
+    /// <summary>How Redis runs when no connection string is given.</summary>
+    public RedisMode RedisMode { get; private set; } = RedisMode.Auto;
+
+    /// <summary>How long replicas get to become healthy.</summary>
+    public TimeSpan StartTimeout { get; private set; } = TimeSpan.FromSeconds(180);
 
     /// <summary>Whether to start the dashboard (off with --no-dashboard).</summary>
     public bool Dashboard { get; private set; } = true;
@@ -174,6 +185,19 @@ internal sealed class AppHostSettings
                     case "--otlp":
                         settings._clusterOptions.Add(args[i]);
                         settings.OtlpEndpoint = ParseUrl("--otlp", Value(args, ref i));
+                        break;
+                    case "--redis-mode":
+                        settings._clusterOptions.Add(args[i]);
+                        var mode = Value(args, ref i);
+                        settings.RedisMode = Enum.TryParse<RedisMode>(mode, ignoreCase: true, out var parsed) && !int.TryParse(mode, out _)
+                            ? parsed
+                            : throw new FormatException($"--redis-mode: '{mode}' is not one of auto, container, executable.");
+                        break;
+                    case "--start-timeout":
+                        var seconds = Value(args, ref i);
+                        settings.StartTimeout = int.TryParse(seconds, NumberStyles.None, CultureInfo.InvariantCulture, out var s) && s is >= 1 and <= 3600
+                            ? TimeSpan.FromSeconds(s)
+                            : throw new FormatException($"--start-timeout: '{seconds}' must be a whole number of seconds from 1 to 3600.");
                         break;
                     case "--data-dir":
                         settings.DataDirectory = Path.GetFullPath(Value(args, ref i));

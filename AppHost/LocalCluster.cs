@@ -1,4 +1,3 @@
-using SynthVlm.Dashboard.Telemetry;
 using SynthVlm.Hosting;
 
 namespace SynthVlm.AppHost;
@@ -9,12 +8,10 @@ namespace SynthVlm.AppHost;
 internal sealed record LocalCluster(ClusterBuilder Builder, ServiceResource Curation)
 {
     /// <summary>Describes the cluster <paramref name="settings"/> ask for.</summary>
-    public static LocalCluster Plan(AppHostSettings settings, DashboardHost? dashboard = null)
+    public static LocalCluster Plan(AppHostSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        // Services export to the user's collector when one is given, else to the dashboard.
-        var toDashboard = settings.OtlpEndpoint is null ? dashboard : null;
-        var builder = new ClusterBuilder(new ClusterOptions { OtlpEndpoint = settings.OtlpEndpoint ?? toDashboard?.Server.OtlpEndpoint });
+        var builder = new ClusterBuilder(new ClusterOptions { OtlpEndpoint = settings.OtlpEndpoint });
         var redis = settings.RedisConnectionString is { } external
             ? builder.AddExternalRedis("redis", external)
             : builder.AddRedis("redis", Path.Combine(settings.DataDirectory, "redis"));
@@ -27,11 +24,6 @@ internal sealed record LocalCluster(ClusterBuilder Builder, ServiceResource Cura
                 .WithReplicas(settings.ReplicasOf(service));
             // One data folder for the whole cluster: the blob store and the default (tiny) models.
             resource.Environment[KnownEnvironment.DataDirectory] = settings.DataDirectory;
-            if (toDashboard is not null)
-            {
-                resource.Environment[KnownEnvironment.OtlpProtocol] = "http/protobuf";
-                resource.Environment[KnownEnvironment.OtlpHeaders] = $"{OtlpHttpEndpoints.ApiKeyHeader}={toDashboard.Server.OtlpApiKey}";
-            }
             if (service == KnownServices.Curation)
             {
                 curation = resource;

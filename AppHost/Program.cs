@@ -11,5 +11,5 @@ return settings.Verb switch
 {
     AppHostVerb.Run => await RunCommand.RunAsync(settings),
     AppHostVerb.Publish => PublishCommand.Run(settings),
-    _ => await ClusterConsole.RunAsync(settings),
+    _ => await ClusterCommand.RunAsync(settings),
 };

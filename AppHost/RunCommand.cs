@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Security.Cryptography;
-using SynthVlm.Hosting;
 using Grpc.Core;
 using Grpc.Net.Client;
 using SynthVlm.Protos.V1;
@@ -36,7 +35,7 @@ internal static class RunCommand
             config.Id = string.Create(CultureInfo.InvariantCulture, $"run-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}");
         }
 
-        using var output = new ClusterConsole(settings.LogDirectory);
+        var output = new ClusterConsole();
         using var interrupt = new CancellationTokenSource();
         using var abandon = new CancellationTokenSource();
         var presses = 0;
@@ -60,8 +59,7 @@ internal static class RunCommand
             return 1;
         }
 
-        Cluster? cluster = null;
-        DashboardHost? dashboard = null;
+        SynthVlmCluster? cluster = null;
         try
         {
             Uri endpoint;
@@ -84,30 +82,41 @@ internal static class RunCommand
             }
             else
             {
-                // A run's own cluster gets a dashboard too; without one (port taken) the run still goes.
-                dashboard = settings.Dashboard ? await DashboardHost.StartAsync(settings, output, interrupt.Token).ConfigureAwait(false) : null;
-                var plan = LocalCluster.Plan(settings, dashboard);
-                cluster = plan.Builder.Build(output);
-                dashboard?.Attach(cluster, plan);
-                var start = await output.StartAsync(plan, cluster, interrupt.Token).ConfigureAwait(false);
-                dashboard?.Attach(cluster, plan);
-                if (start.ExitCode is { } failed)
+                try
                 {
-                    // StartAsync has stopped it.
-                    await cluster.DisposeAsync().ConfigureAwait(false);
-                    cluster = null;
-                    return failed;
+                    cluster = SynthVlmCluster.Create(settings, runVerb: true);
                 }
-                var blocking = start.Unhealthy.Intersect(RunStages).ToList();
+                catch (AppHostStartException e)
+                {
+                    output.Error(e.Message);
+                    return 2;
+                }
+                output.Info($"Starting SynthVlm: {ClusterCommand.Describe(cluster)}; Redis is {cluster.Resources.RedisDescription} (service output in {settings.LogDirectory})");
+                if (cluster.DashboardLogin is { } login)
+                {
+                    output.Info($"Login to the dashboard at {login}");
+                }
+                IReadOnlyList<string> unhealthy;
+                try
+                {
+                    await cluster.App.StartAsync(interrupt.Token).ConfigureAwait(false);
+                    unhealthy = await cluster.WaitForHealthyAsync(settings.StartTimeout, interrupt.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    output.Info("Stopping (interrupted during start)...");
+                    return 130;
+                }
+                var blocking = unhealthy.Intersect(RunStages).ToList();
                 if (blocking.Count > 0)
                 {
                     output.Error($"{string.Join(", ", blocking)} did not become healthy, so a run cannot go through; their output is in {settings.LogDirectory}.");
                     return 1;
                 }
-                output.Info(start.Unhealthy.Count == 0
-                    ? $"All {cluster.Replicas.Count} resources healthy."
-                    : $"Running without {string.Join(", ", start.Unhealthy)} (not needed for a run).");
-                endpoint = cluster.EndpointsOf(plan.Curation)[0].Grpc;
+                output.Info(unhealthy.Count == 0
+                    ? $"All {cluster.ExpectedReplicas} resources healthy."
+                    : $"Running without {string.Join(", ", unhealthy)} (not needed for a run).");
+                endpoint = cluster.CurationGrpc;
             }
 
             using var channel = GrpcChannel.ForAddress(endpoint);
@@ -117,12 +126,9 @@ internal static class RunCommand
         {
             if (cluster is not null)
             {
-                await output.StopAsync(cluster).ConfigureAwait(false);
+                output.Info("Stopping...");
                 await cluster.DisposeAsync().ConfigureAwait(false);
-            }
-            if (dashboard is not null)
-            {
-                await dashboard.DisposeAsync().ConfigureAwait(false);
+                output.Info($"Stopped {cluster.Supervisor.Replicas.Count} processes.");
             }
         }
     }
