@@ -85,7 +85,10 @@ internal sealed partial class ReplicaSupervisor(
         var shown = healthy ? "Healthy" : state;
         lock (replica)
         {
-            replica.Pid = snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value as int? ?? replica.Pid;
+            if (snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value is int pid)
+            {
+                replica.Pid = ServiceProcess(pid);
+            }
             if (shown == replica.State)
             {
                 return;
@@ -103,7 +106,7 @@ internal sealed partial class ReplicaSupervisor(
         replica.Append($"---- state: {shown} ----");
         if (options.ReportStates && shown is "Healthy" or "Unhealthy" or "Exited" or "Finished" or "FailedToStart")
         {
-            LogState(logger, replica.Name, shown);
+            LogState(logger, replica.Name, shown, replica.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-");
         }
         var exited = state == KnownResourceStates.Exited || state == KnownResourceStates.Finished || state == KnownResourceStates.FailedToStart;
         if (!exited || lifetime.ApplicationStopping.IsCancellationRequested)
@@ -203,8 +206,26 @@ internal sealed partial class ReplicaSupervisor(
         }
     }
 
-    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Replica}: {State}")]
-    private static partial void LogState(ILogger logger, string replica, string state);
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Replica}: {State} (pid {Pid})")]
+    private static partial void LogState(ILogger logger, string replica, string state, string pid);
+
+    /// <summary>
+    /// The service's own process: DCP starts a project replica as `dotnet run --no-build`, which runs
+    /// the service as its only child; the pid users want (to kill, to profile) is the child's.
+    /// </summary>
+    private static int ServiceProcess(int launched)
+    {
+        try
+        {
+            var children = File.ReadAllText($"/proc/{launched}/task/{launched}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return children.Length == 1 && int.TryParse(children[0], NumberStyles.None, CultureInfo.InvariantCulture, out var child) ? child : launched;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not Linux, or already gone.
+            return launched;
+        }
+    }
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "{Replica} exited with code {ExitCode}; restarting in {Seconds:0} s. Last lines (all of them in {LogPath}):\n  {LastLines}")]
     private static partial void LogCrashed(ILogger logger, string replica, string exitCode, double seconds, string logPath, string lastLines);

@@ -86,9 +86,9 @@ public sealed partial class AppHostProcess : IAsyncDisposable
         ? new Uri(m.Groups["url"].Value)
         : throw new InvalidOperationException("the AppHost printed no dashboard URL:\n" + Output);
 
-    /// <summary>The pids of the replicas it reported started, by replica name (the latest start of each).</summary>
-    public IReadOnlyDictionary<string, int> StartedPids() =>
-        StartedPid().Matches(Output).GroupBy(m => m.Groups["name"].Value)
+    /// <summary>The service pids of the replicas it reported healthy, by replica name (the latest of each).</summary>
+    public IReadOnlyDictionary<string, int> HealthyPids() =>
+        HealthyPid().Matches(Output).GroupBy(m => m.Groups["name"].Value)
             .ToDictionary(g => g.Key, g => int.Parse(g.Last().Groups["pid"].Value, CultureInfo.InvariantCulture));
 
     /// <summary>Ctrl+C: SIGINT to the AppHost only, then waits for it to exit.</summary>
@@ -102,11 +102,16 @@ public sealed partial class AppHostProcess : IAsyncDisposable
         await _process.WaitForExitAsync().WaitAsync(timeout).ConfigureAwait(false);
     }
 
-    /// <summary>Kills what is left (the AppHost and its children) and releases the process.</summary>
+    /// <summary>
+    /// Kills what is left — the AppHost, and DCP with everything it started (DCP runs in a session
+    /// of its own, watching the AppHost's pid) — and releases the process.
+    /// </summary>
     public ValueTask DisposeAsync()
     {
+        int? pid = null;
         try
         {
+            pid = _process.Id;
             if (!_process.HasExited)
             {
                 _process.Kill(entireProcessTree: true);
@@ -116,6 +121,10 @@ public sealed partial class AppHostProcess : IAsyncDisposable
         catch (InvalidOperationException)
         {
             // It was never started or already reaped.
+        }
+        if (pid is { } apphost)
+        {
+            ProcessTree.KillMatching(cmdline => cmdline.Contains($"--monitor {apphost} ", StringComparison.Ordinal) || cmdline.EndsWith($"--monitor {apphost}", StringComparison.Ordinal));
         }
         _process.Dispose();
         return ValueTask.CompletedTask;
@@ -133,9 +142,9 @@ public sealed partial class AppHostProcess : IAsyncDisposable
         }
     }
 
-    [GeneratedRegex(@"Dashboard: (?<url>http://\S+/login\?t=[0-9a-f]+)")]
+    [GeneratedRegex(@"(Dashboard: |Login to the dashboard at )(?<url>http://\S+/login\?t=[0-9a-f]+)")]
     private static partial Regex DashboardLine();
 
-    [GeneratedRegex(@"\[(?<name>[a-z0-9-]+)\] started \(pid (?<pid>\d+)\)")]
-    private static partial Regex StartedPid();
+    [GeneratedRegex(@"(?<name>[a-z]+-[a-z0-9]+): Healthy \(pid (?<pid>\d+)\)")]
+    private static partial Regex HealthyPid();
 }
