@@ -130,7 +130,7 @@ internal static class AppModelReader
         var stage = KnownServices.Find(project.Name);
         var endpoints = project.Annotations.OfType<EndpointAnnotation>()
             .Select(e => e.Name.ToLowerInvariant())
-            .Where(n => n is KubernetesNames.GrpcPortName or KubernetesNames.HttpPortName)
+            .Where(IsPublished)
             .Distinct()
             .OrderBy(n => n == KubernetesNames.GrpcPortName ? 0 : 1)
             .ToList();
@@ -158,7 +158,7 @@ internal static class AppModelReader
         var settings = new List<KeyValuePair<string, string>>();
         foreach (var (key, value) in environment)
         {
-            if (IsLocalOnly(key) || reader.IsRedisConnectionProperty(value))
+            if (IsLocalOnly(key) || reader.IsRedisConnectionProperty(key, value))
             {
                 // Local values are replaced by the pod's own; Redis's host/port/password properties are
                 // left out because the services read the Secret's connection string, the one copy of them.
@@ -169,10 +169,17 @@ internal static class AppModelReader
                 redisEnvironment.Add(key);
                 continue;
             }
-            if (key.StartsWith("services__", StringComparison.OrdinalIgnoreCase) && reader.ReferencedEndpoint(value) is { } endpoint)
+            if (reader.ReferencedEndpoint(value) is { } endpoint)
             {
-                // One ClusterIP Service fronts all replicas, so index 0 is the only endpoint a caller needs.
-                var name = KubernetesNames.ServiceDiscoveryEnv(endpoint.Resource.Name, endpoint.EndpointName);
+                if (!IsPublished(endpoint.EndpointName))
+                {
+                    // Aspire adds a default https endpoint it does not bind either (no certificate in a
+                    // container); the cluster has no such port, so a reference to it has nothing to point at.
+                    continue;
+                }
+                var name = key.StartsWith("services__", StringComparison.OrdinalIgnoreCase)
+                    ? KubernetesNames.ServiceDiscoveryEnv(endpoint.Resource.Name, endpoint.EndpointName)
+                    : key;
                 if (!references.Any(r => r.Key == name))
                 {
                     references.Add(new(name, ValueReader.ClusterUrl(endpoint)));
@@ -193,18 +200,27 @@ internal static class AppModelReader
         return new PublishedProject(project.Name, stage, replicas, endpoints, redisEnvironment, references, settings);
     }
 
+    /// <summary>Whether an endpoint of that name gets a container and Service port (grpc, http; any case).</summary>
+    private static bool IsPublished(string endpointName) =>
+        endpointName.Equals(KubernetesNames.GrpcPortName, StringComparison.OrdinalIgnoreCase)
+        || endpointName.Equals(KubernetesNames.HttpPortName, StringComparison.OrdinalIgnoreCase);
+
     private static bool IsLocalOnly(string key) =>
         LocalOnly.Contains(key) || LocalOnlyPrefixes.Any(p => key.StartsWith(p, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Turns the values environment callbacks produce into the strings a pod in the cluster gets.</summary>
     private sealed class ValueReader(IResourceWithConnectionString redis, IReadOnlyList<ProjectResource> projects)
     {
-        private readonly HashSet<object> _redisProperties = new(
-            redis.GetConnectionProperties().Select(p => (object)p.Value)
-                .Concat(redis.Annotations.OfType<ConnectionPropertyAnnotation>().Select(a => (object)a.Value)),
-            ReferenceEqualityComparer.Instance);
+        // WithReference(redis) also sets REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, … from the resource's
+        // connection properties (fresh expressions each time, so they are known by name, not by identity).
+        private readonly HashSet<string> _redisPropertyKeys = new(
+            redis.GetConnectionProperties().Select(p => p.Key)
+                .Concat(redis.Annotations.OfType<ConnectionPropertyAnnotation>().Select(a => a.Name))
+                .Select(p => $"{redis.Name.ToUpperInvariant()}_{p.ToUpperInvariant()}"),
+            StringComparer.Ordinal);
 
-        public bool IsRedisConnectionProperty(object? value) => value is not null && _redisProperties.Contains(value);
+        /// <summary>Whether the variable is one of Redis's connection properties as Aspire injects them (a value from the model, not a user's string).</summary>
+        public bool IsRedisConnectionProperty(string key, object? value) => value is not (null or string) && _redisPropertyKeys.Contains(key);
 
         public bool IsRedisConnectionString(object? value) => value switch
         {
@@ -213,9 +229,13 @@ internal static class AppModelReader
             _ => false,
         };
 
-        /// <summary>The project endpoint <paramref name="value"/> is, when it is exactly one.</summary>
-        public EndpointReference? ReferencedEndpoint(object? value) =>
-            value is EndpointReference e && e.Resource is ProjectResource p && projects.Contains(p) ? e : null;
+        /// <summary>The endpoint of a published project <paramref name="value"/> is, when it is exactly one.</summary>
+        public EndpointReference? ReferencedEndpoint(object? value) => value switch
+        {
+            EndpointReference e when e.Resource is ProjectResource p && projects.Contains(p) => e,
+            EndpointReferenceExpression { Property: EndpointProperty.Url } x => ReferencedEndpoint(x.Endpoint),
+            _ => null,
+        };
 
         /// <summary>The URL of a project's endpoint through its ClusterIP Service.</summary>
         public static string ClusterUrl(EndpointReference endpoint) =>

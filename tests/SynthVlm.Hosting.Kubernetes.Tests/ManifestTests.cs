@@ -177,6 +177,29 @@ public sealed class ManifestTests : IDisposable
     }
 
     [Fact]
+    public async Task Aspire_redis_container_is_published_as_the_managed_redis_and_its_connection_properties_are_left_to_the_secret()
+    {
+        var builder = AppModels.PublishBuilder();
+        var redis = builder.AddRedis(KnownEnvironment.RedisConnectionName);
+        builder.AddService(KnownServices.Curation).WithReference(redis);
+        var outDir = Path.Combine(_root, "aspire-redis");
+
+        await KubernetesPublisher.WriteAsync(outDir, builder.Model(), new KubernetesPublishOptions { Namespace = Namespace }).WithTimeout(Timeout);
+
+        var all = (await ReadBothWaysAsync(outDir).WithTimeout(Timeout)).SelectMany(d => d.Value).ToList();
+        foreach (var doc in all)
+        {
+            ManifestSchema.Check(doc, Namespace).Should().BeEmpty();
+        }
+        CrossReferences(all).Should().BeEmpty();
+        Kind(all, "StatefulSet").Select(Name).Should().Equal("redis");
+        var env = EnvOf(all, "curation");
+        env[KnownEnvironment.RedisConnectionStringEnv]!["secretKeyRef"]!["key"]!.GetValue<string>().Should().Be(KubernetesNames.ConnectionStringKey);
+        // REDIS_HOST, REDIS_PASSWORD, … would point at the local container; the Secret's connection string is the one copy.
+        env.Keys.Should().NotContain(k => k.StartsWith("REDIS_", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Strings_a_yaml_reader_would_retype_are_quoted_and_read_back_as_strings()
     {
         var builder = AppModels.PublishBuilder();
