@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using FluentAssertions;
@@ -18,7 +19,7 @@ namespace SynthVlm.Hosting.Kubernetes.Tests;
 /// resolve, and that carry what the model says — replicas, references, user settings — so the
 /// local and the published cluster cannot drift apart.
 /// </summary>
-public sealed class ManifestTests : IDisposable
+public sealed partial class ManifestTests : IDisposable
 {
     private const string Namespace = "synthvlm-test";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
@@ -139,6 +140,35 @@ public sealed class ManifestTests : IDisposable
         }
         Kind(all, "PersistentVolumeClaim").Single()["spec"]!["storageClassName"]!.GetValue<string>().Should().Be("nfs-client");
     }
+
+    [Fact]
+    public async Task A_model_built_in_run_mode_publishes_as_one_built_for_publishing()
+    {
+        // The AppHost may hand over the model its run-mode builder made; callbacks are evaluated in publish mode either way.
+        var options = new KubernetesPublishOptions { RedisPassword = "fixed" };
+        var data = Path.Combine(_root, "data");
+        var published = await KubernetesPublisher.BuildAsync(AppModels.Pipeline(AppModels.PublishBuilder(), data).Model(), options).WithTimeout(Timeout);
+        var run = await KubernetesPublisher.BuildAsync(AppModels.Pipeline(AppModels.RunBuilder(), data).Model(), options).WithTimeout(Timeout);
+
+        run.Select(f => f.FileName).Should().Equal(published.Select(f => f.FileName));
+        for (var i = 0; i < run.Count; i++)
+        {
+            run[i].ToYaml().Should().Be(WithoutForwardedHeaders(published[i].ToYaml()), run[i].FileName);
+        }
+    }
+
+    /// <summary>
+    /// The one difference: Aspire's AddProject registers ASPNETCORE_FORWARDEDHEADERS_ENABLED=true only
+    /// on a builder in publish mode, so a run-mode model has no callback that sets it.
+    /// </summary>
+    private static string WithoutForwardedHeaders(string yaml) =>
+        ForwardedHeadersEnv().Replace(ForwardedHeadersData().Replace(yaml, string.Empty), string.Empty);
+
+    [GeneratedRegex("""^  ASPNETCORE_FORWARDEDHEADERS_ENABLED: "true"\n""", RegexOptions.Multiline)]
+    private static partial Regex ForwardedHeadersData();
+
+    [GeneratedRegex("""^ *- name: ASPNETCORE_FORWARDEDHEADERS_ENABLED\n( +(valueFrom|configMapKeyRef|name|key):.*\n){4}""", RegexOptions.Multiline)]
+    private static partial Regex ForwardedHeadersEnv();
 
     [Fact]
     public async Task An_external_redis_gets_only_its_secret_and_keda_reads_its_address_user_and_tls()
