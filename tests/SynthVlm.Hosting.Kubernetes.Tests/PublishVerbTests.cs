@@ -44,9 +44,10 @@ public sealed class PublishVerbTests : IDisposable
         {
             info.ArgumentList.Add(a);
         }
-        // A Redis or collector in the test's environment must not leak into manifests.
-        info.Environment[KnownEnvironment.RedisConnectionStringEnv] = "127.0.0.1:1,password=local-only";
-        info.Environment[KnownEnvironment.OtlpEndpoint] = "http://127.0.0.1:1";
+        // A Redis or collector in the test's environment must not reach the model: an Aspire AppHost
+        // reads ConnectionStrings__redis as "use this existing Redis".
+        info.Environment.Remove(KnownEnvironment.RedisConnectionStringEnv);
+        info.Environment.Remove(KnownEnvironment.OtlpEndpoint);
         return RunAsync(info);
     }
 
