@@ -28,12 +28,19 @@ internal static class AppModels
         builder.AddProject(service.Name, Path.Combine(RepoPaths.Root, service.ProjectName, $"{service.ProjectName}.csproj"));
 
     /// <summary>Redis as a redis-server executable resource (no container runtime here), named <c>redis</c>.</summary>
-    public static IResourceBuilder<RedisServerResource> AddRedisServer(this IDistributedApplicationBuilder builder, string dataDirectory) =>
-        builder.AddResource(new RedisServerResource(KnownEnvironment.RedisConnectionName, dataDirectory))
-            .WithEndpoint(targetPort: 6379, name: RedisServerResource.EndpointName, scheme: "tcp", isProxied: false)
-            .WithArgs("--appendonly", "yes", "--appendfsync", "everysec", "--dir", dataDirectory);
+    public static IResourceBuilder<RedisServerResource> AddRedisServer(this IDistributedApplicationBuilder builder, string dataDirectory)
+    {
+        var password = ParameterResourceBuilderExtensions.CreateDefaultPasswordParameter(builder, KnownEnvironment.RedisConnectionName + "-password", special: false);
+        return builder.AddResource(new RedisServerResource(KnownEnvironment.RedisConnectionName, dataDirectory, password))
+            .WithEndpoint(name: RedisServerResource.EndpointName, scheme: "tcp")
+            .WithArgs("--appendonly", "yes", "--appendfsync", "everysec", "--dir", dataDirectory, "--requirepass", password);
+    }
 
-    /// <summary>The model the AppHost describes: Redis, the six services referencing it, one data folder, curation referenced by selection.</summary>
+    /// <summary>
+    /// The model the AppHost describes (AppHost/SynthVlmAppModel.cs): Redis, the six services referencing
+    /// and waiting for it with a health check, one local data folder, the supervisor's pid, Aspire's OTLP
+    /// retry setting removed; and curation referenced by selection.
+    /// </summary>
     public static IDistributedApplicationBuilder Pipeline(IDistributedApplicationBuilder builder, string dataDirectory, IReadOnlyDictionary<string, int>? replicas = null)
     {
         var redis = builder.AddRedisServer(Path.Combine(dataDirectory, "redis"));
@@ -41,9 +48,13 @@ internal static class AppModels
         foreach (var service in KnownServices.All)
         {
             var project = builder.AddService(service)
-                .WithReference(redis)
                 .WithReplicas(replicas?.GetValueOrDefault(service.Name, 1) ?? 1)
-                .WithEnvironment(KnownEnvironment.DataDirectory, dataDirectory);
+                .WithReference(redis)
+                .WaitFor(redis)
+                .WithHttpHealthCheck("/health", endpointName: "Http")
+                .WithEnvironment(KnownEnvironment.DataDirectory, dataDirectory)
+                .WithEnvironment(KnownEnvironment.ParentPid, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                .WithEnvironment(context => context.EnvironmentVariables.Remove("OTEL_DOTNET_EXPERIMENTAL_OTLP_RETRY"));
             if (service == KnownServices.Curation)
             {
                 curation = project;
@@ -60,8 +71,8 @@ internal static class AppModels
     public static DistributedApplicationModel Model(this IDistributedApplicationBuilder builder) => new(builder.Resources);
 }
 
-/// <summary>A redis-server process with a connection string, the shape of the AppHost's Redis when no container runtime is there.</summary>
-internal sealed class RedisServerResource(string name, string dataDirectory)
+/// <summary>A redis-server process with a password and a connection string, the shape of the AppHost's Redis when no container runtime is there.</summary>
+internal sealed class RedisServerResource(string name, string dataDirectory, ParameterResource password)
     : ExecutableResource(name, "redis-server", dataDirectory), IResourceWithConnectionString
 {
     public const string EndpointName = "tcp";
@@ -69,5 +80,5 @@ internal sealed class RedisServerResource(string name, string dataDirectory)
     public EndpointReference Endpoint => new(this, EndpointName);
 
     public ReferenceExpression ConnectionStringExpression =>
-        ReferenceExpression.Create($"{Endpoint.Property(EndpointProperty.Host)}:{Endpoint.Property(EndpointProperty.Port)}");
+        ReferenceExpression.Create($"{Endpoint.Property(EndpointProperty.HostAndPort)},password={password}");
 }

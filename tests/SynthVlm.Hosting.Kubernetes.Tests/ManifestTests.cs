@@ -79,14 +79,14 @@ public sealed partial class ManifestTests : IDisposable
             Kind(all, "ScaledObject").Single(s => Name(s) == project.Name)["spec"]!["minReplicaCount"]!.GetValue<long>().Should().Be(replicas);
 
             // Every variable Aspire itself evaluates for this project in publish mode is in the pod, under the
-            // same name; only Aspire's local OTLP retry setting and references to the https endpoint Aspire adds
-            // (and no pod binds) are left out.
+            // same name; only the AppHost's pid (no meaning in a pod), Aspire's local OTLP retry setting and
+            // references to the https endpoint Aspire adds (and no pod binds) are left out.
             var env = EnvOf(all, project.Name);
             var aspire = await ExecutionConfigurationBuilder.Create(project).WithEnvironmentVariablesConfig()
                 .BuildAsync(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Publish), NullLogger.Instance, CancellationToken.None).WithTimeout(Timeout);
             foreach (var (key, _) in aspire.EnvironmentVariables)
             {
-                if (key.StartsWith("OTEL_DOTNET_", StringComparison.Ordinal) || key.Contains("https", StringComparison.OrdinalIgnoreCase))
+                if (key == KnownEnvironment.ParentPid || key.StartsWith("OTEL_DOTNET_", StringComparison.Ordinal) || key.Contains("https", StringComparison.OrdinalIgnoreCase))
                 {
                     continue;
                 }
