@@ -78,6 +78,16 @@ public static partial class KubernetesNames
     public static string Image(string? registry, string service, string tag) =>
         (registry is null ? string.Empty : registry.TrimEnd('/') + "/") + $"synthvlm-{service}:{tag}";
 
+    /// <summary>
+    /// The service-discovery variable through which a referencing pod finds <paramref name="endpoint"/> of
+    /// <paramref name="service"/> (<c>services__{service}__{endpoint}__0</c>, endpoint lowercase, so the gRPC one is
+    /// <see cref="KnownEnvironment.ServiceGrpcEndpointEnv"/>): one ClusterIP Service fronts all replicas, so index 0 is the only one.
+    /// </summary>
+    public static string ServiceDiscoveryEnv(string service, string endpoint) =>
+        endpoint.Equals(GrpcPortName, StringComparison.OrdinalIgnoreCase)
+            ? KnownEnvironment.ServiceGrpcEndpointEnv(service, 0)
+            : $"services__{service}__{endpoint.ToLowerInvariant()}__0";
+
     /// <summary>Kestrel's URL for a port on all interfaces (pods are reached through their pod IP).</summary>
     public static string AnyAddressUrl(int port) => $"http://0.0.0.0:{port}";
 

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using SynthVlm.Streams;
 using YamlDotNet.RepresentationModel;
 using static SynthVlm.Hosting.Kubernetes.ManifestYaml;
@@ -22,12 +24,15 @@ public sealed record ManifestFile(string FileName, IReadOnlyList<YamlMappingNode
 }
 
 /// <summary>
-/// Turns the AppHost's cluster model (the resources a <see cref="ClusterBuilder"/> describes) into
-/// Kubernetes manifests: the shared objects (Namespace, ConfigMap, Redis Secret, data claim, KEDA
-/// TriggerAuthentication), Redis as a StatefulSet with a headless Service unless it is external,
-/// and per service a ConfigMap, Deployment, ClusterIP Service and KEDA ScaledObject on the lag of
-/// its consumer group. Services get the environment <see cref="ClusterEnvironment"/> gives local
-/// replicas, with Kubernetes sources (Secret, ConfigMaps, the downward API) for the values.
+/// Turns the AppHost's Aspire app model into Kubernetes manifests, so the cluster the AppHost runs
+/// locally and the one it publishes come from one description: the shared objects (Namespace,
+/// ConfigMap, Redis Secret, data claim, KEDA TriggerAuthentication), Redis as a StatefulSet with a
+/// headless Service unless it is the user's own (<c>AddConnectionString("redis")</c>), and per
+/// project a ConfigMap, Deployment and ClusterIP Service, plus for each pipeline stage a KEDA
+/// ScaledObject on the lag of its consumer group. Replicas come from the model's
+/// <see cref="ReplicaAnnotation"/>, ports from its <see cref="EndpointAnnotation"/>s, and the
+/// environment from its environment callbacks evaluated for publishing, with Kubernetes sources
+/// (Secret, ConfigMaps, the downward API) for the values.
 /// </summary>
 public static class KubernetesPublisher
 {
@@ -40,6 +45,9 @@ public static class KubernetesPublisher
     /// <summary>The file with the managed Redis (absent with an external one).</summary>
     public const string RedisFile = "02-redis.yaml";
 
+    /// <summary>The publisher name the execution context carries when <see cref="BuildAsync(DistributedApplicationModel, KubernetesPublishOptions, CancellationToken)"/> makes one.</summary>
+    public const string PublisherName = "kubernetes";
+
     private const string ManagedBy = "app.kubernetes.io/managed-by";
     private const string ManagedByValue = "synthvlm-apphost";
     private const int PasswordBytes = 24;
@@ -48,30 +56,38 @@ public static class KubernetesPublisher
     public static string ServiceFile(int pipelineIndex, string service) =>
         string.Create(CultureInfo.InvariantCulture, $"{10 + pipelineIndex}-{service}.yaml");
 
-    /// <summary>Builds the manifests of <paramref name="resources"/>.</summary>
-    /// <param name="resources">The cluster model: one <see cref="RedisResource"/> and the services (<see cref="ClusterBuilder.Resources"/>).</param>
+    /// <summary>Builds the manifests of <paramref name="model"/>, evaluating its environment callbacks in publish mode.</summary>
+    /// <param name="model">The app model: a resource named <c>redis</c> with a connection string, the SynthVlm service projects and optionally the <c>web</c> front end.</param>
     /// <param name="options">Images, namespace, GPUs, storage and scaling.</param>
-    /// <exception cref="ArgumentException">The options are invalid, or the model has no Redis, two of them, or a name Kubernetes refuses.</exception>
-    public static IReadOnlyList<ManifestFile> Build(IReadOnlyList<ClusterResource> resources, KubernetesPublishOptions options)
+    /// <param name="cancellationToken">Cancels evaluating the environment callbacks.</param>
+    /// <exception cref="ArgumentException">The options are invalid, or the model has no Redis, a name Kubernetes refuses, a project the publisher has no image for, or a value it cannot publish.</exception>
+    public static Task<IReadOnlyList<ManifestFile>> BuildAsync(DistributedApplicationModel model, KubernetesPublishOptions options, CancellationToken cancellationToken = default) =>
+        BuildAsync(model, options, new DistributedApplicationExecutionContext(DistributedApplicationOperation.Publish, PublisherName), cancellationToken);
+
+    /// <summary>Builds the manifests of <paramref name="model"/> with the AppHost's own publish-mode execution context (one that carries its services, for callbacks that need them).</summary>
+    /// <param name="model">The app model (see <see cref="BuildAsync(DistributedApplicationModel, KubernetesPublishOptions, CancellationToken)"/>).</param>
+    /// <param name="options">Images, namespace, GPUs, storage and scaling.</param>
+    /// <param name="executionContext">A publish-mode context, passed to every environment callback.</param>
+    /// <param name="cancellationToken">Cancels evaluating the environment callbacks.</param>
+    /// <exception cref="ArgumentException">As the other overload, or <paramref name="executionContext"/> is not in publish mode.</exception>
+    public static async Task<IReadOnlyList<ManifestFile>> BuildAsync(DistributedApplicationModel model, KubernetesPublishOptions options, DistributedApplicationExecutionContext executionContext, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(resources);
+        ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var redisResources = resources.OfType<RedisResource>().ToList();
-        if (redisResources.Count != 1)
+        ArgumentNullException.ThrowIfNull(executionContext);
+        if (!executionContext.IsPublishMode)
         {
-            throw new ArgumentException($"The cluster model must have exactly one Redis resource to publish; it has {redisResources.Count}.", nameof(resources));
+            // Run-mode callbacks describe this machine (allocated ports, the dashboard); the manifests need the publish-mode ones.
+            throw new ArgumentException($"The execution context is in {executionContext.Operation} mode; the Kubernetes publisher evaluates the model in Publish mode.", nameof(executionContext));
         }
-        var redis = redisResources[0];
-        foreach (var r in resources)
+        options.Validate();
+        var published = await AppModelReader.ReadAsync(model, executionContext, cancellationToken).ConfigureAwait(false);
+        var redis = published.Redis;
+        if (!KubernetesNames.IsDnsLabel(redis.Name))
         {
-            if (!KubernetesNames.IsDnsLabel(r.Name))
-            {
-                throw new ArgumentException($"Resource name '{r.Name}' is not a DNS-1123 label, so it cannot name a Kubernetes Service.", nameof(resources));
-            }
+            throw new ArgumentException($"Resource name '{redis.Name}' is not a DNS-1123 label, so it cannot name a Kubernetes Service.", nameof(model));
         }
         var connection = RedisEndpoint.Of(redis, options);
-        var services = resources.OfType<ServiceResource>().ToList();
 
         var files = new List<ManifestFile>
         {
@@ -82,21 +98,28 @@ public static class KubernetesPublisher
         {
             files.Add(new(RedisFile, ManagedRedis(redis.Name, options)));
         }
-        foreach (var service in services)
+        foreach (var project in published.Projects)
         {
-            var index = KnownServices.All.ToList().FindIndex(s => s.Name == service.Service.Name);
-            files.Add(new(ServiceFile(index < 0 ? KnownServices.All.Count : index, service.Name), Service(service, redis, connection, options)));
+            files.Add(new(ServiceFile(AppModelReader.Order(project.Name), project.Name), Project(project, connection, options)));
         }
         return files;
     }
 
-    /// <summary>Builds the manifests and writes them into <paramref name="directory"/>, which must be new or empty.</summary>
+    /// <summary>Builds the manifests of <paramref name="model"/> and writes them into <paramref name="directory"/>, which must be new or empty.</summary>
     /// <returns>The paths written, in apply order.</returns>
-    /// <exception cref="IOException"><paramref name="directory"/> exists and is not empty (nothing is overwritten).</exception>
-    public static IReadOnlyList<string> Write(string directory, IReadOnlyList<ClusterResource> resources, KubernetesPublishOptions options)
+    /// <exception cref="ArgumentException">As <see cref="BuildAsync(DistributedApplicationModel, KubernetesPublishOptions, CancellationToken)"/>; nothing is written.</exception>
+    /// <exception cref="IOException"><paramref name="directory"/> exists and is not empty, or is a file (nothing is overwritten).</exception>
+    public static Task<IReadOnlyList<string>> WriteAsync(string directory, DistributedApplicationModel model, KubernetesPublishOptions options, CancellationToken cancellationToken = default) =>
+        WriteAsync(directory, model, options, new DistributedApplicationExecutionContext(DistributedApplicationOperation.Publish, PublisherName), cancellationToken);
+
+    /// <summary>As <see cref="WriteAsync(string, DistributedApplicationModel, KubernetesPublishOptions, CancellationToken)"/>, with the AppHost's own publish-mode execution context.</summary>
+    /// <returns>The paths written, in apply order.</returns>
+    /// <exception cref="ArgumentException">As <see cref="BuildAsync(DistributedApplicationModel, KubernetesPublishOptions, DistributedApplicationExecutionContext, CancellationToken)"/>; nothing is written.</exception>
+    /// <exception cref="IOException"><paramref name="directory"/> exists and is not empty, or is a file (nothing is overwritten).</exception>
+    public static async Task<IReadOnlyList<string>> WriteAsync(string directory, DistributedApplicationModel model, KubernetesPublishOptions options, DistributedApplicationExecutionContext executionContext, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
-        var files = Build(resources, options);
+        var files = await BuildAsync(model, options, executionContext, cancellationToken).ConfigureAwait(false);
         var full = Path.GetFullPath(directory);
         if (File.Exists(full))
         {
@@ -111,7 +134,7 @@ public static class KubernetesPublisher
         foreach (var file in files)
         {
             var path = Path.Combine(full, file.FileName);
-            File.WriteAllText(path, file.ToYaml(), new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+            await File.WriteAllTextAsync(path, file.ToYaml(), new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), cancellationToken).ConfigureAwait(false);
             if (file.FileName == SharedFile && !OperatingSystem.IsWindows())
             {
                 // It holds the Redis Secret's stringData: readable by its owner only.
@@ -201,22 +224,12 @@ public static class KubernetesPublisher
         return [statefulSet, headless];
     }
 
-    private static List<YamlMappingNode> Service(ServiceResource service, RedisResource redis, RedisEndpoint connection, KubernetesPublishOptions options)
+    private static List<YamlMappingNode> Project(PublishedProject project, RedisEndpoint connection, KubernetesPublishOptions options)
     {
-        var name = service.Name;
+        var name = project.Name;
+        var hasGrpc = project.Endpoints.Contains(KubernetesNames.GrpcPortName);
         var serviceConfig = new List<KeyValuePair<string, string>> { new(KnownEnvironment.OtelServiceName, name) };
-        foreach (var (key, value) in service.Environment)
-        {
-            // The local data folder is a path on this machine; in the cluster it is the mounted claim.
-            if (key != KnownEnvironment.DataDirectory)
-            {
-                if (!KubernetesNames.IsConfigMapKey(key))
-                {
-                    throw new ArgumentException($"Environment variable '{key}' of service '{name}' cannot be a ConfigMap key (letters, digits, '-', '_', '.').", nameof(service));
-                }
-                serviceConfig.Add(new(key, value));
-            }
-        }
+        serviceConfig.AddRange(project.Settings);
 
         var env = new List<YamlNode>
         {
@@ -224,24 +237,26 @@ public static class KubernetesPublisher
             Env(KnownEnvironment.OtelServiceName, ConfigMapRef(KubernetesNames.ServiceConfigMap(name), KnownEnvironment.OtelServiceName)),
             // Declared after SYNTHVLM_INSTANCE so Kubernetes expands $(SYNTHVLM_INSTANCE) to the pod name.
             EnvValue(KnownEnvironment.OtelResourceAttributes, $"service.instance.id=$({KnownEnvironment.InstanceName})"),
-            EnvValue(KnownEnvironment.GrpcEndpointUrlEnv, KubernetesNames.AnyAddressUrl(KubernetesNames.GrpcPort)),
-            EnvValue(KnownEnvironment.HttpEndpointUrlEnv, KubernetesNames.AnyAddressUrl(KubernetesNames.HttpPort)),
-            Env(KnownEnvironment.DataDirectory, ConfigMapRef(KubernetesNames.SharedConfigMap, KnownEnvironment.DataDirectory)),
         };
+        if (hasGrpc)
+        {
+            env.Add(EnvValue(KnownEnvironment.GrpcEndpointUrlEnv, KubernetesNames.AnyAddressUrl(KubernetesNames.GrpcPort)));
+        }
+        env.Add(EnvValue(KnownEnvironment.HttpEndpointUrlEnv, KubernetesNames.AnyAddressUrl(KubernetesNames.HttpPort)));
+        env.Add(Env(KnownEnvironment.DataDirectory, ConfigMapRef(KubernetesNames.SharedConfigMap, KnownEnvironment.DataDirectory)));
         if (options.OtlpEndpoint is not null)
         {
             env.Add(Env(KnownEnvironment.OtlpEndpoint, ConfigMapRef(KubernetesNames.SharedConfigMap, KnownEnvironment.OtlpEndpoint)));
         }
-        if (service.DependsOn.Contains(redis))
+        foreach (var key in project.RedisEnvironment)
         {
-            env.Add(Env(KnownEnvironment.RedisConnectionStringEnv, SecretRef(KubernetesNames.ConnectionStringKey)));
+            env.Add(Env(key, SecretRef(KubernetesNames.ConnectionStringKey)));
         }
-        foreach (var other in service.References)
+        foreach (var (key, value) in project.References)
         {
-            // One ClusterIP Service fronts all replicas, so index 0 is the only endpoint a caller needs.
-            env.Add(EnvValue(KnownEnvironment.ServiceGrpcEndpointEnv(other.Name, 0), $"http://{other.Name}:{KubernetesNames.GrpcPort}"));
+            env.Add(EnvValue(key, value));
         }
-        foreach (var (key, _) in serviceConfig.Skip(1))
+        foreach (var (key, _) in project.Settings)
         {
             env.Add(Env(key, ConfigMapRef(KubernetesNames.ServiceConfigMap(name), key)));
         }
@@ -251,7 +266,9 @@ public static class KubernetesPublisher
             ("name", Str(name)),
             ("image", Str(KubernetesNames.Image(options.ImageRegistry, name, options.ImageTag))),
             ("imagePullPolicy", Str("IfNotPresent")),
-            ("ports", Seq(Port(KubernetesNames.GrpcPortName, KubernetesNames.GrpcPort), Port(KubernetesNames.HttpPortName, KubernetesNames.HttpPort))),
+            ("ports", Seq(hasGrpc
+                ? [Port(KubernetesNames.GrpcPortName, KubernetesNames.GrpcPort), Port(KubernetesNames.HttpPortName, KubernetesNames.HttpPort)]
+                : new YamlNode[] { Port(KubernetesNames.HttpPortName, KubernetesNames.HttpPort) })),
             ("env", Seq(env)),
             ("volumeMounts", Seq(Map(("name", Str(KubernetesNames.DataVolume)), ("mountPath", Str(KubernetesNames.DataMountPath))))),
             // Loading models can take minutes; the startup probe holds liveness off until the process answers.
@@ -266,30 +283,41 @@ public static class KubernetesPublisher
             ("tolerations", gpus > 0 ? Seq(Map(("key", Str(KubernetesNames.GpuResource)), ("operator", Str("Exists")), ("effect", Str("NoSchedule")))) : null),
             ("volumes", Seq(Map(("name", Str(KubernetesNames.DataVolume)), ("persistentVolumeClaim", Map(("claimName", Str(KubernetesNames.DataClaim))))))));
         var selector = SelectorLabels(name);
-        var deployment = Object("apps/v1", "Deployment", name, options, "stage", ("spec", Map(
-            ("replicas", Int(service.Replicas)),
+        var component = project.Stage is null ? "web" : "stage";
+        var deployment = Object("apps/v1", "Deployment", name, options, component, ("spec", Map(
+            ("replicas", Int(project.Replicas)),
             ("selector", Map(("matchLabels", StrMap(selector)))),
-            ("template", Map(("metadata", Map(("labels", Labels(name, "stage")))), ("spec", podSpec))))));
-        var clusterIp = Object("v1", "Service", name, options, "stage", ("spec", Map(
+            ("template", Map(("metadata", Map(("labels", Labels(name, component)))), ("spec", podSpec))))));
+        var servicePorts = new List<YamlNode>();
+        if (hasGrpc)
+        {
+            servicePorts.Add(Map(("name", Str(KubernetesNames.GrpcPortName)), ("port", Int(KubernetesNames.GrpcPort)), ("targetPort", Str(KubernetesNames.GrpcPortName)), ("protocol", Str("TCP")), ("appProtocol", Str("kubernetes.io/h2c"))));
+        }
+        servicePorts.Add(Map(("name", Str(KubernetesNames.HttpPortName)), ("port", Int(KubernetesNames.HttpPort)), ("targetPort", Str(KubernetesNames.HttpPortName)), ("protocol", Str("TCP"))));
+        var clusterIp = Object("v1", "Service", name, options, component, ("spec", Map(
             ("type", Str("ClusterIP")),
             ("selector", StrMap(selector)),
-            ("ports", Seq(
-                Map(("name", Str(KubernetesNames.GrpcPortName)), ("port", Int(KubernetesNames.GrpcPort)), ("targetPort", Str(KubernetesNames.GrpcPortName)), ("protocol", Str("TCP")), ("appProtocol", Str("kubernetes.io/h2c"))),
-                Map(("name", Str(KubernetesNames.HttpPortName)), ("port", Int(KubernetesNames.HttpPort)), ("targetPort", Str(KubernetesNames.HttpPortName)), ("protocol", Str("TCP"))))))));
+            ("ports", Seq(servicePorts)))));
+        var configMap = Object("v1", "ConfigMap", KubernetesNames.ServiceConfigMap(name), options, "config", ("data", StrMap(serviceConfig)));
+        if (project.Stage is not { } stage)
+        {
+            // The front end is not a stream consumer: nothing for KEDA to measure.
+            return [configMap, deployment, clusterIp];
+        }
 
         var trigger = new List<KeyValuePair<string, string>>
         {
             new("address", connection.Address),
-            new("stream", service.Service.InputStream),
-            new("consumerGroup", service.Service.ConsumerGroup),
+            new("stream", stage.InputStream),
+            new("consumerGroup", stage.ConsumerGroup),
             new(options.ScaleMetric == StreamScaleMetric.Lag ? "lagCount" : "pendingEntriesCount", options.ScaleThreshold.ToString(CultureInfo.InvariantCulture)),
             new("databaseIndex", connection.Database.ToString(CultureInfo.InvariantCulture)),
             new("enableTLS", connection.UseTls ? "true" : "false"),
         };
         var scaledObject = Object("keda.sh/v1alpha1", "ScaledObject", name, options, "autoscaling", ("spec", Map(
             ("scaleTargetRef", Map(("apiVersion", Str("apps/v1")), ("kind", Str("Deployment")), ("name", Str(name)))),
-            ("minReplicaCount", Int(service.Replicas)),
-            ("maxReplicaCount", Int(Math.Max(service.Replicas, options.MaxReplicas))),
+            ("minReplicaCount", Int(project.Replicas)),
+            ("maxReplicaCount", Int(Math.Max(project.Replicas, options.MaxReplicas))),
             ("pollingInterval", Int(15)),
             ("cooldownPeriod", Int(300)),
             ("triggers", Seq(Map(
@@ -299,7 +327,7 @@ public static class KubernetesPublisher
 
         return
         [
-            Object("v1", "ConfigMap", KubernetesNames.ServiceConfigMap(name), options, "config", ("data", StrMap(serviceConfig))),
+            configMap,
             deployment,
             clusterIp,
             scaledObject,
@@ -345,7 +373,7 @@ public static class KubernetesPublisher
     /// <summary>Where services and KEDA reach Redis, and with which credentials.</summary>
     private sealed record RedisEndpoint(string ConnectionString, string Address, string? User, string? Password, int Database, bool UseTls)
     {
-        public static RedisEndpoint Of(RedisResource redis, KubernetesPublishOptions options)
+        public static RedisEndpoint Of(PublishedRedis redis, KubernetesPublishOptions options)
         {
             if (redis.ExternalConnectionString is { } external)
             {
@@ -356,7 +384,7 @@ public static class KubernetesPublisher
                 }
                 catch (FormatException e)
                 {
-                    throw new ArgumentException($"The external Redis connection string is not valid: {e.Message}", nameof(redis), e);
+                    throw new ArgumentException($"The external Redis connection string ({KnownEnvironment.RedisConnectionStringKey}) is not valid: {e.Message}", nameof(redis), e);
                 }
                 return new(external, parsed.EndPoint, parsed.User, parsed.Password, parsed.Database, parsed.UseTls);
             }

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
-namespace SynthVlm.Hosting.Tests;
+namespace SynthVlm.Hosting.Kubernetes.Tests;
 
 /// <summary>
 /// A small structural schema for exactly the Kubernetes fields the publisher writes: objects are
