@@ -128,13 +128,6 @@ internal sealed class AppHostSettings
         typeof(AppHostSettings).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .First(a => a.Key == "SynthVlm.RepoRoot").Value!;
 
-    private static string Configuration { get; } =
-        typeof(AppHostSettings).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-
-    /// <summary>Where the build put <paramref name="service"/>'s assembly.</summary>
-    public static string ServiceAssembly(ServiceInfo service) =>
-        Path.Combine(RepoRoot, service.ProjectName, "bin", Configuration, "net10.0", service.ProjectName + ".dll");
-
     public int ReplicasOf(ServiceInfo service) => _replicas.GetValueOrDefault(service.Name, 1);
 
     /// <summary>Parses the arguments; prints one line and returns null when they are wrong.</summary>

@@ -93,7 +93,7 @@ internal static class ClusterCommand
     {
         ArgumentNullException.ThrowIfNull(cluster);
         return string.Join(", ", KnownServices.All.Select(s => cluster.Settings.ReplicasOf(s) is var n && n > 1 ? $"{s.Name}×{n}" : s.Name)
-            .Prepend(SynthVlmAppModel.RedisName));
+            .Prepend(SynthVlmAppModel.RedisName).Append(SynthVlmAppModel.WebName));
     }
 
     /// <summary>The replicas with their state, pid and restarts.</summary>

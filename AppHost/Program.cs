@@ -10,6 +10,6 @@ if (settings is null)
 return settings.Verb switch
 {
     AppHostVerb.Run => await RunCommand.RunAsync(settings),
-    AppHostVerb.Publish => PublishCommand.Run(settings),
+    AppHostVerb.Publish => await PublishCommand.RunAsync(settings),
     _ => await ClusterCommand.RunAsync(settings),
 };

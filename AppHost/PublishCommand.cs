@@ -1,4 +1,6 @@
 using System.Globalization;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using SynthVlm.Hosting.Kubernetes;
 
 namespace SynthVlm.AppHost;
@@ -129,23 +131,29 @@ internal sealed class PublishOptionsBuilder
 internal sealed record PublishSettings(string Target, string OutDirectory, KubernetesPublishOptions Options);
 
 /// <summary>
-/// The publish verb: the same cluster model the local AppHost starts (<see cref="LocalCluster.Plan"/>),
-/// written as Kubernetes manifests, one file per service plus the shared objects and Redis.
+/// The publish verb: the same Aspire app model the local AppHost runs (<see cref="SynthVlmAppModel.Add"/>),
+/// built in publish mode and written as Kubernetes manifests, one file per project plus the shared
+/// objects and Redis. Nothing starts.
 /// </summary>
 internal static class PublishCommand
 {
     /// <summary>Writes the manifests; 0 when written, 2 when refused (the reason on one line).</summary>
-    public static int Run(AppHostSettings settings)
+    public static async Task<int> RunAsync(AppHostSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var publish = settings.Publish ?? throw new ArgumentException("The publish verb needs its settings.", nameof(settings));
-        var model = LocalCluster.Plan(settings);
         IReadOnlyList<string> written;
         try
         {
-            written = KubernetesPublisher.Write(publish.OutDirectory, model.Builder.Resources, publish.Options);
+            var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+            {
+                Args = ["--operation", "publish", "--publisher", KubernetesPublisher.PublisherName],
+                DisableDashboard = true,
+            });
+            SynthVlmAppModel.Add(builder, settings);
+            written = await KubernetesPublisher.WriteAsync(publish.OutDirectory, new DistributedApplicationModel(builder.Resources), publish.Options).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException or AppHostStartException)
         {
             Console.Error.WriteLine($"AppHost publish: {e.Message.Split(" (Parameter", 2)[0]}");
             return 2;

@@ -23,12 +23,17 @@ internal enum RedisMode
 /// <summary>The resources of the SynthVlm app model, as <see cref="SynthVlmAppModel.Add"/> created them.</summary>
 /// <param name="Redis">Redis: a container, a redis-server executable, or the user's server (a connection string).</param>
 /// <param name="Services">Each service's project resource, by service name.</param>
+/// <param name="Web">The web front end: SynthVlm's own views (runs, progress, dead letters, gallery).</param>
 /// <param name="RedisDescription">One line saying which Redis this is.</param>
 internal sealed record SynthVlmResources(
     IResourceBuilder<IResourceWithConnectionString> Redis,
     IReadOnlyDictionary<string, IResourceBuilder<ProjectResource>> Services,
+    IResourceBuilder<ProjectResource> Web,
     string RedisDescription)
 {
+    /// <summary>Every project resource: the services in pipeline order, then the web front end.</summary>
+    public IEnumerable<IResourceBuilder<ProjectResource>> Projects => Services.Values.Append(Web);
+
     /// <summary>The curation service: the front door of runs (the Runs API).</summary>
     public IResourceBuilder<ProjectResource> Curation => Services[KnownServices.Curation.Name];
 }
@@ -49,12 +54,25 @@ internal static class SynthVlmAppModel
     /// <summary>The name of each service's HTTP/1.1 endpoint (health, browsers).</summary>
     public const string HttpEndpoint = "Http";
 
+    /// <summary>The resource name of the web front end.</summary>
+    public const string WebName = "web";
+
+    /// <summary>The web front end's login token setting.</summary>
+    public const string WebTokenEnv = "SynthVlm__Web__Token";
+
+    /// <summary>The web front end's link back to the Aspire dashboard.</summary>
+    public const string WebDashboardLinkEnv = "SynthVlm__Web__AspireDashboardUrl";
+
     /// <summary>The variable Aspire sets that makes services retry telemetry exports in memory.</summary>
     /// <remarks>With it, Ctrl+C takes 16–17 s: services retry their last export against the stopping dashboard until killed.</remarks>
     public const string OtlpRetryEnv = "OTEL_DOTNET_EXPERIMENTAL_OTLP_RETRY";
 
     /// <summary>Adds the cluster <paramref name="settings"/> describe to <paramref name="builder"/>.</summary>
-    public static SynthVlmResources Add(IDistributedApplicationBuilder builder, AppHostSettings settings)
+    /// <param name="builder">The app model to add to.</param>
+    /// <param name="settings">Replicas, Redis, data folder, telemetry.</param>
+    /// <param name="dashboardUrl">The Aspire dashboard's address, linked from the web front end (run mode).</param>
+    /// <exception cref="AppHostStartException">Redis cannot be run here (no container runtime, no redis-server); not when publishing.</exception>
+    public static SynthVlmResources Add(IDistributedApplicationBuilder builder, AppHostSettings settings, Uri? dashboardUrl = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(settings);
@@ -63,25 +81,54 @@ internal static class SynthVlmAppModel
         var services = new Dictionary<string, IResourceBuilder<ProjectResource>>(StringComparer.Ordinal);
         foreach (var service in KnownServices.All)
         {
-            var project = AddServiceProject(builder, service)
-                .WithReplicas(settings.ReplicasOf(service))
-                .WithReference(redis)
-                .WaitFor(redis)
-                .WithHttpHealthCheck("/health", endpointName: HttpEndpoint)
-                // One data folder for the whole cluster: the blob store and the default (tiny) models.
-                .WithEnvironment(KnownEnvironment.DataDirectory, settings.DataDirectory)
-                // A replica whose AppHost is gone (killed, not stopped) stops itself within a second
-                // instead of waiting for DCP's cleanup.
-                .WithEnvironment(KnownEnvironment.ParentPid, Environment.ProcessId.ToString(CultureInfo.InvariantCulture))
-                .WithEnvironment(context => context.EnvironmentVariables.Remove(OtlpRetryEnv));
-            if (settings.OtlpEndpoint is { } otlp)
-            {
-                // The user's collector instead of the dashboard.
-                project.WithEnvironment(KnownEnvironment.OtlpEndpoint, otlp.ToString().TrimEnd('/'));
-            }
-            services[service.Name] = project;
+            services[service.Name] = Common(AddServiceProject(builder, service).WithReplicas(settings.ReplicasOf(service)), builder, settings, redis);
         }
-        return new SynthVlmResources(redis, services, description);
+
+        var curation = services[KnownServices.Curation.Name];
+        var web = Common(builder.AddProject<Projects.WebFrontend>(WebName), builder, settings, redis)
+            // The Runs API, found by service discovery (http://_grpc.curation).
+            .WithReference(curation)
+            .WaitFor(curation);
+        if (builder.ExecutionContext.IsRunMode)
+        {
+            // A token of this start, so the link on the dashboard's resource page logs straight in.
+            // (Published clusters do not get one baked in: there the front end makes and logs its own.)
+            var token = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+            web.WithEnvironment(WebTokenEnv, token)
+                .WithUrlForEndpoint(HttpEndpoint, url =>
+                {
+                    url.Url = url.Url.TrimEnd('/') + "/login?t=" + token;
+                    url.DisplayText = "SynthVlm runs & gallery";
+                });
+            if (dashboardUrl is not null)
+            {
+                web.WithEnvironment(WebDashboardLinkEnv, dashboardUrl.ToString().TrimEnd('/'));
+            }
+        }
+        return new SynthVlmResources(redis, services, web, description);
+    }
+
+    /// <summary>What every project resource gets: Redis, the data folder, health, telemetry settings.</summary>
+    private static IResourceBuilder<ProjectResource> Common(IResourceBuilder<ProjectResource> project, IDistributedApplicationBuilder builder, AppHostSettings settings, IResourceBuilder<IResourceWithConnectionString> redis)
+    {
+        project.WithReference(redis)
+            .WaitFor(redis)
+            .WithHttpHealthCheck("/health", endpointName: HttpEndpoint)
+            // One data folder for the whole cluster: the blob store and the default (tiny) models.
+            .WithEnvironment(KnownEnvironment.DataDirectory, settings.DataDirectory)
+            .WithEnvironment(context => context.EnvironmentVariables.Remove(OtlpRetryEnv));
+        if (builder.ExecutionContext.IsRunMode)
+        {
+            // A replica whose AppHost is gone (killed, not stopped) stops itself within a second
+            // instead of waiting for DCP's cleanup.
+            project.WithEnvironment(KnownEnvironment.ParentPid, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        }
+        if (settings.OtlpEndpoint is { } otlp)
+        {
+            // The user's collector instead of the dashboard.
+            project.WithEnvironment(KnownEnvironment.OtlpEndpoint, otlp.ToString().TrimEnd('/'));
+        }
+        return project;
     }
 
     /// <summary>
@@ -127,9 +174,14 @@ internal static class SynthVlmAppModel
             var existing = builder.AddConnectionString(RedisName);
             return (existing, "an existing Redis (--redis / ConnectionStrings__redis)");
         }
-        var mode = settings.RedisMode == RedisMode.Auto
-            ? (ContainerRuntime.IsHealthy() ? RedisMode.Container : RedisMode.Executable)
-            : settings.RedisMode;
+        var publishing = builder.ExecutionContext.IsPublishMode;
+        var mode = settings.RedisMode switch
+        {
+            // Publishing needs no runtime and no binary: either resource becomes the same managed Redis.
+            RedisMode.Auto when publishing => RedisMode.Executable,
+            RedisMode.Auto => ContainerRuntime.IsHealthy() ? RedisMode.Container : RedisMode.Executable,
+            var chosen => chosen,
+        };
         var dataDirectory = Path.Combine(settings.DataDirectory, "redis");
         if (mode == RedisMode.Container)
         {
@@ -139,8 +191,11 @@ internal static class SynthVlmAppModel
             return (AsConnectionString(container), $"Aspire.Hosting.Redis's container, AOF in {dataDirectory}");
         }
 
-        var server = RedisServerBinary.Locate() ?? throw new AppHostStartException(RedisServerBinary.MissingMessage());
-        Directory.CreateDirectory(dataDirectory);
+        var server = RedisServerBinary.Locate() ?? (publishing ? "redis-server" : throw new AppHostStartException(RedisServerBinary.MissingMessage()));
+        if (!publishing)
+        {
+            Directory.CreateDirectory(dataDirectory);
+        }
         var password = ParameterResourceBuilderExtensions.CreateDefaultPasswordParameter(builder, RedisName + "-password", special: false);
         var resource = new RedisServerResource(RedisName, server, dataDirectory, password);
         var healthCheck = RedisName + "-ping";

@@ -45,8 +45,18 @@ internal sealed class SynthVlmCluster : IAsyncDisposable
     public AppHostSettings Settings { get; }
 
     /// <summary>Replicas the app model runs (Redis counted when it is an executable of this AppHost).</summary>
-    public int ExpectedReplicas =>
-        KnownServices.All.Sum(Settings.ReplicasOf) + (Resources.Redis.Resource is RedisServerResource ? 1 : 0);
+    public int ExpectedReplicas => ExpectedByResource().Values.Sum();
+
+    /// <summary>Replicas per resource the supervisor watches: every project, and Redis when it is an executable.</summary>
+    private Dictionary<string, int> ExpectedByResource()
+    {
+        var expected = Resources.Projects.ToDictionary(p => p.Resource.Name, p => p.Resource.TryGetLastAnnotation<ReplicaAnnotation>(out var r) ? r.Replicas : 1, StringComparer.Ordinal);
+        if (Resources.Redis.Resource is RedisServerResource)
+        {
+            expected[SynthVlmAppModel.RedisName] = 1;
+        }
+        return expected;
+    }
 
     /// <summary>Builds the app; nothing starts until <see cref="DistributedApplication.StartAsync"/> or RunAsync.</summary>
     /// <param name="settings">The cluster to build.</param>
@@ -83,7 +93,7 @@ internal sealed class SynthVlmCluster : IAsyncDisposable
         {
             builder.Services.AddLogging(logging => logging.AddFilter(typeof(ReplicaSupervisor).FullName, LogLevel.Information));
         }
-        var resources = SynthVlmAppModel.Add(builder, settings);
+        var resources = SynthVlmAppModel.Add(builder, settings, login is null ? null : new Uri(login.Value.Url.GetLeftPart(UriPartial.Authority)));
         builder.Services.AddSingleton(new ReplicaSupervisorOptions { LogDirectory = settings.LogDirectory, ReportStates = !runVerb });
         builder.Services.AddSingleton<ReplicaSupervisor>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ReplicaSupervisor>());
@@ -111,20 +121,8 @@ internal sealed class SynthVlmCluster : IAsyncDisposable
         }
     }
 
-    private List<string> Unhealthy(List<ReplicaSupervisor.Replica> replicas)
-    {
-        var names = KnownServices.All.Select(s => s.Name).ToList();
-        if (Resources.Redis.Resource is RedisServerResource)
-        {
-            names.Insert(0, SynthVlmAppModel.RedisName);
-        }
-        return names.Where(name =>
-        {
-            var own = replicas.Where(r => r.Resource == name).ToList();
-            var wanted = name == SynthVlmAppModel.RedisName ? 1 : Settings.ReplicasOf(KnownServices.Find(name)!);
-            return own.Count(r => r.State == "Healthy") < wanted;
-        }).ToList();
-    }
+    private List<string> Unhealthy(List<ReplicaSupervisor.Replica> replicas) =>
+        ExpectedByResource().Where(e => replicas.Count(r => r.Resource == e.Key && r.State == "Healthy") < e.Value).Select(e => e.Key).ToList();
 
     /// <summary>The curation service's gRPC address (DCP's proxy, which spreads connections over the replicas).</summary>
     public Uri CurationGrpc => new(Resources.Curation.GetEndpoint(SynthVlmAppModel.GrpcEndpoint).Url);

@@ -40,7 +40,7 @@ internal static class RunFailures
     {
         if (blobs is null)
         {
-            return new { unavailable = "the dashboard was not given the cluster's data folder" };
+            return new { unavailable = "the front end was not given the cluster's data folder (SYNTHVLM_DATA_DIR)" };
         }
         var reasons = new Dictionary<(string Stage, string Code), (long Count, List<object> Examples)>();
         var read = 0;
@@ -80,7 +80,7 @@ internal static class RunFailures
         };
     }
 
-    public static async Task<object> DeadLettersAsync(DashboardData data, string run, CancellationToken cancellationToken)
+    public static async Task<object> DeadLettersAsync(WebViewsData data, string run, CancellationToken cancellationToken)
     {
         try
         {
@@ -117,7 +117,7 @@ internal static class RunFailures
         }
         catch (Exception e) when (e is SourceUnavailableException or IOException || RedisConnections.IsRedisFailure(e) || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            return new { unavailable = DashboardApi.Reason(e, "Redis") };
+            return new { unavailable = WebViewsApi.Reason(e, "Redis") };
         }
     }
 

@@ -79,11 +79,11 @@ public sealed class PublishVerbTests : IDisposable
             "--replicas", "diffusion=3", "--gpu", "scoring=2,training=0", "--storage-class", "nfs-client",
             "--data-size", "200Gi", "--otlp", "http://otel-collector.monitoring:4318", "--keda-lag", "25", "--keda-max", "12");
         result.ExitCode.Should().Be(0, result.StandardError);
-        result.StandardOutput.Should().Contain("Wrote 9 manifest files");
+        result.StandardOutput.Should().Contain("Wrote 10 manifest files");
 
         var files = Directory.GetFiles(outDir).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
         files.Should().Equal("00-namespace.yaml", "01-shared.yaml", "02-redis.yaml",
-            "10-curation.yaml", "11-diffusion.yaml", "12-scoring.yaml", "13-selection.yaml", "14-training.yaml", "15-eval.yaml");
+            "10-curation.yaml", "11-diffusion.yaml", "12-scoring.yaml", "13-selection.yaml", "14-training.yaml", "15-eval.yaml", "16-web.yaml");
 
         var docs = await ReadBothWaysAsync(outDir);
         var all = docs.SelectMany(d => d.Value).ToList();
@@ -98,7 +98,10 @@ public sealed class PublishVerbTests : IDisposable
 
         // The AppHost's app model: every service, the replicas asked for, Redis and the conventions' variables.
         var deployments = Kind(all, "Deployment");
-        deployments.Select(Name).Should().Equal(KnownServices.All.Select(s => s.Name));
+        deployments.Select(Name).Should().Equal(KnownServices.All.Select(s => s.Name).Append("web"));
+        // The web front end of the app model: no login token of a local start baked in.
+        var webEnv = deployments.Single(d => Name(d) == "web")["spec"]!["template"]!["spec"]!["containers"]![0]!["env"]!.AsArray().Select(e => e!["name"]!.GetValue<string>()).ToList();
+        webEnv.Should().Contain("services__curation__grpc__0").And.NotContain("SynthVlm__Web__Token");
         foreach (var service in KnownServices.All)
         {
             var replicas = service == KnownServices.Diffusion ? 3 : 1;

@@ -1,10 +1,9 @@
-// The SynthVlm dashboard: a hash-routed page over /api. Every value from the cluster is put in
+// SynthVlm's own views (runs, progress, dead letters, gallery): a hash-routed page over /api. Every value from the cluster is put in
 // the DOM as text (never as HTML).
 "use strict";
 
 const view = document.getElementById("view");
 let timer = null;
-let source = null;
 let generation = 0;
 
 function el(tag, attrs, ...children) {
@@ -42,25 +41,9 @@ function fmtDur(seconds) {
   const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
   return m + ":" + String(s).padStart(2, "0");
 }
-function parseSpan(ts) { return typeof ts === "string" ? parseTimeSpan(ts) : ts; }
-function parseTimeSpan(text) {
-  // "d.hh:mm:ss.fffffff" or "hh:mm:ss.fffffff"
-  const m = /^(?:(\d+)\.)?(\d+):(\d+):(\d+)(?:\.(\d+))?$/.exec(text);
-  if (!m) return 0;
-  const frac = m[5] ? Number("0." + m[5]) : 0;
-  return (Number(m[1] || 0) * 86400) + Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4]) + frac;
-}
-
-const palette = ["#2f5fd0", "#1e8a4c", "#b7791f", "#9f3fbf", "#c53030", "#0f8b8d", "#6b7280", "#d9480f"];
-const colours = new Map();
-function colourOf(service) {
-  if (!colours.has(service)) colours.set(service, palette[colours.size % palette.length]);
-  return colours.get(service);
-}
 
 function stopLive() {
   if (timer) { clearInterval(timer); timer = null; }
-  if (source) { source.close(); source = null; }
 }
 
 function poll(fn, ms = 2000) {
@@ -78,143 +61,6 @@ function replace(id, node) {
   const old = document.getElementById(id);
   node.id = id;
   if (old) old.replaceWith(node); else view.append(node);
-}
-
-// ---------------------------------------------------------------- resources
-function resources() {
-  view.replaceChildren(el("h1", {}, "Resources"));
-  poll(async () => {
-    const rows = await api("resources");
-    const table = el("table", { "data-testid": "resources-table" },
-      el("thead", {}, el("tr", {}, ["Name", "State", "PID", "Restarts", "Last exit", "Endpoints", ""].map(h => el("th", {}, h)))),
-      el("tbody", {}, rows.map(r => el("tr", { "data-testid": "resource-row", "data-resource": r.name },
-        el("td", {}, el("strong", {}, r.name), r.kind === "redis" ? el("span", { class: "muted" }, "  redis") : null),
-        el("td", {}, el("span", { class: "state " + r.state, "data-testid": "resource-state" }, r.state),
-          (r.state === "Failed" || r.state === "Crashed") && r.lastLines.length ? el("div", { class: "lastlines" }, r.lastLines.slice(-8).join("\n")) : null),
-        el("td", {}, r.pid ?? "–"),
-        el("td", {}, r.restarts),
-        el("td", {}, r.lastExitCode ?? "–"),
-        el("td", {}, Object.entries(r.endpoints).map(([n, u]) => el("div", {}, n + " ", u.startsWith("http") ? el("a", { href: u, target: "_blank", rel: "noreferrer" }, u) : u))),
-        el("td", {}, el("a", { href: "#/console/" + encodeURIComponent(r.name) }, "console"))))));
-    replace("resources", table);
-  });
-}
-
-// ---------------------------------------------------------------- console
-function consolePage(resource) {
-  const box = el("div", { class: "console", "data-testid": "console-lines" });
-  const picker = el("select", { onchange: e => { location.hash = "#/console/" + encodeURIComponent(e.target.value); } }, el("option", { value: "" }, "all resources"));
-  view.replaceChildren(el("h1", {}, "Console" + (resource ? ": " + resource : "")), el("div", { class: "filters" }, "Resource ", picker), box);
-  api("console?limit=1").then(r => {
-    for (const name of r.resources) picker.append(el("option", { value: name, selected: name === resource }, name));
-  }).catch(showError);
-  source = new EventSource("/api/console/stream" + (resource ? "?resource=" + encodeURIComponent(resource) : ""));
-  source.onmessage = m => {
-    const line = JSON.parse(m.data);
-    const stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
-    box.append(el("div", { class: "console-line" + (line.isError ? " error" : "") }, el("span", { class: "res" }, line.resource), line.text));
-    while (box.childElementCount > 5000) box.firstChild.remove();
-    if (stick) box.scrollTop = box.scrollHeight;
-  };
-}
-
-// ---------------------------------------------------------------- structured logs
-function logs() {
-  const service = el("select", {}, el("option", { value: "" }, "all services"));
-  const severity = el("select", {}, [["0", "all levels"], ["9", "Information+"], ["13", "Warning+"], ["17", "Error+"]].map(([v, t]) => el("option", { value: v }, t)));
-  const text = el("input", { placeholder: "message contains…" });
-  const body = el("tbody");
-  const table = el("table", { "data-testid": "logs-table" }, el("thead", {}, el("tr", {}, ["Time", "Service", "Level", "Category", "Message", "Trace"].map(h => el("th", {}, h)))), body);
-  let after = 0;
-  const reset = () => { after = 0; body.replaceChildren(); };
-  for (const c of [service, severity]) c.addEventListener("change", reset);
-  text.addEventListener("change", reset);
-  view.replaceChildren(el("h1", {}, "Structured logs"), el("div", { class: "filters" }, service, severity, text), table);
-  const known = new Set();
-  poll(async () => {
-    const q = new URLSearchParams({ after, limit: 500, minSeverity: severity.value });
-    if (service.value) q.set("service", service.value);
-    if (text.value) q.set("text", text.value);
-    const r = await api("logs?" + q);
-    for (const s of r.services) if (!known.has(s)) { known.add(s); service.append(el("option", { value: s }, s)); }
-    for (const log of r.logs) {
-      after = Math.max(after, log.sequence);
-      body.prepend(el("tr", { "data-testid": "log-row" },
-        el("td", {}, fmtTime(log.time)), el("td", {}, log.service + (log.instance ? " (" + log.instance + ")" : "")),
-        el("td", { class: "sev-" + log.severity }, log.severity), el("td", { class: "muted" }, log.category || ""),
-        el("td", {}, log.message), el("td", {}, log.traceId ? el("a", { href: "#/traces/" + log.traceId }, log.traceId.slice(0, 8)) : "")));
-    }
-    while (body.childElementCount > 2000) body.lastChild.remove();
-  });
-}
-
-// ---------------------------------------------------------------- traces
-function traces(run) {
-  const search = el("input", { placeholder: "span name contains…" });
-  const runInput = el("input", { placeholder: "run id", value: run || "" });
-  view.replaceChildren(el("h1", {}, "Traces"), el("div", { class: "filters" }, runInput, search));
-  poll(async () => {
-    const q = new URLSearchParams({ limit: 200 });
-    if (search.value) q.set("search", search.value);
-    if (runInput.value) q.set("run", runInput.value);
-    const r = await api("traces?" + q);
-    replace("traces", el("table", { "data-testid": "traces-table" },
-      el("thead", {}, el("tr", {}, ["Start", "Root", "Services", "Spans", "Errors", "Duration", "Run"].map(h => el("th", {}, h)))),
-      el("tbody", {}, r.traces.map(t => el("tr", { class: "clickable", "data-testid": "trace-row", "data-trace-id": t.traceId, "data-run": t.run || "", onclick: () => { location.hash = "#/traces/" + t.traceId; } },
-        el("td", {}, fmtTime(t.start)), el("td", {}, t.rootService + ": " + t.rootName),
-        el("td", {}, t.services.map(s => el("span", { class: "state", style: "background:" + colourOf(s) + "22;color:" + colourOf(s) }, s)), ""),
-        el("td", {}, t.spanCount + (t.droppedSpans ? " (+" + t.droppedSpans + " dropped)" : "")),
-        el("td", { class: t.errorCount ? "sev-Error" : "" }, t.errorCount), el("td", {}, fmtDur(parseSpan(t.duration))), el("td", {}, t.run || ""))))));
-  }, 3000);
-}
-
-async function trace(id) {
-  view.replaceChildren(el("h1", {}, "Trace " + id));
-  let detail;
-  try { detail = await api("traces/" + encodeURIComponent(id)); } catch (e) { showError(e); return; }
-  const s = detail.summary;
-  const start = new Date(s.start).getTime();
-  const total = Math.max(parseSpan(s.duration) * 1000, 0.001);
-  const panel = el("div", { class: "card details", "data-testid": "span-details" }, "Click a span for its attributes.");
-  const services = [...new Set(detail.spans.map(w => w.span.service))];
-  const rows = detail.spans.slice(0, 5000).map(w => {
-    const sp = w.span;
-    const offset = (new Date(sp.start).getTime() - start) / total * 100;
-    const width = Math.max(parseSpan(sp.duration) * 1000 / total * 100, 0.15);
-    return el("div", { class: "wf-row", onclick: () => showSpan(panel, sp) },
-      el("div", { class: "wf-name", style: "padding-left:" + (8 + w.depth * 14) + "px", title: sp.name }, (w.parentMissing ? "↳ " : "") + sp.name, el("span", { class: "muted" }, "  " + sp.service)),
-      el("div", { class: "wf-track" },
-        el("div", { class: "span-bar" + (sp.status === "Error" ? " error" : ""), "data-testid": "span-bar", "data-service": sp.service, style: `left:${offset}%;width:${width}%;background:${colourOf(sp.service)}` }),
-        el("span", { class: "wf-dur", style: `left:calc(${Math.min(offset + width, 92)}% + 4px)` }, fmtDur(parseSpan(sp.duration)))));
-  });
-  view.append(
-    el("p", { class: "muted" }, `${s.spanCount} spans${s.droppedSpans ? " (" + s.droppedSpans + " dropped by the dashboard's bound)" : ""} across ${services.length} services, ${fmtDur(parseSpan(s.duration))}` + (s.run ? ", run " + s.run : "")),
-    el("div", { class: "legend" }, services.map(x => el("span", { style: "--c:" + colourOf(x) }, x))),
-    el("div", { class: "waterfall", "data-testid": "waterfall" }, rows),
-    el("h2", {}, "Span"), panel);
-}
-
-function showSpan(panel, sp) {
-  const lines = [`${sp.name}  (${sp.kind}, ${sp.service}${sp.instance ? " / " + sp.instance : ""})`, `status: ${sp.status}${sp.statusMessage ? " — " + sp.statusMessage : ""}`, `duration: ${fmtDur(parseSpan(sp.duration))}`, `span ${sp.spanId}, parent ${sp.parentSpanId || "none"}`, ""];
-  for (const a of sp.attributes) lines.push(`${a.key} = ${a.value}`);
-  for (const e of sp.events) lines.push(`event ${e.name} at ${fmtTime(e.time)} ${e.attributes.map(a => a.key + "=" + a.value).join(" ")}`);
-  for (const l of sp.links) lines.push(`link → ${l.traceId}/${l.spanId}`);
-  panel.textContent = lines.join("\n");
-}
-
-// ---------------------------------------------------------------- metrics
-function metrics() {
-  view.replaceChildren(el("h1", {}, "Metrics"), el("p", { class: "muted" }, "Per stage, over the last minute of the services' OTLP metrics; lag and pending straight from Redis."));
-  poll(async () => {
-    const m = await api("metrics");
-    replace("metrics", el("div", { "data-testid": "metrics-panel" },
-      m.queuesUnavailable ? el("p", { class: "unavailable" }, m.queuesUnavailable) : null,
-      el("table", {}, el("thead", {}, el("tr", {}, ["Stage", "Input stream", "Items/s", "Acked", "Failed", "Lag", "Pending", "Consumers", "Handle time / item", "CPU time / item", "Model (GPU) time / item"].map(h => el("th", {}, h)))),
-        el("tbody", {}, m.stages.map(s => el("tr", { "data-testid": "stage-metrics", "data-stage": s.stage },
-          el("td", {}, el("strong", {}, s.stage)), el("td", { class: "muted" }, s.stream), el("td", {}, fmtNum(s.throughput)), el("td", {}, s.acked), el("td", {}, s.failed),
-          el("td", {}, s.lag ?? "–"), el("td", {}, s.pending ?? "–"), el("td", {}, s.consumers ?? "–"),
-          el("td", {}, fmtDur(s.meanHandleSeconds)), el("td", {}, fmtDur(s.cpuSecondsPerItem)), el("td", {}, fmtDur(s.modelSecondsPerItem))))))));
-  }, 3000);
 }
 
 // ---------------------------------------------------------------- runs
@@ -241,7 +87,8 @@ function run(id) {
     const x = r.run;
     replace("run", el("div", { "data-testid": "run-detail" },
       el("p", {}, el("span", { class: "state " + x.state }, x.state), " ", x.reason || "", x.dataset ? el("span", { class: "muted" }, `  dataset ${x.dataset} (${x.selected} pairs)`) : null),
-      el("p", {}, x.traceId ? el("a", { href: "#/traces/" + x.traceId, "data-testid": "run-trace-link" }, "Trace of this run") : el("span", { class: "muted" }, "no trace recorded"),
+      el("p", {}, x.traceId && aspire ? el("a", { href: new URL("traces/detail/" + encodeURIComponent(x.traceId), aspire).toString(), target: "_blank", rel: "noreferrer", "data-testid": "run-trace-link" }, "Trace in the Aspire dashboard")
+          : el("span", { class: "muted" }, x.traceId ? "trace " + x.traceId : "no trace recorded"),
         "  ·  ", el("a", { href: "#/gallery/" + encodeURIComponent(x.id), "data-testid": "run-gallery-link" }, "Gallery")),
       el("table", {}, el("thead", {}, el("tr", {}, ["Stage", "Progress", "Processed / emitted", "Dropped", "Dead-lettered", "Rate", "ETA"].map(h => el("th", {}, h)))),
         el("tbody", {}, x.stages.map(s => el("tr", { "data-testid": "stage-progress", "data-stage": s.stage, "data-done": s.done },
@@ -300,19 +147,25 @@ async function gallery(id) {
 function route() {
   stopLive();
   generation++;
-  const [page, arg] = (location.hash.replace(/^#\/?/, "") || "resources").split("/").map(decodeURIComponent);
+  const [page, arg] = (location.hash.replace(/^#\/?/, "") || "runs").split("/").map(decodeURIComponent);
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.getAttribute("href") === "#/" + page);
   view.replaceChildren();
   switch (page) {
-    case "console": return consolePage(arg);
-    case "logs": return logs();
-    case "traces": return arg ? trace(arg) : traces();
-    case "metrics": return metrics();
-    case "runs": return arg ? run(arg) : runs();
     case "gallery": return gallery(arg);
-    default: return resources();
+    case "runs": return arg ? run(arg) : runs();
+    default: return runs();
   }
 }
 
-window.addEventListener("hashchange", route);
-route();
+// The Aspire dashboard's address, when the front end was given it: the header links there.
+let aspire = null;
+api("info").then(info => {
+  if (!info.aspireDashboard) return;
+  aspire = info.aspireDashboard.endsWith("/") ? info.aspireDashboard : info.aspireDashboard + "/";
+  const link = document.getElementById("aspire-link");
+  link.href = aspire;
+  link.hidden = false;
+}).catch(() => {}).finally(() => {
+  window.addEventListener("hashchange", route);
+  route();
+});
