@@ -107,6 +107,15 @@ internal static class ClusterCommand
         {
             table.AppendLine(CultureInfo.InvariantCulture, $"  {r.Name,-22} {r.State,-10} {r.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-",-8} {r.Restarts}");
         }
+        table.AppendLine();
+        table.AppendLine(CultureInfo.InvariantCulture, $"  {"RESOURCE",-22} ENDPOINTS (DCP's proxy, spread over the replicas)");
+        foreach (var project in cluster.Resources.Projects)
+        {
+            var endpoints = project.Resource.Annotations.OfType<Aspire.Hosting.ApplicationModel.EndpointAnnotation>()
+                .Where(e => e.AllocatedEndpoint is not null && e.UriScheme != "https")
+                .Select(e => $"{e.Name.ToLowerInvariant()}={e.AllocatedEndpoint!.UriString}");
+            table.AppendLine(CultureInfo.InvariantCulture, $"  {project.Resource.Name,-22} {string.Join("  ", endpoints)}");
+        }
         return table.ToString();
     }
 }

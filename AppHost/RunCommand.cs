@@ -18,9 +18,10 @@ internal static class RunCommand
     private const int ReportTableLines = 8;
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan ServingWait = TimeSpan.FromSeconds(30);
-    // A curation replica killed mid-run is restarted by its supervisor with backoff of up to 30 s.
+    // A curation replica killed mid-run is restarted by the AppHost's supervisor with backoff of up to 30 s.
     private static readonly TimeSpan ReconnectFor = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan SubmitRetryFor = TimeSpan.FromSeconds(30);
     private static readonly string[] RunStages = [KnownServices.Curation.Name, KnownServices.Diffusion.Name, KnownServices.Scoring.Name, KnownServices.Selection.Name];
 
     /// <summary>Runs the verb; the exit code is 0 when the run completed, 1 when it did not, 2 when it was refused.</summary>
@@ -156,7 +157,7 @@ internal static class RunCommand
         Run run;
         try
         {
-            run = await client.SubmitAsync(new SubmitRunRequest { Config = config }, Deadline(interrupt)).ConfigureAwait(false);
+            run = await SubmitAsync(client, config, output, interrupt).ConfigureAwait(false);
         }
         catch (RpcException) when (interrupt.IsCancellationRequested)
         {
@@ -180,6 +181,28 @@ internal static class RunCommand
     }
 
     /// <summary>Watches the run until it has finished, reconnecting through restarts of the curation service.</summary>
+    /// <summary>
+    /// Submits, retrying UNAVAILABLE for a while: DCP's proxy can drop the first connections of a
+    /// replica that has only just become healthy. Submitting again is safe: the same id and config
+    /// are the same run.
+    /// </summary>
+    private static async Task<Run> SubmitAsync(RunsClient client, RunConfig config, ClusterConsole output, CancellationToken interrupt)
+    {
+        var giveUpAt = DateTime.UtcNow + SubmitRetryFor;
+        while (true)
+        {
+            try
+            {
+                return await client.SubmitAsync(new SubmitRunRequest { Config = config }, Deadline(interrupt)).ConfigureAwait(false);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && !interrupt.IsCancellationRequested && DateTime.UtcNow < giveUpAt)
+            {
+                output.Warn($"The curation service is not reachable yet ({e.Status.Detail}); trying again...");
+                await Task.Delay(TimeSpan.FromSeconds(1), interrupt).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
     private static async Task<Run> FollowAsync(RunsClient client, Run run, RunProgressView view, ClusterConsole output, CancellationToken interrupt, CancellationToken abandon)
     {
         CancellationTokenSource? waiting = null;

@@ -111,6 +111,13 @@ internal static class SynthVlmAppModel
     /// <summary>What every project resource gets: Redis, the data folder, health, telemetry settings.</summary>
     private static IResourceBuilder<ProjectResource> Common(IResourceBuilder<ProjectResource> project, IDistributedApplicationBuilder builder, AppHostSettings settings, IResourceBuilder<IResourceWithConnectionString> redis)
     {
+        // Aspire takes the ports of appsettings.json (the defaults for running a service alone) as
+        // the proxy's ports; two clusters on one machine (two data folders, tests) would then take
+        // each other's. DCP picks free ones instead; the AppHost prints them.
+        foreach (var endpoint in project.Resource.Annotations.OfType<EndpointAnnotation>())
+        {
+            endpoint.Port = null;
+        }
         project.WithReference(redis)
             .WaitFor(redis)
             .WithHttpHealthCheck("/health", endpointName: HttpEndpoint)

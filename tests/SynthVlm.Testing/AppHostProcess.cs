@@ -91,6 +91,10 @@ public sealed partial class AppHostProcess : IAsyncDisposable
         HealthyPid().Matches(Output).GroupBy(m => m.Groups["name"].Value)
             .ToDictionary(g => g.Key, g => int.Parse(g.Last().Groups["pid"].Value, CultureInfo.InvariantCulture));
 
+    /// <summary>Waits until it has exited and all its output has been read.</summary>
+    public async Task ExitedAsync(TimeSpan timeout) =>
+        await _process.WaitForExitAsync().WaitAsync(timeout).ConfigureAwait(false);
+
     /// <summary>Ctrl+C: SIGINT to the AppHost only, then waits for it to exit.</summary>
     public async Task InterruptAsync(TimeSpan timeout)
     {
