@@ -65,7 +65,9 @@ public sealed class ServiceSettings
         return url;
     }
 
-    private static RedisConnectionOptions? ReadRedis(IConfiguration configuration)
+    /// <summary>Reads ConnectionStrings:redis: null when absent, the parsed options otherwise.</summary>
+    /// <exception cref="StartupConfigurationException">It is empty or malformed; the message names it.</exception>
+    public static RedisConnectionOptions? ReadRedis(IConfiguration configuration)
     {
         var value = configuration[KnownEnvironment.RedisConnectionStringKey];
         if (value is null)
@@ -86,7 +88,9 @@ public sealed class ServiceSettings
         }
     }
 
-    private static Uri? ReadOtlp(IConfiguration configuration)
+    /// <summary>Reads OTEL_EXPORTER_OTLP_ENDPOINT: null when absent, an http(s) URL otherwise.</summary>
+    /// <exception cref="StartupConfigurationException">It is not an http(s) URL; the message names it.</exception>
+    public static Uri? ReadOtlp(IConfiguration configuration)
     {
         var value = configuration[KnownEnvironment.OtlpEndpoint];
         if (string.IsNullOrWhiteSpace(value))

@@ -58,12 +58,12 @@ internal static partial class WebFrontendHost
         var views = ReadViewsOptions(configuration);
         var generatedToken = views.EnsureToken();
 
-        builder.Services.AddSynthVlmTelemetry(builder.Logging, new ServiceIdentity(Identity, configuration[KnownEnvironment.InstanceName]), ReadOtlp(configuration));
+        builder.Services.AddSynthVlmTelemetry(builder.Logging, new ServiceIdentity(Identity, configuration[KnownEnvironment.InstanceName]), ServiceSettings.ReadOtlp(configuration));
         // Only liveness: Redis or the Runs API being away is shown on the page, not a reason to restart the front end.
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [HealthReporting.LiveTag]);
         builder.Services.AddHostedService<ParentProcessWatch>();
 
-        var redis = ReadRedis(configuration);
+        var redis = ServiceSettings.ReadRedis(configuration);
         if (redis is not null)
         {
             configuration[KnownEnvironment.RedisConnectionStringKey] = redis.ToConfigurationString();
@@ -123,36 +123,7 @@ internal static partial class WebFrontendHost
         };
     }
 
-    private static Uri? ReadOtlp(IConfiguration configuration)
-    {
-        var value = configuration[KnownEnvironment.OtlpEndpoint];
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return null;
-        }
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
-        {
-            throw new StartupConfigurationException(KnownEnvironment.OtlpEndpoint, $"'{value}' is not an http:// or https:// URL.");
-        }
-        return url;
-    }
 
-    private static RedisConnectionOptions? ReadRedis(IConfiguration configuration)
-    {
-        var value = configuration[KnownEnvironment.RedisConnectionStringKey];
-        if (value is null)
-        {
-            return null;
-        }
-        try
-        {
-            return RedisConnectionOptions.Parse(value);
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException)
-        {
-            throw new StartupConfigurationException(KnownEnvironment.RedisConnectionStringKey, e.Message);
-        }
-    }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "SynthVlm web front end serving on {Urls}; Runs API {Runs}; Redis {Redis}; blob store {BlobRoot}")]
     private static partial void LogStarted(ILogger logger, string urls, string runs, string redis, string blobRoot);
