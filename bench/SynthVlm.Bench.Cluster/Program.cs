@@ -44,6 +44,7 @@ try
     var firstHealthy = new Dictionary<string, List<double>>(StringComparer.Ordinal);
     var stopTimes = new List<double>();
     IdleResult? idle = null;
+    var telemetry = "";
     var resources = 0;
     for (var run = 1; run <= runs; run++)
     {
@@ -58,6 +59,7 @@ try
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  AppHost run {run}: all {count} healthy at {all.TotalSeconds:F1} s (load {ProcStat.LoadAverage()})"));
         if (run == runs)
         {
+            telemetry = TelemetrySettings(host.Processes());
             await Task.Delay(TimeSpan.FromSeconds(settleSeconds));
             idle = await IdleSampler.SampleAsync(host.Processes, host.Process.Pid, TimeSpan.FromSeconds(idleSeconds), report);
         }
@@ -109,7 +111,7 @@ try
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  AppHost, all {resources} resources healthy   {clusterMedian,6:F1} s   [{Join(clusterTimes)}]"));
     foreach (var (resource, times) in firstHealthy.OrderBy(f => Median(f.Value)))
     {
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    first '{resource}' Healthy line {Median(times),14:F1} s"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {"first '" + resource + "' Healthy line",-37}{Median(times),6:F1} s"));
     }
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  AppHost --no-dashboard (1 run)          {noDashboardStart,6:F1} s"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  reference: CurationService alone        {singleMedian,6:F1} s   [{Join(singleTimes)}]"));
@@ -129,6 +131,7 @@ try
         $"  ratio AppHost / direct: CPU {idle!.TotalCpu / idleDirect.TotalCpu:F1}x, RSS {idle.TotalRss / idleDirect.TotalRss:F1}x; --no-dashboard / direct: CPU {idleNoDashboard.TotalCpu / idleDirect.TotalCpu:F1}x, RSS {idleNoDashboard.TotalRss / idleDirect.TotalRss:F1}x"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"  services only (same processes both ways): AppHost {idle.Cpu(IdleSampler.Services):F2} % vs direct {idleDirect.Cpu(IdleSampler.Services):F2} %"));
+    Console.WriteLine("  telemetry settings Aspire gave the services: " + telemetry);
     if (report.Length > 0)
     {
         Console.Write(report);
@@ -160,6 +163,28 @@ int Option(string name, int fallback)
         throw new ArgumentException($"{name} needs a whole number of at least 1 (got '{(i + 1 < args.Length ? args[i + 1] : "")}').");
     }
     return value;
+}
+
+// What the services export to the dashboard and how often: the likely difference in their idle CPU.
+// (OTEL_EXPORTER_OTLP_HEADERS holds the dashboard's API key: never printed.)
+static string TelemetrySettings(List<ProcInfo> processes)
+{
+    string[] keys = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_METRIC_EXPORT_INTERVAL", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BLRP_SCHEDULE_DELAY", "OTEL_TRACES_SAMPLER"];
+    var service = processes.FirstOrDefault(p => IdleSampler.Classify(p, null) == IdleSampler.Services && p.CommandLine.Contains(KnownServices.Curation.ProjectName, StringComparison.Ordinal));
+    if (service is null)
+    {
+        return "(curation not found)";
+    }
+    try
+    {
+        var environment = File.ReadAllText($"/proc/{service.Pid}/environ").Split('\0');
+        var found = keys.Select(k => environment.FirstOrDefault(e => e.StartsWith(k + "=", StringComparison.Ordinal)) ?? k + " unset");
+        return string.Join(", ", found);
+    }
+    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+    {
+        return "(unreadable: " + e.Message + ")";
+    }
 }
 
 static double Median(List<double> values)
