@@ -78,7 +78,7 @@ internal sealed partial class AppHostRun : IDisposable
     }
 
     /// <summary>Time to the "All N resources healthy" line and to each resource's first "Healthy" line.</summary>
-    public async Task<(TimeSpan AllHealthy, int Resources, Dictionary<string, TimeSpan> FirstHealthy)> WaitHealthyAsync(TimeSpan timeout)
+    public async Task<(TimeSpan AllHealthy, int Resources, Dictionary<string, TimeSpan> FirstHealthy, Dictionary<string, double> CpuSeconds)> WaitHealthyAsync(TimeSpan timeout)
     {
         var all = await Process.WaitForLineAsync(l => AllHealthyLine().IsMatch(l), timeout)
             ?? throw new InvalidOperationException($"the AppHost did not print 'All N resources healthy' within {timeout.TotalSeconds:F0} s (exited: {Process.HasExited}); its last lines:\n{Process.Tail()}");
@@ -90,8 +90,9 @@ internal sealed partial class AppHostRun : IDisposable
                 first.TryAdd(m.Groups["resource"].Value, at);
             }
         }
-        Started.Record(Processes());
-        return (all.At, int.Parse(AllHealthyLine().Match(all.Line).Groups["n"].Value, CultureInfo.InvariantCulture), first);
+        var processes = Processes();
+        Started.Record(processes);
+        return (all.At, int.Parse(AllHealthyLine().Match(all.Line).Groups["n"].Value, CultureInfo.InvariantCulture), first, IdleSampler.CpuSoFar(processes, Process.Pid));
     }
 
     /// <summary>The AppHost, DCP, the dashboard, the wrappers, the services and redis-server.</summary>
@@ -190,7 +191,7 @@ internal sealed class DirectCluster : IAsyncDisposable
     }
 
     /// <summary>Per service, the time from its start to its first /health 200.</summary>
-    public async Task<Dictionary<string, TimeSpan>> WaitHealthyAsync(TimeSpan timeout)
+    public async Task<(Dictionary<string, TimeSpan> Times, Dictionary<string, double> CpuSeconds)> WaitHealthyAsync(TimeSpan timeout)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var times = await Task.WhenAll(_services.Select(async s =>
@@ -218,8 +219,9 @@ internal sealed class DirectCluster : IAsyncDisposable
             }
             throw new InvalidOperationException($"{s.Name}: /health did not answer 200 within {timeout.TotalSeconds:F0} s; its last lines:\n{s.Process.Tail()}");
         }));
-        Started.Record(Processes());
-        return times.ToDictionary(t => t.Name, t => t.Elapsed, StringComparer.Ordinal);
+        var processes = Processes();
+        Started.Record(processes);
+        return (times.ToDictionary(t => t.Name, t => t.Elapsed, StringComparer.Ordinal), IdleSampler.CpuSoFar(processes, null));
     }
 
     /// <summary>redis-server and the services: the benchmark's own descendants (nothing else of it runs meanwhile).</summary>

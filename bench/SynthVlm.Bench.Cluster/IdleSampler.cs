@@ -93,6 +93,15 @@ internal static class IdleSampler
         return Other;
     }
 
+    /// <summary>CPU seconds each group has used since its processes started (what a start cost, read when it is done).</summary>
+    public static Dictionary<string, double> CpuSoFar(IEnumerable<ProcInfo> processes, int? appHostPid) =>
+        processes.GroupBy(p => Classify(p, appHostPid)).ToDictionary(g => g.Key, g => g.Sum(p => p.CpuTicks) / (double)ProcStat.ClockTicks, StringComparer.Ordinal);
+
+    /// <summary>"AppHost 3.1 s, DCP 2.0 s, …" in <see cref="Order"/>, with the total.</summary>
+    public static string Describe(Dictionary<string, double> cpu) =>
+        string.Join(", ", Order.Where(cpu.ContainsKey).Select(g => string.Create(CultureInfo.InvariantCulture, $"{g} {cpu[g]:F1} s")))
+        + string.Create(CultureInfo.InvariantCulture, $"; total {cpu.Values.Sum():F1} s");
+
     /// <summary>Waits <paramref name="window"/> and returns each group's CPU over it and its RSS at the end.</summary>
     public static async Task<IdleResult> SampleAsync(Func<List<ProcInfo>> find, int? appHostPid, TimeSpan window, StringBuilder? otherLog = null)
     {

@@ -49,14 +49,14 @@ try
     for (var run = 1; run <= runs; run++)
     {
         using var host = AppHostRun.Start(dashboard: true);
-        var (all, count, first) = await host.WaitHealthyAsync(startTimeout);
+        var (all, count, first, cpu) = await host.WaitHealthyAsync(startTimeout);
         resources = count;
         clusterTimes.Add(all.TotalSeconds);
         foreach (var (resource, at) in first)
         {
             (firstHealthy.TryGetValue(resource, out var list) ? list : firstHealthy[resource] = []).Add(at.TotalSeconds);
         }
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  AppHost run {run}: all {count} healthy at {all.TotalSeconds:F1} s (load {ProcStat.LoadAverage()})"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  AppHost run {run}: all {count} healthy at {all.TotalSeconds:F1} s (load {ProcStat.LoadAverage()}); CPU used so far: {IdleSampler.Describe(cpu)}"));
         if (run == runs)
         {
             telemetry = TelemetrySettings(host.Processes());
@@ -74,9 +74,9 @@ try
     double noDashboardStart;
     using (var host = AppHostRun.Start(dashboard: false))
     {
-        var (all, _, _) = await host.WaitHealthyAsync(startTimeout);
+        var (all, _, _, cpu) = await host.WaitHealthyAsync(startTimeout);
         noDashboardStart = all.TotalSeconds;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  AppHost --no-dashboard: all healthy at {all.TotalSeconds:F1} s (load {ProcStat.LoadAverage()})"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  AppHost --no-dashboard: all healthy at {all.TotalSeconds:F1} s (load {ProcStat.LoadAverage()}); CPU used so far: {IdleSampler.Describe(cpu)}"));
         await Task.Delay(TimeSpan.FromSeconds(settleSeconds));
         idleNoDashboard = await IdleSampler.SampleAsync(host.Processes, host.Process.Pid, TimeSpan.FromSeconds(idleSeconds), report);
         await host.StopAsync();
@@ -87,9 +87,9 @@ try
     for (var run = 1; run <= runs; run++)
     {
         await using var single = await DirectCluster.StartAsync([KnownServices.Curation.ProjectName]);
-        var times = await single.WaitHealthyAsync(startTimeout);
+        var (times, cpu) = await single.WaitHealthyAsync(startTimeout);
         singleTimes.Add(times.Values.Single().TotalSeconds);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  CurationService alone run {run}: /health 200 at {singleTimes[^1]:F1} s"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  CurationService alone run {run}: /health 200 at {singleTimes[^1]:F1} s (load {ProcStat.LoadAverage()}); CPU used so far: {IdleSampler.Describe(cpu)}"));
     }
 
     // Reference for idle CPU: the same services without Aspire.
@@ -97,9 +97,9 @@ try
     double directStart;
     await using (var direct = await DirectCluster.StartAsync(projects))
     {
-        var times = await direct.WaitHealthyAsync(startTimeout);
+        var (times, cpu) = await direct.WaitHealthyAsync(startTimeout);
         directStart = times.Values.Max().TotalSeconds;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {projects.Length} services started directly: all /health 200 at {directStart:F1} s (load {ProcStat.LoadAverage()})"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {projects.Length} services started directly: all /health 200 at {directStart:F1} s (load {ProcStat.LoadAverage()}); CPU used so far: {IdleSampler.Describe(cpu)}"));
         await Task.Delay(TimeSpan.FromSeconds(settleSeconds));
         idleDirect = await IdleSampler.SampleAsync(DirectCluster.Processes, null, TimeSpan.FromSeconds(idleSeconds), report);
     }
