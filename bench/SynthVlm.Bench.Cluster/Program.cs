@@ -12,9 +12,18 @@ using SynthVlm.Bench.Cluster;
 //    directly, measured the same way. Also the AppHost with --no-dashboard.
 // 3. Every process it started is stopped, and the end checks that none is left.
 var quick = args.Contains("--quick");
-var runs = Option("--runs", quick ? 1 : 3);
-var idleSeconds = Option("--idle-seconds", quick ? 10 : 30);
-var settleSeconds = Option("--settle-seconds", quick ? 5 : 10);
+int runs, idleSeconds, settleSeconds;
+try
+{
+    runs = Option("--runs", quick ? 1 : 3);
+    idleSeconds = Option("--idle-seconds", quick ? 10 : 30);
+    settleSeconds = Option("--settle-seconds", quick ? 5 : 10);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message + " Options: [--quick] [--runs N] [--idle-seconds S] [--settle-seconds S].");
+    return 2;
+}
 var startTimeout = TimeSpan.FromSeconds(300);
 string[] projects = [.. KnownServices.All.Select(s => s.ProjectName), "WebFrontend"];
 
