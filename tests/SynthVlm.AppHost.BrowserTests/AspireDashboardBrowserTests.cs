@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 using SynthVlm.Testing;
 
@@ -63,13 +64,15 @@ public sealed class AspireDashboardBrowserTests : IDisposable
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1000 } }).WithTimeout();
         var page = await context.NewPageAsync().WithTimeout();
         page.SetDefaultTimeout(30_000);
+        Assertions.SetDefaultExpectTimeout(30_000);
         var dashboard = apphost.DashboardLogin;
 
         try
         {
             await ResourcesPageListsEveryReplicaAsync(page, dashboard, replicas);
-            var web = await WebLinkAsync(page);
             await TraceSpansTheStageServicesAsync(page, dashboard);
+            await page.GotoAsync(new Uri(dashboard, "/").ToString()).WithTimeout();
+            var web = await WebLinkAsync(page);
             await FrontEndShowsTheRunAndItsGalleryAsync(context, web);
         }
         catch
@@ -117,37 +120,51 @@ public sealed class AspireDashboardBrowserTests : IDisposable
     }
 
     /// <summary>
-    /// The Traces page lists the run's trace (telemetry is exported in batches, so the page is reloaded
-    /// until it appears, within a bound); its detail page has spans from every stage service.
+    /// The Traces page lists the run's trace, rooted at the Runs/Submit call (telemetry is exported in
+    /// batches, so the page is reloaded until every stage's spans are in, within a bound). Each trace
+    /// row has one badge per resource whose title is "NAME spans" (replicas by replica name); badges
+    /// that do not fit are hidden in the DOM behind "+N", so titles are read rather than visible text.
+    /// The trace's detail page then shows spans from every stage service.
     /// </summary>
     private async Task TraceSpansTheStageServicesAsync(IPage page, Uri login)
     {
         var traces = new Uri(login, "/traces").ToString();
-        ILocator? found = null;
-        await TestTimeout.Until(async () =>
+        string? traceId = null;
+        var seen = new List<string>();
+        var waiting = TestTimeout.Until(async () =>
         {
             await page.GotoAsync(traces).WithTimeout();
             await Assertions.Expect(page.GetByText("Showing", new() { Exact = false })).ToBeVisibleAsync().WithTimeout();
-            var rows = page.Locator("tr.fluent-data-grid-row").Filter(new() { HasText = "curation" });
-            foreach (var row in await rows.AllAsync().WithTimeout())
+            foreach (var row in await page.Locator("tr.fluent-data-grid-row").Filter(new() { HasText = "Runs/Submit" }).AllAsync().WithTimeout())
             {
-                var text = await row.InnerTextAsync().WithTimeout();
-                if (TracedServices.All(s => text.Contains(s, StringComparison.Ordinal)))
+                var titles = await row.Locator(".trace-service-tag").EvaluateAllAsync<string[]>("tags => tags.map(t => t.getAttribute('title') ?? '')").WithTimeout();
+                var services = titles.Select(t => t.Split(" spans")[0]).Select(n => Regex.Replace(n, "-[a-z0-9]{8}$", string.Empty)).Distinct().ToList();
+                seen = services;
+                if (TracedServices.All(services.Contains))
                 {
-                    found = row;
-                    return true;
+                    var name = await row.Locator("td[role=gridcell][aria-label^='Name: ']").GetAttributeAsync("aria-label").WithTimeout();
+                    traceId = Regex.Match(name ?? string.Empty, "Trace Id: (?<id>[0-9a-f]{32})").Groups["id"].Value;
+                    return traceId.Length == 32;
                 }
             }
             return false;
-        }, TelemetryTimeout, $"a trace on {traces} with spans from {string.Join(", ", TracedServices)}");
+        }, TelemetryTimeout, $"a Runs/Submit trace on {traces} with spans from {string.Join(", ", TracedServices)}");
+        try
+        {
+            await waiting;
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} The last Runs/Submit trace had spans from: {(seen.Count == 0 ? "(no such trace)" : string.Join(", ", seen))}.", e);
+        }
         await Shot(page, "dashboard-traces");
 
-        await found!.Locator("a").First.ClickAsync().WithTimeout();
-        await page.WaitForURLAsync("**/traces/detail/**").WithTimeout();
+        await page.GotoAsync(new Uri(login, "/traces/detail/" + traceId).ToString()).WithTimeout();
         foreach (var service in TracedServices)
         {
-            await Assertions.Expect(page.GetByText(service, new() { Exact = false }).First).ToBeVisibleAsync().WithTimeout();
+            await Assertions.Expect(page.GetByText(new Regex("^" + service + "(-[a-z0-9]{8})?$")).First).ToBeVisibleAsync().WithTimeout();
         }
+        await File.WriteAllTextAsync(Path.Combine(_screenshots, "apphost-dashboard-trace.html"), await page.ContentAsync()).WithTimeout();
         await Shot(page, "dashboard-trace");
     }
 
