@@ -113,7 +113,8 @@ public sealed class AspireDashboardBrowserTests : IDisposable
     private static async Task<Uri> WebLinkAsync(IPage page)
     {
         var link = page.GetByRole(AriaRole.Link, new() { Name = "SynthVlm runs & gallery", Exact = true });
-        await Assertions.Expect(link).ToBeVisibleAsync().WithTimeout();
+        // The expect timeout (30 s) fires before the await's bound, so its message (with the page's aria snapshot) is the one reported.
+        await Assertions.Expect(link).ToBeVisibleAsync().WithTimeout(TimeSpan.FromSeconds(45));
         var href = await link.GetAttributeAsync("href").WithTimeout();
         href.Should().MatchRegex(@"^http://127\.0\.0\.1:\d+/login\?t=[0-9a-f]{32}$");
         return new Uri(href!);
