@@ -57,6 +57,9 @@ internal static class SynthVlmAppModel
     /// <summary>The resource name of the web front end.</summary>
     public const string WebName = "web";
 
+    /// <summary>How the web front end's link reads on the dashboard's resource page.</summary>
+    public const string WebLinkText = "SynthVlm runs & gallery";
+
     /// <summary>The web front end's login token setting.</summary>
     public const string WebTokenEnv = "SynthVlm__Web__Token";
 
@@ -95,10 +98,15 @@ internal static class SynthVlmAppModel
             // (Published clusters do not get one baked in: there the front end makes and logs its own.)
             var token = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
             web.WithEnvironment(WebTokenEnv, token)
-                .WithUrlForEndpoint(HttpEndpoint, url =>
+                .WithUrls(context =>
                 {
-                    url.Url = url.Url.TrimEnd('/') + "/login?t=" + token;
-                    url.DisplayText = "SynthVlm runs & gallery";
+                    // Aspire names this endpoint "http" (from Kestrel:Endpoints:Http); WithUrlForEndpoint
+                    // matches names case-sensitively, so match either spelling here.
+                    foreach (var url in context.Urls.Where(u => string.Equals(u.Endpoint?.EndpointName, HttpEndpoint, StringComparison.OrdinalIgnoreCase)))
+                    {
+                        url.Url = url.Url.TrimEnd('/') + "/login?t=" + token;
+                        url.DisplayText = WebLinkText;
+                    }
                 });
             if (dashboardUrl is not null)
             {

@@ -81,6 +81,12 @@ public sealed class AppModelTests : IDisposable
             var web = EnvironmentOf(replicas.Single(r => r.Resource == "web").Pid!.Value);
             web.Keys.Should().Contain(k => k.StartsWith("services__curation__", StringComparison.OrdinalIgnoreCase), "the web front end finds the Runs API by service discovery");
             web.Should().ContainKey(SynthVlmAppModel.WebTokenEnv);
+            // The dashboard's resource page links to the front end, logged in with this start's token.
+            var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
+            var webReplica = replicas.Single(r => r.Resource == "web").Name;
+            var withLink = await notifications.WaitForResourceAsync(webReplica, e => e.ResourceId == webReplica && e.Snapshot.Urls.Any(u => u.DisplayProperties.DisplayName == SynthVlmAppModel.WebLinkText), TestTimeout.Token());
+            withLink.Snapshot.Urls.Single(u => u.DisplayProperties.DisplayName == SynthVlmAppModel.WebLinkText).Url
+                .Should().MatchRegex(@"^http://127\.0\.0\.1:\d+/login\?t=" + web[SynthVlmAppModel.WebTokenEnv] + "$");
 
             // kill -9 of one diffusion replica's service process: the supervisor starts it again through the app model.
             var victim = replicas.First(r => r.Resource == "diffusion");
