@@ -83,8 +83,7 @@ public sealed class AppModelTests : IDisposable
             web.Should().ContainKey(SynthVlmAppModel.WebTokenEnv);
             // The dashboard's resource page links to the front end, logged in with this start's token.
             var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
-            var webReplica = replicas.Single(r => r.Resource == "web").Name;
-            var withLink = await notifications.WaitForResourceAsync(webReplica, e => e.ResourceId == webReplica && e.Snapshot.Urls.Any(u => u.DisplayProperties.DisplayName == SynthVlmAppModel.WebLinkText), TestTimeout.Token());
+            var withLink = await notifications.WaitForResourceAsync("web", e => e.Snapshot.Urls.Any(u => u.DisplayProperties.DisplayName == SynthVlmAppModel.WebLinkText), TestTimeout.Token());
             withLink.Snapshot.Urls.Single(u => u.DisplayProperties.DisplayName == SynthVlmAppModel.WebLinkText).Url
                 .Should().MatchRegex(@"^http://127\.0\.0\.1:\d+/login\?t=" + web[SynthVlmAppModel.WebTokenEnv] + "$");
 
