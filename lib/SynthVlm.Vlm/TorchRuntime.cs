@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace SynthVlm.Vlm;
@@ -43,7 +44,7 @@ public static class TorchRuntime
                 "TorchSharp's native wrapper libLibTorchSharp.so (or LibTorch next to it) failed to load. " +
                 "On Debian 12 and other systems whose libstdc++ lacks GLIBCXX_3.4.32 the build uses a patched copy " +
                 "that eng/ makes: run `bash eng/provision.sh` (it installs g++ and patchelf) and build again. " +
-                $"TorchSharp said: {e.Message}", e);
+                $"TorchSharp said: {FirstLine(Innermost(e).Message)}{LoaderMessage()}", e);
         }
 
         var assemblyVersion = typeof(torch).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
@@ -56,5 +57,43 @@ public static class TorchRuntime
         }
 
         return new TorchRuntimeInfo(assemblyVersion, version, cuda ? "cuda" : "cpu", cuda);
+    }
+
+    // TorchSharp's message goes on for a page of probing trace; its first line is the summary.
+    private static string FirstLine(string message) =>
+        message.IndexOf('\n', StringComparison.Ordinal) is var n and >= 0 ? message[..n].TrimEnd() : message;
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+        return e;
+    }
+
+    /// <summary>
+    /// TorchSharp reports a missing package reference whatever the cause; loading the wrapper
+    /// directly gets the dynamic loader's own reason (e.g. "version `GLIBCXX_3.4.32' not found").
+    /// </summary>
+    private static string LoaderMessage()
+    {
+        string[] candidates =
+        [
+            Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so"),
+            Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so"),
+        ];
+        foreach (var path in candidates.Where(File.Exists))
+        {
+            try
+            {
+                NativeLibrary.Free(NativeLibrary.Load(path));
+            }
+            catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+            {
+                return $" Loading {path} directly: {e.Message}";
+            }
+        }
+        return "";
     }
 }
