@@ -59,6 +59,27 @@ internal static partial class ManifestReading
 
     public static string Name(JsonObject doc) => doc["metadata"]!["name"]!.GetValue<string>();
 
+    /// <summary>
+    /// The managed Redis as published: a Secret whose connection string the services' own parser
+    /// accepts with the password Redis requires, AOF every second, and the Secret's file readable by
+    /// its owner only.
+    /// </summary>
+    public static void CheckManagedRedis(List<JsonObject> all, string outDir)
+    {
+        var secret = Kind(all, "Secret").Single()["stringData"]!;
+        var password = secret[KubernetesNames.PasswordKey]!.GetValue<string>();
+        password.Should().MatchRegex("^[0-9a-f]{48}$");
+        var parsed = SynthVlm.Streams.RedisConnectionOptions.Parse(secret[KubernetesNames.ConnectionStringKey]!.GetValue<string>());
+        (parsed.Host, parsed.Port, parsed.Password).Should().Be(("redis", 6379, password));
+        var redisArgs = Kind(all, "StatefulSet").Single()["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+        redisArgs.Should().ContainInConsecutiveOrder("--appendonly", "yes").And.ContainInConsecutiveOrder("--appendfsync", "everysec")
+            .And.ContainInConsecutiveOrder("--requirepass", "$(REDIS_PASSWORD)");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.GetUnixFileMode(Path.Combine(outDir, KubernetesPublisher.SharedFile)).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite, "it holds the Redis password");
+        }
+    }
+
     public static Dictionary<string, string> StringMap(JsonNode? node) =>
         node?.AsObject().ToDictionary(p => p.Key, p => p.Value!.GetValue<string>(), StringComparer.Ordinal) ?? [];
 

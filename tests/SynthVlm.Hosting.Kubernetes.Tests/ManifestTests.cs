@@ -117,15 +117,7 @@ public sealed partial class ManifestTests : IDisposable
         configMaps[KubernetesNames.SharedConfigMap][KnownEnvironment.OtlpEndpoint].Should().Be("http://otel-collector.monitoring:4318");
 
         // Redis managed as today: AOF every second, the password from the Secret, one the services' parser accepts.
-        var secret = Kind(all, "Secret").Single()["stringData"]!;
-        var password = secret[KubernetesNames.PasswordKey]!.GetValue<string>();
-        password.Should().MatchRegex("^[0-9a-f]{48}$");
-        var parsed = RedisConnectionOptions.Parse(secret[KubernetesNames.ConnectionStringKey]!.GetValue<string>());
-        (parsed.Host, parsed.Port, parsed.Password).Should().Be(("redis", 6379, password));
-        var redisArgs = Kind(all, "StatefulSet").Single()["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
-        redisArgs.Should().ContainInConsecutiveOrder("--appendonly", "yes").And.ContainInConsecutiveOrder("--appendfsync", "everysec")
-            .And.ContainInConsecutiveOrder("--requirepass", "$(REDIS_PASSWORD)");
-        if (!OperatingSystem.IsWindows()) File.GetUnixFileMode(Path.Combine(outDir, KubernetesPublisher.SharedFile)).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite, "it holds the Redis password");
+        CheckManagedRedis(all, outDir);
 
         foreach (var service in KnownServices.All)
         {

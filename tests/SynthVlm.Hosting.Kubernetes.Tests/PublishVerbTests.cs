@@ -132,16 +132,7 @@ public sealed class PublishVerbTests : IDisposable
         shared[KnownEnvironment.OtlpEndpoint]!.GetValue<string>().Should().Be("http://otel-collector.monitoring:4318");
 
         // The connection string is one the services' own parser accepts, with the password Redis requires.
-        var secret = Kind(all, "Secret").Single()["stringData"]!;
-        var password = secret[KubernetesNames.PasswordKey]!.GetValue<string>();
-        password.Should().MatchRegex("^[0-9a-f]{48}$");
-        var parsed = RedisConnectionOptions.Parse(secret[KubernetesNames.ConnectionStringKey]!.GetValue<string>());
-        (parsed.Host, parsed.Port, parsed.Password).Should().Be(("redis", 6379, password));
-
-        var redisArgs = Kind(all, "StatefulSet").Single()["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
-        redisArgs.Should().ContainInConsecutiveOrder("--appendonly", "yes").And.ContainInConsecutiveOrder("--appendfsync", "everysec")
-            .And.ContainInConsecutiveOrder("--requirepass", "$(REDIS_PASSWORD)");
-        if (!OperatingSystem.IsWindows()) File.GetUnixFileMode(Path.Combine(outDir, KubernetesPublisher.SharedFile)).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite, "it holds the Redis password");
+        CheckManagedRedis(all, outDir);
         Kind(all, "PersistentVolumeClaim").Single()["spec"]!["storageClassName"]!.GetValue<string>().Should().Be("nfs-client");
         Kind(all, "PersistentVolumeClaim").Single()["spec"]!["resources"]!["requests"]!["storage"]!.GetValue<string>().Should().Be("200Gi");
     }
