@@ -47,6 +47,26 @@ public sealed class AppModelTests : IDisposable
     }
 
     [Fact]
+    public async Task With_a_container_runtime_redis_is_aspires_container_with_aof_in_the_data_folder()
+    {
+        // Chosen explicitly: this machine has no working container runtime, so `auto` would pick the executable.
+        var builder = await ModelAsync("--redis-mode", "container");
+
+        var redis = builder.Resources.Single(r => r.Name == "redis");
+        redis.Should().BeOfType<Aspire.Hosting.ApplicationModel.RedisResource>();
+        var container = (ContainerResource)redis;
+        container.Annotations.OfType<ContainerImageAnnotation>().Single().Image.Should().Contain("redis");
+        container.Annotations.OfType<ContainerMountAnnotation>().Should().ContainSingle(m => m.Source == Path.Combine(_dataDir, "redis"), "the AOF lives in the data folder");
+        var args = new List<object>();
+        foreach (var callback in container.Annotations.OfType<CommandLineArgsCallbackAnnotation>())
+        {
+            await callback.Callback(new CommandLineArgsCallbackContext(args, container, TestTimeout.Token()));
+        }
+        args.OfType<string>().Should().ContainInConsecutiveOrder("--appendonly", "yes").And.ContainInConsecutiveOrder("--appendfsync", "everysec");
+        builder.Resources.OfType<ProjectResource>().Should().OnlyContain(p => p.Annotations.OfType<WaitAnnotation>().Any(w => w.Resource == redis));
+    }
+
+    [Fact]
     public async Task An_existing_redis_is_a_connection_string_and_no_server_is_added()
     {
         var builder = await ModelAsync("--redis", "127.0.0.1:6390,password=secret");
