@@ -77,10 +77,10 @@ internal sealed class SynthVlmCluster : IAsyncDisposable
         {
             builder.Configuration["AppHost:BrowserToken"] = login.Value.Token;
         }
-        // DcpHost warns that no development certificate is trusted: this AppHost serves plain HTTP on
-        // loopback on purpose (AllowUnsecuredTransport), so only its errors are shown.
         // One line per message, so the terminal (and whatever reads it) gets Aspire's lines whole.
         builder.Services.AddLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true));
+        // DcpHost warns that no development certificate is trusted: this AppHost serves plain HTTP on
+        // loopback on purpose (AllowUnsecuredTransport), so only its errors are shown.
         builder.Services.AddLogging(logging => logging.AddFilter("Aspire.Hosting.Dcp", LogLevel.Warning).AddFilter("Aspire.Hosting.Dcp.DcpHost", LogLevel.Error).AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Warning));
         if (runVerb)
         {
