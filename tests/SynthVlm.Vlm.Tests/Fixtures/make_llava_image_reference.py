@@ -8,8 +8,8 @@ Two modes, as LLaVA's train.py / llava.mm_utils use them:
         (0, (w - h) // 2) when wider, ((h - w) // 2, 0) when taller; then CLIPImageProcessor.
 CLIPImageProcessor's slow path (PIL semantics): the shortest edge resized to size["shortest_edge"]
 (long edge int(size * long / short)) with Image.BICUBIC; centre crop with
-top = (h - crop_h) // 2, left = (w - crop_w) // 2 (the resized image is never smaller than the crop
-in these configs); rescale float64 * rescale_factor then float32; (x - mean) / std in float32;
+top = (h - crop_h) // 2, left = (w - crop_w) // 2, zero padding first when the crop is larger
+(transformers' center_crop); rescale float64 * rescale_factor then float32; (x - mean) / std in float32;
 channels first.
 
 Regenerate (Debian python3-pil and python3-numpy):
@@ -30,7 +30,9 @@ MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
 
 # name -> (shortest_edge, crop_size): one where the crop equals the resize, one that crops further.
-CONFIGS = {"s14c14": (14, 14), "s16c14": (16, 14)}
+# s12c15 has a crop larger than the resize (odd difference): transformers' zero padding, which no
+# real CLIP config reaches, but the crop must place it the way transformers does.
+CONFIGS = {"s14c14": (14, 14), "s16c14": (16, 14), "s12c15": (12, 15)}
 # name -> (width, height, seed)
 IMAGE_SPECS = {
     "wide_37x23": (37, 23, 1),
@@ -69,9 +71,18 @@ def clip_preprocess(img, shortest, crop):
     img = img.resize((new_w, new_h), resample=Image.BICUBIC)  # Pillow returns a copy when the size is unchanged
     a = np.asarray(img)
     rh, rw = a.shape[:2]
-    assert rh >= crop and rw >= crop, "these configs never need the crop's zero padding"
-    top, left = (rh - crop) // 2, (rw - crop) // 2
+    top, left = (rh - crop) // 2, (rw - crop) // 2  # floor division: negative when the crop is larger
+    if top < 0 or left < 0:
+        # transformers' center_crop zero-pads first: the image goes at ceil((new - old) / 2) on a
+        # canvas of max(crop, old), and the crop window moves by the same offset.
+        nh, nw = max(crop, rh), max(crop, rw)
+        top_pad, left_pad = -(-(nh - rh) // 2), -(-(nw - rw) // 2)
+        canvas = np.zeros((nh, nw, 3), dtype=np.uint8)
+        canvas[top_pad:top_pad + rh, left_pad:left_pad + rw] = a
+        a, top, left = canvas, top + top_pad, left + left_pad
+        top, left = max(0, top), max(0, left)
     a = a[top:top + crop, left:left + crop]
+    assert a.shape[:2] == (crop, crop)
     f = (a.astype(np.float64) * (1 / 255)).astype(np.float32)
     f = (f - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)
     return f.transpose(2, 0, 1).astype(np.float32)
