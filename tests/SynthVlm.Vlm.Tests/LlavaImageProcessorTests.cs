@@ -34,14 +34,17 @@ public sealed class LlavaImageProcessorTests
         var expected = MemoryMarshal.Cast<byte, float>(Convert.FromBase64String(c.GetProperty("values_f32_le_base64").GetString()!)).ToArray();
         var processor = LlavaImageProcessor.FromPreprocessorConfig(Path.Combine(ImageDir, config, "preprocessor_config.json"));
 
-        var actual = processor.Preprocess(Path.Combine(ImageDir, image), mode == "pad" ? ImageAspectMode.Pad : ImageAspectMode.Crop);
+        var stride = c.GetProperty("stride").GetInt32();
+        var full = processor.Preprocess(Path.Combine(ImageDir, image), mode == "pad" ? ImageAspectMode.Pad : ImageAspectMode.Crop);
+        var actual = full.Where((_, i) => i % stride == 0).ToArray();
 
+        full.Should().HaveCount(processor.TensorLength);
         actual.Should().HaveCount(expected.Length);
         // The resize is Pillow-exact on these images (measured: every value bit-equal); 1e-6 leaves
         // room only for the float32 normalise, so one grey level (~0.015 after /std) would fail.
         for (var i = 0; i < expected.Length; i++)
         {
-            actual[i].Should().BeApproximately(expected[i], 1e-6f, $"value {i} ([c, y, x] = [{i / (processor.Height * processor.Width)}, {i / processor.Width % processor.Height}, {i % processor.Width}])");
+            actual[i].Should().BeApproximately(expected[i], 1e-6f, $"value {i * stride} ([c, y, x] = [{i * stride / (processor.Height * processor.Width)}, {i * stride / processor.Width % processor.Height}, {i * stride % processor.Width}])");
         }
     }
 

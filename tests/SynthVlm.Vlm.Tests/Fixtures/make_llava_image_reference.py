@@ -15,7 +15,8 @@ channels first.
 Regenerate (Debian python3-pil and python3-numpy):
     /usr/bin/python3 tests/SynthVlm.Vlm.Tests/Fixtures/make_llava_image_reference.py
 Writes llava_images/<name>.png (inputs), llava_images/<config>/preprocessor_config.json and
-llava_image_reference.json: per case the float32 values, little-endian, base64 (exact round trip).
+llava_image_reference.json: per case every `stride`-th float32 value of the [3, crop, crop] output,
+little-endian, base64 (exact round trip).
 """
 import base64
 import json
@@ -32,7 +33,7 @@ STD = [0.26862954, 0.26130258, 0.27577711]
 # name -> (shortest_edge, crop_size): one where the crop equals the resize, one that crops further.
 # s12c15 has a crop larger than the resize (odd difference): transformers' zero padding, which no
 # real CLIP config reaches, but the crop must place it the way transformers does.
-CONFIGS = {"s14c14": (14, 14), "s16c14": (16, 14), "s12c15": (12, 15)}
+CONFIGS = {"s14c14": (14, 14), "s16c14": (16, 14), "s12c15": (12, 15), "s336c336": (336, 336)}
 # name -> (width, height, seed)
 IMAGE_SPECS = {
     "wide_37x23": (37, 23, 1),
@@ -40,7 +41,12 @@ IMAGE_SPECS = {
     "square_30x30": (30, 30, 3),
     "column_1x9": (1, 9, 4),
     "row_40x3": (40, 3, 5),
+    "photo_500x375": (500, 375, 6),
 }
+# The real size (openai/clip-vit-large-patch14-336) only for the photo-sized image, every STRIDE-th
+# value stored to keep the fixture small; the tiny configs only for the small images, every value.
+REAL = ("photo_500x375", "s336c336")
+STRIDE = 97
 
 
 def make_image(w, h, seed):
@@ -48,7 +54,10 @@ def make_image(w, h, seed):
     y, x = np.mgrid[0:h, 0:w]
     r = (x * 255 // max(w - 1, 1)).astype(np.uint8)
     g = np.where(((x // 3) + (y // 2)) % 2 == 0, 230, 20).astype(np.uint8)
-    b = rng.integers(0, 256, size=(h, w), dtype=np.uint8)
+    if w * h <= 2000:
+        b = rng.integers(0, 256, size=(h, w), dtype=np.uint8)
+    else:  # a larger image gets a deterministic pattern instead of noise, so its PNG stays small
+        b = ((x * x + 3 * y * y + seed * 31) % 256).astype(np.uint8)
     return Image.fromarray(np.stack([r, g, b], axis=-1), "RGB")
 
 
@@ -113,11 +122,14 @@ def main():
         img.save(os.path.join(IMAGES, iname + ".png"))
         img = Image.open(os.path.join(IMAGES, iname + ".png")).convert("RGB")
         for cname, (shortest, crop) in CONFIGS.items():
+            if (iname == REAL[0]) != (cname == REAL[1]):
+                continue
+            stride = STRIDE if cname == REAL[1] else 1
             for mode in ("crop", "pad"):
                 src = expand2square(img, background) if mode == "pad" else img
-                values = clip_preprocess(src, shortest, crop).reshape(-1)
+                values = clip_preprocess(src, shortest, crop).reshape(-1)[::stride]
                 cases.append({
-                    "image": iname + ".png", "config": cname, "mode": mode, "crop": crop,
+                    "image": iname + ".png", "config": cname, "mode": mode, "crop": crop, "stride": stride,
                     "values_f32_le_base64": base64.b64encode(values.astype("<f4").tobytes()).decode("ascii"),
                 })
     out = {
