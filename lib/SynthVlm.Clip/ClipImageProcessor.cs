@@ -207,8 +207,10 @@ public sealed class ClipImageProcessor
             throw new ImageSizeException(null, $"without a centre crop the resized image must be {cw}x{ch}; it is {image.Width}x{image.Height}");
         }
         // transformers pads the uint8 image with zeros (before rescaling) when it is smaller than the crop.
-        var top = (image.Height - ch) / 2;
-        var left = (image.Width - cw) / 2;
+        // Its offsets are Python's floor division, (h - crop) // 2, which the arithmetic shift gives
+        // for negative differences too (C#'s / would round -3 / 2 to -1 where Python gives -2).
+        var top = (image.Height - ch) >> 1;
+        var left = (image.Width - cw) >> 1;
         var plane = ch * cw;
         var lut = _lookup.AsSpan();
         var lr = lut[..256];
