@@ -196,3 +196,64 @@ public sealed class LlamaTokenizerTests
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*9999*");
     }
 }
+
+/// <summary>
+/// The second reference: @huggingface/transformers (JS tokenizers) on tokenizer.json files converted
+/// from the same folders with LlamaConverter's semantics (make_llama_reference_ids_transformersjs.mjs).
+/// Legacy must agree everywhere; non-legacy differs from the slow tokenizer only where the fast
+/// Metaspace pre-tokenizer is known to: it adds no dummy prefix to text that already starts with
+/// whitespace, and it puts no lone "▁" before a leading non-special added token.
+/// </summary>
+public sealed class LlamaTransformersJsReferenceTests
+{
+    private sealed record Row(string Text, int[] Ids, int[] IdsNoSpecial, bool SameAsSlow);
+
+    private static readonly Lazy<IReadOnlyDictionary<string, Row[]>> Reference = new(() =>
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures.Directory, "llama_reference_ids_transformersjs.json")));
+        var result = new Dictionary<string, Row[]>();
+        foreach (var folder in doc.RootElement.GetProperty("folders").EnumerateObject())
+        {
+            result[folder.Name] = [.. folder.Value.EnumerateArray().Select(r => new Row(
+                r.GetProperty("text").GetString()!,
+                [.. r.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32())],
+                [.. r.GetProperty("ids_no_special").EnumerateArray().Select(e => e.GetInt32())],
+                r.GetProperty("same_as_slow").GetBoolean()))];
+        }
+        return result;
+    });
+
+    public static TheoryData<string, int> Rows()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var (folder, rows) in Reference.Value)
+        {
+            for (var i = 0; i < rows.Length; i++)
+            {
+                data.Add(folder, i);
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Rows))]
+    public void Encode_matches_transformers_js_except_the_known_fast_slow_differences(string folder, int row)
+    {
+        var reference = Reference.Value[folder][row];
+        var tokenizer = SentencePieceLlamaTokenizer.FromFolder(Fixtures.Folder(folder));
+        var ids = tokenizer.Encode(reference.Text);
+        if (reference.SameAsSlow)
+        {
+            ids.Should().Equal(reference.Ids, "text {0}", reference.Text);
+            tokenizer.Encode(reference.Text, addSpecialTokens: false).Should().Equal(reference.IdsNoSpecial);
+            return;
+        }
+        tokenizer.Legacy.Should().BeFalse("the legacy tokenizer must agree with the fast one on every text");
+        var startsWithSpace = reference.Text.StartsWith(' ') || reference.Text.StartsWith('\u2581');
+        var startsWithAddedToken = reference.Text.StartsWith("<image>", StringComparison.Ordinal);
+        (startsWithSpace || startsWithAddedToken).Should().BeTrue("only the known differences are allowed, text {0}", reference.Text);
+        // Both differences are one leading "▁" id that the slow tokenizer has and the fast one has not.
+        ids.Should().Equal([ids[0], tokenizer.TokenToId("\u2581")!.Value, .. reference.Ids.Skip(1)]);
+    }
+}
