@@ -102,6 +102,16 @@ public sealed class PromptTests
     }
 
     [Fact]
+    public void Generation_prompt_can_use_a_folder_image_token_id()
+    {
+        var encoder = LegacyEncoder.Value;
+        var withIndex = encoder.EncodeGenerationPrompt("What is it?");
+        var withToken = encoder.EncodeGenerationPrompt("What is it?", 512);
+        withToken.Should().Equal(withIndex.Select(i => i == LlavaTokens.ImageTokenIndex ? 512 : i));
+        withIndex.Count(i => i == LlavaTokens.ImageTokenIndex).Should().Be(1);
+    }
+
+    [Fact]
     public void Generation_prompt_text_is_vicuna_v1()
     {
         var template = ConversationTemplate.VicunaV1;

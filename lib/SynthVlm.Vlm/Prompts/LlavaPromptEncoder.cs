@@ -44,7 +44,13 @@ public sealed class LlavaPromptEncoder
     /// <see cref="LlavaTokens.ImageTokenIndex"/> between chunks. (Without add_bos_token, the chunks are
     /// kept whole.)
     /// </summary>
-    public int[] TokenizeWithImage(string prompt)
+    public int[] TokenizeWithImage(string prompt) => TokenizeWithImage(prompt, LlavaTokens.ImageTokenIndex);
+
+    /// <summary>
+    /// <see cref="TokenizeWithImage(string)"/> with another id for the image (tokenizer_image_token's
+    /// <c>image_token_index</c>; llava-hf folders use their added "&lt;image&gt;" token, 32000 for LLaVA-1.5).
+    /// </summary>
+    public int[] TokenizeWithImage(string prompt, int imageTokenIndex)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         var chunks = prompt.Split(LlavaTokens.ImageToken).Select(c => Tokenizer.Encode(c)).ToArray();
@@ -59,7 +65,7 @@ public sealed class LlavaPromptEncoder
         {
             if (i > 0)
             {
-                ids.Add(LlavaTokens.ImageTokenIndex);
+                ids.Add(imageTokenIndex);
             }
             ids.AddRange(chunks[i].AsSpan(Math.Min(offset, chunks[i].Length)));
         }
@@ -71,7 +77,11 @@ public sealed class LlavaPromptEncoder
     /// tokenizer_image_token(vicuna_v1 system + " USER: &lt;image&gt;\n" + prompt + " ASSISTANT:").
     /// </summary>
     /// <exception cref="ArgumentException">The prompt contains "&lt;image&gt;" itself.</exception>
-    public int[] EncodeGenerationPrompt(string userPrompt)
+    public int[] EncodeGenerationPrompt(string userPrompt) => EncodeGenerationPrompt(userPrompt, LlavaTokens.ImageTokenIndex);
+
+    /// <summary><see cref="EncodeGenerationPrompt(string)"/> with another id for the image (see <see cref="TokenizeWithImage(string, int)"/>).</summary>
+    /// <exception cref="ArgumentException">The prompt contains "&lt;image&gt;" itself.</exception>
+    public int[] EncodeGenerationPrompt(string userPrompt, int imageTokenIndex)
     {
         ArgumentNullException.ThrowIfNull(userPrompt);
         if (userPrompt.Contains(LlavaTokens.ImageToken, StringComparison.Ordinal))
@@ -79,10 +89,12 @@ public sealed class LlavaPromptEncoder
             throw new ArgumentException($"The user prompt must not contain {LlavaTokens.ImageToken}; the image goes first on its own: '{userPrompt}'.", nameof(userPrompt));
         }
         var template = ConversationTemplate.VicunaV1;
-        return TokenizeWithImage(template.GetPrompt([
-            (template.UserRole, LlavaTokens.ImageToken + "\n" + userPrompt),
-            (template.AssistantRole, null),
-        ]));
+        return TokenizeWithImage(
+            template.GetPrompt([
+                (template.UserRole, LlavaTokens.ImageToken + "\n" + userPrompt),
+                (template.AssistantRole, null),
+            ]),
+            imageTokenIndex);
     }
 
     /// <summary>
