@@ -95,6 +95,10 @@ public sealed class LlavaPipeline : IDisposable
         var pixels = PixelTensor(imagePath, aspect ?? Images.DefaultMode);
         var generator = new LlavaGenerator(Model, ids => Tokenizer.Decode(ids));
         var result = generator.Generate([new GenerationRequest(promptIds, pixels)], options with { EosTokenId = Tokenizer.EosId }, cancellationToken)[0];
+        if (result.Error is { } error)
+        {
+            throw new VlmModelException(error);
+        }
         return new LlavaAnswer(promptIds, result.Ids, (result.Text ?? "").Trim(), result.Finish);
     }
 
