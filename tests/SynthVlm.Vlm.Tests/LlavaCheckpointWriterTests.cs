@@ -215,6 +215,31 @@ public sealed class LlavaCheckpointWriterTests
     }
 
     [Fact]
+    public async Task Safetensors_written_in_bf16_read_back_in_PyTorch_with_every_shape_and_sum()
+    {
+        using var temp = new TempDirectory();
+        using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        var folder = temp.Sub("bf16");
+        LlavaCheckpointWriter.SaveHuggingFace(model, folder, new LlavaSaveOptions { DType = ScalarType.BFloat16 });
+
+        var result = await ChildProcess.RunPythonAsync(Path.Combine(Scripts.Fixtures, "describe_state_dict.py"), [Path.Combine(folder, "model.safetensors")], TimeSpan.FromSeconds(60));
+
+        result.ExitCode.Should().Be(0, result.StandardError);
+        var described = JsonDocument.Parse(result.StandardOutput).RootElement;
+        described.GetProperty("__metadata__").GetProperty("format").GetString().Should().Be("pt");
+        var parameters = model.named_parameters().ToList();
+        described.EnumerateObject().Count().Should().Be(parameters.Count + 1);
+        foreach (var (name, parameter) in parameters)
+        {
+            var entry = described.GetProperty(name);
+            entry.GetProperty("dtype").GetString().Should().Be("torch.bfloat16", name);
+            entry.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).Should().Equal(parameter.shape, name);
+            using var sum = parameter.to_type(ScalarType.Float64).sum();
+            entry.GetProperty("sum").GetDouble().Should().BeApproximately(sum.item<double>(), 1e-6 * Math.Max(1, Math.Abs(sum.item<double>())), name);
+        }
+    }
+
+    [Fact]
     public void Projector_of_another_width_is_refused_naming_the_file_and_the_tensor()
     {
         using var temp = new TempDirectory();
