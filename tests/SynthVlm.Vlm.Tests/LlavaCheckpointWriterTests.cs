@@ -136,6 +136,10 @@ public sealed class LlavaCheckpointWriterTests
 
         LlavaCheckpointWriter.SaveHuggingFace(model, folder, new LlavaSaveOptions { TokenizerDirectory = original });
 
+        var (again, _) = Run(model, LlavaConfig.LlavaImageTokenIndex);
+        CheckpointTestSupport.Identical(again, expected).Should().BeTrue("saving leaves the model as it was");
+        again.Dispose();
+
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!;
         config["image_token_index"]!.GetValue<int>().Should().Be(512);
         config["pad_token_id"]!.GetValue<int>().Should().Be(513);

@@ -136,7 +136,10 @@ public static class LlavaCheckpointWriter
     /// weights under <c>model.*</c>, <c>lm_head.weight</c> and <c>model.mm_projector.{0,2}.*</c>, the tokenizer
     /// files, and the CLIP vision tower as its own folder (<see cref="LlavaSaveOptions.VisionTowerFolderName"/>,
     /// named relatively by <c>mm_vision_tower</c>): a CLIPVisionConfig config.json, <c>vision_model.*</c>
-    /// weights and preprocessor_config.json.
+    /// weights and preprocessor_config.json. LLaVA's own code opens <c>mm_vision_tower</c> as a hub id or
+    /// a path relative to its working directory; <see cref="LlavaModelFolder.Open"/> also looks inside the
+    /// model folder, so the folder is self-contained for SynthVlm (for LLaVA, set the field to an absolute
+    /// path or pass the tower explicitly).
     /// </summary>
     /// <exception cref="VlmModelException">A file to copy is missing or the options are unusable; the message names it.</exception>
     public static void SaveOriginal(LlavaModel model, string directory, LlavaSaveOptions? options = null)
