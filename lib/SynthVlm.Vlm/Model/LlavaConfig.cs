@@ -327,6 +327,7 @@ public sealed record LlavaConfig(
             ["vision_feature_layer"] = VisionFeatureLayer,
             ["vision_feature_select_strategy"] = DropClassToken ? "default" : "full",
             ["image_seq_length"] = ImageTokenCount,
+            ["tokenizer_model_max_length"] = ModelMaxLength,
             ["tie_word_embeddings"] = Text.TieWordEmbeddings,
             ["torch_dtype"] = "float32",
             ["vision_config"] = Vision.ToJson(),
