@@ -44,7 +44,7 @@ public sealed class LlavaCheckpointWriterTests
         config["pad_token_id"]!.GetValue<int>().Should().Be(513);
         config["torch_dtype"]!.GetValue<string>().Should().Be("float32");
         config["text_config"]!["vocab_size"]!.GetValue<int>().Should().Be(514);
-        config["tokenizer_model_max_length"]!.GetValue<int>().Should().Be(100);
+        config["tokenizer_model_max_length"]!.GetValue<int>().Should().Be(128);
 
         using var loaded = LlavaModelLoader.Load(folder);
         loaded.Config.Should().Be(model.Config);
