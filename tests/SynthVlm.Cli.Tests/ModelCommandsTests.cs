@@ -27,7 +27,7 @@ public sealed class ModelCommandsTests : IDisposable
     {
         var result = await SynthVlmAsync("models", "init-tiny", "--dir", Path.Combine(_dir, "tiny"));
         result.ExitCode.Should().Be(0, result.StandardError);
-        result.Lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("model").GetString()).Should().Equal("clip", "sdxl-base", "sdxl-refiner");
+        result.Lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("model").GetString()).Should().Equal("clip", "sdxl-base", "sdxl-refiner", "llava", "llava-original");
         using var doc = JsonDocument.Parse(result.Lines[0]);
         return doc.RootElement.GetProperty("dir").GetString()!;
     }

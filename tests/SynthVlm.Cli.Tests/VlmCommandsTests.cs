@@ -101,6 +101,26 @@ public sealed class VlmCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task The_tiny_models_of_init_tiny_answer_in_both_layouts()
+    {
+        var init = await SynthVlmAsync("models", "init-tiny", "--dir", Path.Combine(_dir, "tiny"));
+        init.ExitCode.Should().Be(0, init.StandardError);
+        var image = Image("square.png", 20, 20);
+
+        foreach (var layout in new[] { "llava", "llava-original" })
+        {
+            var result = await SynthVlmAsync("vlm", "generate", "--model", Path.Combine(_dir, "tiny", layout), "--image", image, "--prompt", "Describe it.", "--max-new-tokens", "3");
+            result.ExitCode.Should().Be(0, result.StandardError);
+            using var doc = JsonDocument.Parse(result.Lines.Single());
+            var promptIds = doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToList();
+            promptIds[0].Should().Be(1);
+            // LLaVA's layout marks the image with -200; llava-hf's with its added <image> token (512 in the tiny vocabulary).
+            promptIds.Count(id => id == (layout == "llava" ? 512 : -200)).Should().Be(1, layout);
+            doc.RootElement.GetProperty("ids").GetArrayLength().Should().BeInRange(1, 3);
+        }
+    }
+
+    [Fact]
     public async Task Bad_arguments_and_folders_are_refused_with_the_reason()
     {
         var image = Image("x.png", 8, 8);
