@@ -26,6 +26,36 @@ internal static class VlmCommands
 
     private static Option<string?> VisionTowerOption() => new("--vision-tower") { Description = "LLaVA's layout: the CLIP folder, overriding config.json's mm_vision_tower." };
 
+    private static Option<string> DTypeOption() => new("--dtype") { Description = "Parameter dtype: fp32, bf16 or fp16 (checkpoint tensors are converted).", DefaultValueFactory = _ => "fp32" };
+
+    private static Option<string> DeviceOption() => new("--device") { Description = "cpu, or cuda on a GPU node built with -p:SynthVlmTorchBackend=Cuda.", DefaultValueFactory = _ => "cpu" };
+
+    private static string? ParseLoad(string dtype, string device, string? tower, out LlavaLoadOptions options)
+    {
+        options = new LlavaLoadOptions(VisionTowerDirectory: tower);
+        TorchSharp.torch.ScalarType? type = dtype switch
+        {
+            "fp32" => TorchSharp.torch.ScalarType.Float32,
+            "bf16" => TorchSharp.torch.ScalarType.BFloat16,
+            "fp16" => TorchSharp.torch.ScalarType.Float16,
+            _ => null,
+        };
+        if (type is null)
+        {
+            return $"--dtype must be fp32, bf16 or fp16; got '{dtype}'.";
+        }
+        if (device is not ("cpu" or "cuda"))
+        {
+            return $"--device must be cpu or cuda; got '{device}'.";
+        }
+        if (device == "cuda" && !TorchRuntime.Initialize().CudaAvailable)
+        {
+            return "--device cuda: no CUDA device is usable by this build (build with -p:SynthVlmTorchBackend=Cuda on a GPU node).";
+        }
+        options = options with { DType = type.Value, Device = new TorchSharp.torch.Device(device) };
+        return null;
+    }
+
     private static Option<string?> AspectOption() => new("--image-aspect") { Description = "pad (expand to a square of the processor's mean colour) or crop (resize and centre crop); default: as the folder says." };
 
     /// <summary>`vlm generate --model DIR --image IMG --prompt TEXT`: one JSON object with prompt_ids, ids and text.</summary>
@@ -40,9 +70,11 @@ internal static class VlmCommands
         var temperature = new Option<double>("--temperature") { Description = "0 decodes greedily; above 0 samples.", DefaultValueFactory = _ => 0 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass (with --temperature).", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<long>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 0 };
+        var dtype = DTypeOption();
+        var device = DeviceOption();
         var command = new Command("generate", "Answer a prompt about an image: prints {\"prompt_ids\", \"ids\", \"text\"} (prompt_ids with BOS and the image as the folder's one image token id).")
         {
-            model, tower, image, prompt, maxNew, aspect, temperature, topP, seed,
+            model, tower, image, prompt, maxNew, aspect, temperature, topP, seed, dtype, device,
         };
         command.SetAction(parse => Run("vlm generate", () =>
         {
@@ -51,9 +83,14 @@ internal static class VlmCommands
                 Console.Error.WriteLine($"vlm generate: {problem}");
                 return UsageError;
             }
+            if (ParseLoad(parse.GetRequiredValue(dtype), parse.GetRequiredValue(device), parse.GetValue(tower), out var load) is { } loadProblem)
+            {
+                Console.Error.WriteLine($"vlm generate: {loadProblem}");
+                return UsageError;
+            }
             var options = new GenerationOptions(parse.GetValue(maxNew), parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(seed));
             options.Validate();
-            using var pipeline = LlavaPipeline.Open(parse.GetRequiredValue(model), new LlavaLoadOptions(VisionTowerDirectory: parse.GetValue(tower)));
+            using var pipeline = LlavaPipeline.Open(parse.GetRequiredValue(model), load);
             var answer = pipeline.Generate(parse.GetRequiredValue(prompt), parse.GetRequiredValue(image), mode, options);
             Console.WriteLine(JsonLine.Of(w =>
             {
@@ -75,9 +112,11 @@ internal static class VlmCommands
         var images = new Option<string>("--image-folder") { Description = "Folder the samples' image paths are relative to.", Required = true };
         var template = new Option<string>("--template") { Description = "plain (pre-training) or vicuna_v1 (instruction tuning).", Required = true };
         var aspect = AspectOption();
+        var dtype = DTypeOption();
+        var device = DeviceOption();
         var command = new Command("loss", "Mean cross-entropy over each sample's supervised tokens: one {\"id\", \"loss\", \"tokens\"} line per sample, or {\"id\", \"error\"} when the sample cannot be used.")
         {
-            model, tower, data, images, template, aspect,
+            model, tower, data, images, template, aspect, dtype, device,
         };
         command.SetAction(parse => Run("vlm loss", () =>
         {
@@ -92,7 +131,12 @@ internal static class VlmCommands
                 Console.Error.WriteLine($"vlm loss: --template must be one of {string.Join(", ", ConversationTemplate.All.Select(t => t.Name))}; got '{name}'.");
                 return UsageError;
             }
-            using var pipeline = LlavaPipeline.Open(parse.GetRequiredValue(model), new LlavaLoadOptions(VisionTowerDirectory: parse.GetValue(tower)));
+            if (ParseLoad(parse.GetRequiredValue(dtype), parse.GetRequiredValue(device), parse.GetValue(tower), out var load) is { } loadProblem)
+            {
+                Console.Error.WriteLine($"vlm loss: {loadProblem}");
+                return UsageError;
+            }
+            using var pipeline = LlavaPipeline.Open(parse.GetRequiredValue(model), load);
             foreach (var sample in pipeline.Loss(LlavaConversation.Read(parse.GetRequiredValue(data)), parse.GetRequiredValue(images), chosen, mode))
             {
                 Console.WriteLine(JsonLine.Of(w =>

@@ -128,6 +128,8 @@ public sealed class VlmCommandsTests : IDisposable
         var aspect = await SynthVlmAsync("vlm", "generate", "--model", TinyModel, "--image", image, "--prompt", "Hi", "--image-aspect", "stretch");
         var missing = await SynthVlmAsync("vlm", "generate", "--model", Path.Combine(_dir, "nope"), "--image", image, "--prompt", "Hi");
         var template = await SynthVlmAsync("vlm", "loss", "--model", TinyModel, "--data", "x.json", "--image-folder", _dir, "--template", "llama_2");
+        var dtype = await SynthVlmAsync("vlm", "generate", "--model", TinyModel, "--image", image, "--prompt", "Hi", "--dtype", "fp8");
+        var bf16 = await SynthVlmAsync("vlm", "generate", "--model", TinyModel, "--image", image, "--prompt", "Hi", "--dtype", "bf16", "--max-new-tokens", "2");
 
         aspect.ExitCode.Should().Be(2);
         aspect.StandardError.Should().Contain("--image-aspect must be pad or crop");
@@ -135,5 +137,8 @@ public sealed class VlmCommandsTests : IDisposable
         missing.StandardError.Should().Contain(Path.Combine(_dir, "nope")).And.Contain("not found");
         template.ExitCode.Should().Be(2);
         template.StandardError.Should().Contain("plain, vicuna_v1");
+        dtype.ExitCode.Should().Be(2);
+        dtype.StandardError.Should().Contain("--dtype must be fp32, bf16 or fp16");
+        bf16.ExitCode.Should().Be(0, bf16.StandardError);
     }
 }
