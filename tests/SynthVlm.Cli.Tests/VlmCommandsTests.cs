@@ -19,12 +19,7 @@ public sealed class VlmCommandsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static Task<ChildProcessResult> SynthVlmAsync(params string[] args)
-    {
-        var configuration = typeof(VlmCommandsTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        var dll = Path.Combine(RepoPaths.Root, "Cli", "bin", configuration, "net10.0", "synthvlm.dll");
-        return ChildProcess.RunAsync("dotnet", new[] { dll }.Concat(args), TimeSpan.FromSeconds(120));
-    }
+    private static Task<ChildProcessResult> SynthVlmAsync(params string[] args) => SynthVlmTool.RunAsync(args);
 
     private string Image(string name, int w, int h)
     {
