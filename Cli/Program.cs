@@ -16,5 +16,6 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     GenerateCommands.Generate(),
     CurateCommands.Curate(),
     VlmCommands.Vlm(),
+    TrainCommands.Train(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -82,6 +82,79 @@ public sealed class LlavaPipeline : IDisposable
     }
 
     /// <summary>
+    /// Builds LLaVA-1.5 from its parts, as LLaVA's stage 1 starts: a CLIP folder
+    /// (openai/clip-vit-large-patch14-336: config.json, weights, preprocessor_config.json), a LLaMA
+    /// folder (lmsys/vicuna-7b-v1.5: LlamaForCausalLM config, weights, tokenizer) and, when given,
+    /// LLaVA's stage-1 projector (mm_projector.bin); without one the projector is initialised as
+    /// torch.nn.Linear initialises itself (uniform ±1/√fan_in), from <paramref name="seed"/>.
+    /// </summary>
+    /// <exception cref="VlmModelException">A folder is missing, of another architecture, or its weights do not match (named).</exception>
+    public static LlavaPipeline Assemble(string visionTowerDirectory, string languageModelDirectory, string? projectorPath = null, LlavaLoadOptions? options = null, int seed = 0)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(visionTowerDirectory);
+        ArgumentException.ThrowIfNullOrEmpty(languageModelDirectory);
+        options ??= new LlavaLoadOptions();
+        var llmConfigPath = Path.Combine(languageModelDirectory, "config.json");
+        var llmConfig = ConfigReader.ReadObject(llmConfigPath);
+        var modelType = llmConfig["model_type"]?.GetValue<string>();
+        if (modelType != "llama")
+        {
+            throw new VlmModelException($"{llmConfigPath}: model_type '{modelType}' is not a LLaMA decoder (expected \"llama\", as Vicuna's).");
+        }
+        var visionConfigPath = Path.Combine(visionTowerDirectory, "config.json");
+        var visionConfig = ConfigReader.ReadObject(visionConfigPath);
+        var visionJson = visionConfig["vision_config"] as System.Text.Json.Nodes.JsonObject ?? visionConfig;
+        var tokenizer = SentencePieceLlamaTokenizer.FromFolder(languageModelDirectory);
+        // LLaVA-1.5's multimodal settings (its train.py arguments in pretrain.sh).
+        var combined = (System.Text.Json.Nodes.JsonObject)llmConfig.DeepClone();
+        combined["mm_vision_tower"] = Path.GetFullPath(visionTowerDirectory);
+        combined["mm_projector_type"] = "mlp2x_gelu";
+        combined["mm_vision_select_layer"] = -2;
+        combined["mm_vision_select_feature"] = "patch";
+        combined["mm_hidden_size"] = visionJson["hidden_size"]?.DeepClone();
+        combined["image_aspect_ratio"] = "pad";
+        combined["tokenizer_model_max_length"] = tokenizer.ModelMaxLength is { } max and <= 1_000_000 ? max : 2048;
+        var config = LlavaConfig.FromOriginal(combined, visionConfig, llmConfigPath, visionConfigPath);
+        var folder = new LlavaModelFolder(
+            languageModelDirectory, LlavaLayout.Original, config, LlavaModelFolder.WeightFilesOf(languageModelDirectory),
+            visionTowerDirectory, LlavaModelFolder.WeightFilesOf(visionTowerDirectory), languageModelDirectory,
+            Path.Combine(visionTowerDirectory, "preprocessor_config.json"));
+        var images = LlavaImageProcessor.FromPreprocessorConfig(folder.PreprocessorConfigPath, ImageAspectMode.Pad);
+        var model = LlavaModelLoader.Load(folder, options, name => name.StartsWith("multi_modal_projector.", StringComparison.Ordinal));
+        try
+        {
+            if (projectorPath is not null)
+            {
+                LlavaCheckpointWriter.LoadProjector(model, projectorPath);
+            }
+            else
+            {
+                InitialiseProjector(model, seed);
+            }
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return new LlavaPipeline(folder, model, tokenizer, images);
+    }
+
+    private static void InitialiseProjector(LlavaModel model, int seed)
+    {
+        using var noGrad = no_grad();
+        var generator = new Generator((ulong)seed);
+        foreach (var layer in model.ProjectorLayers)
+        {
+            var bound = 1.0 / Math.Sqrt(layer.Weight.shape[1]);
+            using var weight = rand(layer.Weight.shape, ScalarType.Float32, generator: generator).mul_(2 * bound).sub_(bound);
+            layer.Weight.copy_(weight);
+            using var bias = rand(layer.Bias!.shape, ScalarType.Float32, generator: generator).mul_(2 * bound).sub_(bound);
+            layer.Bias.copy_(bias);
+        }
+    }
+
+    /// <summary>
     /// Answers <paramref name="prompt"/> about the image at <paramref name="imagePath"/> with
     /// LLaVA's vicuna_v1 conversation (system, then " USER: &lt;image&gt;\n{prompt} ASSISTANT:").
     /// </summary>

@@ -31,7 +31,15 @@ public static class LlavaModelLoader
 
     /// <summary>Loads the model of an opened folder.</summary>
     /// <exception cref="VlmModelException">The weights do not match the configuration; the message lists every problem.</exception>
-    public static LlavaModel Load(LlavaModelFolder folder, LlavaLoadOptions? options = null)
+    public static LlavaModel Load(LlavaModelFolder folder, LlavaLoadOptions? options = null) => Load(folder, options, null);
+
+    /// <summary>
+    /// Loads the model of an opened folder; parameters for which <paramref name="mayBeMissing"/> says
+    /// true may be absent from the checkpoint (they stay uninitialised: the caller fills them, e.g. a
+    /// new projector before stage 1).
+    /// </summary>
+    /// <exception cref="VlmModelException">The weights do not match the configuration; the message lists every problem.</exception>
+    public static LlavaModel Load(LlavaModelFolder folder, LlavaLoadOptions? options, Func<string, bool>? mayBeMissing)
     {
         ArgumentNullException.ThrowIfNull(folder);
         options ??= new LlavaLoadOptions();
@@ -48,7 +56,7 @@ public static class LlavaModelLoader
             {
                 sources.Add((file, CheckpointKeys.FromVisionTowerKey));
             }
-            LoadInto(parameters, sources, folder.Directory);
+            LoadInto(parameters, sources, folder.Directory, mayBeMissing);
             return model;
         }
         catch
@@ -62,7 +70,7 @@ public static class LlavaModelLoader
     /// Copies tensors from <paramref name="sources"/> into <paramref name="parameters"/> (keys mapped by
     /// each source's function; null = not the model's). Validates names and shapes of every file first.
     /// </summary>
-    internal static void LoadInto(IReadOnlyDictionary<string, Tensor> parameters, IReadOnlyList<(string File, Func<string, string?> Map)> sources, string what)
+    internal static void LoadInto(IReadOnlyDictionary<string, Tensor> parameters, IReadOnlyList<(string File, Func<string, string?> Map)> sources, string what, Func<string, bool>? mayBeMissing = null)
     {
         var problems = new List<string>();
         var plan = new List<(string File, Dictionary<string, string> Keys)>();
@@ -98,7 +106,7 @@ public static class LlavaModelLoader
             }
             plan.Add((file, keys));
         }
-        foreach (var name in parameters.Keys.Where(k => !found.ContainsKey(k)).Order(StringComparer.Ordinal))
+        foreach (var name in parameters.Keys.Where(k => !found.ContainsKey(k) && mayBeMissing?.Invoke(k) != true).Order(StringComparer.Ordinal))
         {
             problems.Add($"missing tensor {name}");
         }

@@ -140,6 +140,65 @@ public sealed class MasterWeightAdamW : IDisposable
         }
     }
 
+    /// <summary>
+    /// The optimizer's state as named fp32 tensors for a checkpoint: per parameter (group index,
+    /// position in the group) its first and second moment and, for low-precision parameters, the
+    /// master copy. Restore with <see cref="LoadState"/> on an optimizer built with the same groups.
+    /// </summary>
+    public IReadOnlyList<(string Key, Tensor Tensor)> StateTensors()
+    {
+        var result = new List<(string, Tensor)>();
+        foreach (var (slot, key) in Keys())
+        {
+            result.Add((key + ".exp_avg", slot.FirstMoment));
+            result.Add((key + ".exp_avg_sq", slot.SecondMoment));
+            if (slot.Master is not null)
+            {
+                result.Add((key + ".master", slot.Master));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Restores what <see cref="StateTensors"/> saved, and the step count.</summary>
+    /// <exception cref="InvalidDataException">A tensor is missing or has another shape (the checkpoint is of other groups).</exception>
+    public void LoadState(IReadOnlyDictionary<string, Tensor> state, long steps)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        using var noGrad = no_grad();
+        foreach (var (slot, key) in Keys())
+        {
+            Copy(key + ".exp_avg", slot.FirstMoment);
+            Copy(key + ".exp_avg_sq", slot.SecondMoment);
+            if (slot.Master is not null)
+            {
+                Copy(key + ".master", slot.Master);
+                slot.Parameter.copy_(slot.Master);
+            }
+        }
+        Steps = steps;
+
+        void Copy(string key, Tensor target)
+        {
+            if (!state.TryGetValue(key, out var source) || !source.shape.SequenceEqual(target.shape))
+            {
+                throw new InvalidDataException($"optimizer state {key}: {(source is null ? "missing" : $"shape [{string.Join(", ", source.shape)}], expected [{string.Join(", ", target.shape)}]")}.");
+            }
+            target.copy_(source);
+        }
+    }
+
+    private IEnumerable<(Slot Slot, string Key)> Keys()
+    {
+        var position = new Dictionary<ParameterGroup, int>();
+        foreach (var slot in slots)
+        {
+            var g = Groups.ToList().IndexOf(slot.Group);
+            position[slot.Group] = position.GetValueOrDefault(slot.Group) + 1;
+            yield return (slot, $"{g}.{slot.Group.Name}.{position[slot.Group] - 1}");
+        }
+    }
+
     /// <summary>Frees the master weights and moments.</summary>
     public void Dispose()
     {
