@@ -29,3 +29,40 @@ public sealed class DisposeScopeTests
         DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(before);
     }
 }
+
+public sealed class LlavaMemoryTests
+{
+    [Fact]
+    public void Forward_backward_and_update_steps_of_the_tiny_llava_leave_no_live_tensor_behind()
+    {
+        using var model = Model.LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        using var pixels = LlavaParityTests.Pixels();
+        var sequences = LlavaParityTests.Sequences();
+        var parameters = model.parameters().ToList();
+
+        void Step()
+        {
+            using var scope = torch.NewDisposeScope();
+            using var output = model.Forward(sequences, pixels);
+            output.Loss!.backward();
+            using (torch.no_grad())
+            {
+                foreach (var p in parameters.Where(p => p.grad is not null))
+                {
+                    p.sub_(p.grad!.mul(1e-3));
+                    p.grad!.zero_();
+                }
+            }
+        }
+
+        // The first step creates the gradients, which live with the parameters.
+        Step();
+        var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (var i = 0; i < 50; i++)
+        {
+            Step();
+        }
+
+        DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(before);
+    }
+}

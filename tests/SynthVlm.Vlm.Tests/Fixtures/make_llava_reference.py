@@ -45,7 +45,7 @@ TEXT = dict(vocab_size=514, hidden_size=64, intermediate_size=128, num_hidden_la
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
             rms_norm_eps=1e-5, rope_theta=10000.0)
 FEATURE_LAYER = -2
-MAX_LENGTH = 100
+MAX_LENGTH = 128
 
 
 # ---------------------------------------------------------------- weights
@@ -293,7 +293,8 @@ def build_sequences(sp):
     plain_ids = [1, IMAGE] + enc(cap + "\n")
     plain_labels = [IGNORE, IGNORE] + enc(cap + "\n")
     # vicuna_v1 with an image: system + " USER: <image>\nQ ASSISTANT: A</s>"; answer and </s> supervised.
-    question, answer = "What is in the picture?", "There are 2 cats and 13 birds."
+    # The answer is long enough that the sample is truncated at MAX_LENGTH inside it.
+    question, answer = "What is in the picture?", "There are 2 cats and 13 birds. The cats sit on a red boat. The birds fly over a snowy mountain at dawn."
     head = [1] + enc(SYSTEM + " USER: ")
     middle = enc("\n" + question + " ASSISTANT:")
     ans = enc(answer)
@@ -327,6 +328,7 @@ def greedy(W, ids, pixels, new_tokens):
     out = []
     for _ in range(new_tokens):
         embeds, mask, pos, _ = prepare(W, [(ids, None)], pixels)
+        assert embeds.shape[1] < MAX_LENGTH, "a generation prompt must fit the context untruncated"
         logits = llama_logits(W, embeds, mask, pos)
         nxt = int(torch.argmax(logits[0, -1]).item())
         out.append(nxt)
@@ -362,7 +364,7 @@ def main():
 
     prompts = [
         [1] + sp.encode(SYSTEM + " USER: ") + [IMAGE] + sp.encode("\nDescribe the image concisely. ASSISTANT:"),
-        [1] + sp.encode(SYSTEM + " USER: ") + [IMAGE] + sp.encode("\nWhat is in the picture? ASSISTANT:"),
+        [1] + sp.encode(SYSTEM + " USER: ") + [IMAGE] + sp.encode("\nWhat is in the picture? Answer in a few words. ASSISTANT:"),
     ]
     with torch.no_grad():
         Wd = {k: v.detach() for k, v in W.items()}

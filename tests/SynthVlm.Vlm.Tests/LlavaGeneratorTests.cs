@@ -1,0 +1,127 @@
+using SynthVlm.Vlm.Generation;
+using SynthVlm.Vlm.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SynthVlm.Vlm.Tests;
+
+public sealed class LlavaGeneratorTests
+{
+    private static (int[] Prompt, int Image, int[] Expected)[] ReferenceGenerations() =>
+        LlavaParityTests.Reference.GetProperty("generations").EnumerateArray()
+            .Select(g => (
+                g.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+                g.GetProperty("image").GetInt32(),
+                g.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray()))
+            .ToArray();
+
+    [Fact]
+    public void Greedy_generation_equals_PyTorch_token_for_token_one_by_one_and_batched_with_left_padding()
+    {
+        using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        using var pixels = LlavaParityTests.Pixels();
+        var generator = new LlavaGenerator(model);
+        var cases = ReferenceGenerations();
+        var options = new GenerationOptions(MaxNewTokens: 12, EosTokenId: 2);
+        // The two prompts differ in length, so the batch is left-padded.
+        cases.Select(c => c.Prompt.Length).Distinct().Should().HaveCount(2);
+
+        foreach (var (prompt, image, expected) in cases)
+        {
+            var single = generator.Generate([new GenerationRequest(prompt, pixels[image])], options);
+            single[0].Ids.Should().Equal(expected);
+        }
+        var batched = generator.Generate([.. cases.Select(c => new GenerationRequest(c.Prompt, pixels[c.Image]))], options);
+        batched.Select(r => r.Ids).Should().BeEquivalentTo(cases.Select(c => c.Expected), o => o.WithStrictOrdering());
+        batched.Should().AllSatisfy(r => r.Finish.Should().Be(FinishReason.Length));
+    }
+
+    [Fact]
+    public void Sampling_is_reproducible_with_a_seed_and_top_p_near_zero_is_greedy()
+    {
+        using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        using var pixels = LlavaParityTests.Pixels();
+        var generator = new LlavaGenerator(model);
+        var (prompt, image, greedy) = ReferenceGenerations()[0];
+        GenerationRequest[] request = [new(prompt, pixels[image])];
+
+        var a = generator.Generate(request, new GenerationOptions(MaxNewTokens: 12, Temperature: 1.5, Seed: 7));
+        var b = generator.Generate(request, new GenerationOptions(MaxNewTokens: 12, Temperature: 1.5, Seed: 7));
+        var c = generator.Generate(request, new GenerationOptions(MaxNewTokens: 12, Temperature: 1.5, Seed: 8));
+        var nucleus = generator.Generate(request, new GenerationOptions(MaxNewTokens: 12, Temperature: 1.0, TopP: 1e-6, Seed: 9));
+
+        a[0].Ids.Should().Equal(b[0].Ids);
+        c[0].Ids.Should().NotEqual(a[0].Ids, "another seed draws other tokens from a near-uniform tiny model");
+        nucleus[0].Ids.Should().Equal(greedy, "a nucleus of one token is the argmax");
+    }
+
+    [Fact]
+    public void A_stop_string_ends_the_prompt_and_cuts_the_text_before_it_while_the_rest_of_the_batch_goes_on()
+    {
+        using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        using var pixels = LlavaParityTests.Pixels();
+        // A decoder that spells ids as "<id>": the stop string is the third token of the first prompt.
+        var generator = new LlavaGenerator(model, ids => string.Concat(ids.Select(i => $"<{i}>")));
+        var cases = ReferenceGenerations();
+        var stop = $"<{cases[0].Expected[2]}>";
+        cases[1].Expected.Take(12).Select(i => $"<{i}>").Should().NotContain(stop);
+
+        var results = generator.Generate(
+            [.. cases.Select(c => new GenerationRequest(c.Prompt, pixels[c.Image]))],
+            new GenerationOptions(MaxNewTokens: 12, StopStrings: [stop]));
+
+        results[0].Finish.Should().Be(FinishReason.StopString);
+        results[0].Ids.Should().Equal(cases[0].Expected.Take(3));
+        results[0].Text.Should().Be($"<{cases[0].Expected[0]}><{cases[0].Expected[1]}>");
+        results[1].Ids.Should().Equal(cases[1].Expected);
+        results[1].Finish.Should().Be(FinishReason.Length);
+    }
+
+    [Fact]
+    public void A_cancelled_generation_throws_and_leaves_no_live_tensor()
+    {
+        using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        using var pixels = LlavaParityTests.Pixels();
+        using var image = pixels[0];
+        var generator = new LlavaGenerator(model);
+        var (prompt, _, _) = ReferenceGenerations()[0];
+        using var cancellation = new CancellationTokenSource();
+        var steps = 0;
+        var counting = new LlavaGenerator(model, ids =>
+        {
+            if (++steps == 3)
+            {
+                cancellation.Cancel();
+            }
+            return "";
+        });
+        // Warm up once so lazily created state is not counted.
+        generator.Generate([new GenerationRequest(prompt, image)], new GenerationOptions(MaxNewTokens: 2));
+        var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        var act = () => counting.Generate([new GenerationRequest(prompt, image)], new GenerationOptions(MaxNewTokens: 50, StopStrings: ["never"]), cancellation.Token);
+
+        act.Should().Throw<OperationCanceledException>();
+        DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(before);
+    }
+
+    [Fact]
+    public void Bad_prompts_are_refused_naming_the_prompt()
+    {
+        using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        using var pixels = LlavaParityTests.Pixels();
+        using var image = pixels[0];
+        var generator = new LlavaGenerator(model);
+        var options = new GenerationOptions(MaxNewTokens: 4);
+
+        var twoImages = () => generator.Generate([new GenerationRequest([1, -200, 5, -200], image)], options);
+        var noImage = () => generator.Generate([new GenerationRequest([1, 5, -200, 6], null)], options);
+        var tooLong = () => generator.Generate([new GenerationRequest([1, -200, .. Enumerable.Repeat(5, model.Config.ModelMaxLength)], image)], options);
+        var empty = () => generator.Generate([new GenerationRequest([1, 5], null), new GenerationRequest([], null)], options);
+
+        twoImages.Should().Throw<VlmModelException>().WithMessage("Prompt 0 holds 2 image markers*");
+        noImage.Should().Throw<VlmModelException>().WithMessage("Prompt 0 has 1 image marker(s) but no image*");
+        tooLong.Should().Throw<VlmModelException>().WithMessage("Prompt 0 is * positions*context is 128*");
+        empty.Should().Throw<VlmModelException>().WithMessage("Prompt 1 is empty*");
+    }
+}
