@@ -104,9 +104,24 @@ try
         var pt = withPython ? $"{tokensPerStep * options.Steps / theirsBest,14:F0} {theirsBest / oursBest,6:F2}x" : $"{"-",14} {"-",7}";
         var ptMs = withPython ? $"{1000 * theirsBest / options.Steps,11:F2}" : $"{"-",11}";
         var ptLoss = withPython ? $"{theirsLoss,9:F5}" : $"{"-",9}";
-        Console.WriteLine($"{threads,7} {ours,17:F0} {pt} {1000 * oursBest / options.Steps,11:F2} {ptMs} {oursLoss,9:F5} {ptLoss}");
+        // Same weights and batch: the losses agree to fp32 rounding (the parity tests hold them to 1e-5).
+        var lossCheck = withPython && Math.Abs(oursLoss - theirsLoss) > 1e-4 ? " LOSSES DIFFER" : "";
+        Console.WriteLine($"{threads,7} {ours,17:F0} {pt} {1000 * oursBest / options.Steps,11:F2} {ptMs} {oursLoss,9:F5} {ptLoss}{lossCheck}");
     }
     Console.WriteLine("TS/PT = TorchSharp tokens/s over PyTorch tokens/s: above 1, TorchSharp is faster. Both sides splice, pad, run the vision tower, the projector and the decoder, and backpropagate into every weight.");
+    if (withPython)
+    {
+        // What limits the rows above: the BLAS each side links. The lm_head product of this batch alone.
+        long[] shape = [tokensPerStep, config.Text.HiddenSize, config.Text.VocabSize];
+        foreach (var threads in options.Threads)
+        {
+            var ms = MatmulMs(shape, threads, device, dtype);
+            var request = new JsonObject { ["mode"] = "matmul", ["shape"] = new JsonArray(shape.Select(v => (JsonNode)v).ToArray()), ["threads"] = threads, ["steps"] = 200, ["warmup"] = 20 };
+            var theirs = 1000 * BenchInputs.RunPython(options.Python, work, request).GetProperty("seconds").GetDouble() / 200;
+            var flops = 2.0 * shape[0] * shape[1] * shape[2];
+            Console.WriteLine($"limit: linear [{shape[0]}x{shape[1]}]x[{shape[1]}x{shape[2]}] at {threads} thread(s): LibTorch {ms:F3} ms ({flops / ms / 1e6:F1} GFLOP/s), PyTorch {theirs:F3} ms ({flops / theirs / 1e6:F1} GFLOP/s)");
+        }
+    }
 
     // 2. Generation.
     Console.WriteLine();
@@ -119,6 +134,23 @@ try
 finally
 {
     Directory.Delete(work, recursive: true);
+}
+
+static double MatmulMs(long[] shape, int threads, Device device, ScalarType dtype)
+{
+    set_num_threads(threads);
+    using var x = ones([shape[0], shape[1]], dtype, device).div_(shape[1]);
+    using var w = ones([shape[2], shape[1]], dtype, device).div_(shape[1]);
+    for (var i = 0; i < 20; i++)
+    {
+        nn.functional.linear(x, w).Dispose();
+    }
+    var sw = Stopwatch.StartNew();
+    for (var i = 0; i < 200; i++)
+    {
+        nn.functional.linear(x, w).Dispose();
+    }
+    return sw.Elapsed.TotalMilliseconds / 200;
 }
 
 // One round: warm-up, then `steps` timed forward+backward steps; returns seconds and the last loss.

@@ -8,6 +8,7 @@ imported by path (request["reference"]) so there is one reference model: vision_
 llama_logits, prepare. The weights come from the model folder's safetensors, read by the small
 reader below (F32/F16/BF16). Modes:
   train     forward + cross-entropy + backward over the batch, `steps` times after `warmup`
+  matmul    the lm_head product [tokens, hidden] x [hidden, vocab] alone, `steps` times
   generate  greedy decoding of `new_tokens` tokens per prompt, left padding, with a KV cache
             written here with the reference's math (the reference's own greedy re-runs the whole
             sequence per token, which would not be a fair comparison)
@@ -168,10 +169,28 @@ def generate(ref, W, request, pixels):
     return {"seconds": seconds, "ids": ids}
 
 
+def matmul(request):
+    """The lm_head product of the training batch, alone: what bounds both sides' step time."""
+    rows, inner, cols = request["shape"]
+    x = torch.ones(rows, inner) / inner
+    w = torch.ones(cols, inner) / inner
+    for _ in range(request["warmup"]):
+        torch.nn.functional.linear(x, w)
+    start = time.perf_counter()
+    for _ in range(request["steps"]):
+        torch.nn.functional.linear(x, w)
+    return {"seconds": time.perf_counter() - start}
+
+
 def main():
     with open(sys.argv[1]) as f:
         request = json.load(f)
     torch.set_num_threads(request["threads"])
+    if request["mode"] == "matmul":
+        result = matmul(request)
+        result.update({"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": request["steps"]})
+        print(json.dumps(result))
+        return
     ref = load_reference(request["reference"])
     check_config(ref, request["model"])
     W = read_safetensors(f"{request['model']}/model.safetensors")
