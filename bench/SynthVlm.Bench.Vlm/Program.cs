@@ -187,7 +187,8 @@ static bool MemoryRun(LlavaModel model, List<LlavaSequence> sequences, Tensor pi
     set_num_threads(threads);
     var probes = new SortedSet<int>(new[] { 1, 10, 100, 500, steps }.Where(s => s <= steps));
     Console.WriteLine($"memory: {steps} forward+backward steps with an SGD update (p -= 1e-4 * grad under no_grad), {threads} thread(s)");
-    Console.WriteLine($"{"step",6} {"RSS MiB",9} {"live tensors",13} {"loss",9}");
+    Console.WriteLine($"{"step",6} {"RSS MiB",9} {"live tensors",13} {"loss",9} {"ms/step",8}");
+    var lastProbe = (Step: 0, Ms: 0.0);
     var parameters = model.parameters().ToList();
     var sw = Stopwatch.StartNew();
     var live = new Dictionary<int, long>();
@@ -216,7 +217,9 @@ static bool MemoryRun(LlavaModel model, List<LlavaSequence> sequences, Tensor pi
         {
             live[step] = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
             rss[step] = RssMiB();
-            Console.WriteLine($"{step,6} {rss[step],9:F1} {live[step],13} {loss,9:F5}");
+            var now = sw.Elapsed.TotalMilliseconds;
+            Console.WriteLine($"{step,6} {rss[step],9:F1} {live[step],13} {loss,9:F5} {(now - lastProbe.Ms) / (step - lastProbe.Step),8:F2}");
+            lastProbe = (step, now);
         }
     }
     var from = probes.Count > 1 ? probes.ElementAt(1) : probes.Min;
