@@ -21,7 +21,7 @@ internal static class ModelCommands
     {
         var dir = new Option<string>("--dir") { Description = "Where to write the tiny models (default: .synthvlm/models/tiny in the repository, as the services use).", DefaultValueFactory = _ => DefaultTinyDirectory() };
         var force = new Option<bool>("--force") { Description = "Rewrite folders that already exist." };
-        var initTiny = new Command("init-tiny", "Write the tiny model set (random weights, real folder layouts and input/output contracts): CLIP as optimum exports openai/clip-vit-base-patch32, SDXL base and refiner as optimum exports stabilityai/stable-diffusion-xl-*-1.0, with their tokenizer files.") { dir, force };
+        var initTiny = new Command("init-tiny", "Write the tiny model set (random weights, real folder layouts and input/output contracts): CLIP as optimum exports openai/clip-vit-base-patch32, SDXL base and refiner as optimum exports stabilityai/stable-diffusion-xl-*-1.0, with their tokenizer files; LLaVA-1.5 in the llava-hf layout (llava) and in LLaVA's own (llava-original, with its CLIP folder).") { dir, force };
         initTiny.SetAction(parse => RunModel(() =>
         {
             var root = Path.GetFullPath(parse.GetRequiredValue(dir));
@@ -32,9 +32,11 @@ internal static class ModelCommands
             }
             var sdxlBase = Path.Combine(root, "sdxl-base");
             var sdxlRefiner = Path.Combine(root, "sdxl-refiner");
+            var llava = Path.Combine(root, "llava");
+            var llavaOriginal = Path.Combine(root, "llava-original");
             if (parse.GetValue(force))
             {
-                foreach (var existing in new[] { sdxlBase, sdxlRefiner }.Where(Directory.Exists))
+                foreach (var existing in new[] { sdxlBase, sdxlRefiner, llava, llavaOriginal }.Where(Directory.Exists))
                 {
                     Directory.Delete(existing, recursive: true);
                 }
@@ -42,6 +44,8 @@ internal static class ModelCommands
             Report("clip", DefaultModels.EnsureTinyClip(clip));
             Report("sdxl-base", Diffusion.DefaultSdxlModels.EnsureTinyBase(sdxlBase));
             Report("sdxl-refiner", Diffusion.DefaultSdxlModels.EnsureTinyRefiner(sdxlRefiner));
+            Report("llava", Vlm.Tiny.TinyLlava.EnsureTiny(llava, Vlm.Model.LlavaLayout.HuggingFace));
+            Report("llava-original", Vlm.Tiny.TinyLlava.EnsureTiny(llavaOriginal, Vlm.Model.LlavaLayout.Original));
             return 0;
 
             static void Report(string name, string written) => Console.WriteLine(JsonLine.Of(w =>

@@ -15,5 +15,6 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     ModelCommands.ClipScoreCommand(),
     GenerateCommands.Generate(),
     CurateCommands.Curate(),
+    VlmCommands.Vlm(),
 };
 return await root.Parse(args).InvokeAsync();

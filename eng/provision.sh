@@ -18,6 +18,8 @@ sudo_if_needed() {
 
 # chromium: the dashboard's browser test drives Debian's headless chromium (never a downloaded browser).
 apt_packages=(redis-server libturbojpeg0 libpng16-16 libwebp7 python3-grpcio python3-numpy python3-protobuf python3-pil python3-onnx chromium)
+# python3-torch: the Vlm tests read what SynthVlm writes with torch.load (LLaVA's mm_projector.bin).
+apt_packages+=(python3-torch)
 # g++ and patchelf make the TorchSharp fix below (where it is needed; its tests use them everywhere).
 apt_packages+=(g++ patchelf)
 # Benchmarks and fixture scripts also compare against scikit-image (large: scipy et al.), so

@@ -207,10 +207,10 @@ public sealed class ClipTokenizer
         }
 
         var configName = File.Exists(configPath) ? configPath : mapPath;
-        var bos = SpecialToken(config, map, "bos_token") ?? StartOfText;
-        var eos = SpecialToken(config, map, "eos_token") ?? EndOfText;
-        var unk = SpecialToken(config, map, "unk_token") ?? EndOfText;
-        var pad = SpecialToken(config, map, "pad_token") ?? EndOfText;
+        var bos = TokenizerConfigJson.SpecialToken(config, map, "bos_token") ?? StartOfText;
+        var eos = TokenizerConfigJson.SpecialToken(config, map, "eos_token") ?? EndOfText;
+        var unk = TokenizerConfigJson.SpecialToken(config, map, "unk_token") ?? EndOfText;
+        var pad = TokenizerConfigJson.SpecialToken(config, map, "pad_token") ?? EndOfText;
 
         int Resolve(string role, string token, bool required)
         {
@@ -666,25 +666,6 @@ public sealed class ClipTokenizer
     private static bool GetBool(JsonElement obj, string name, bool fallback) =>
         obj.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
 
-    // A special token is written either as a string or as {"content": ...}; tokenizer_config wins over the map.
-    private static string? SpecialToken(JsonElement? config, JsonElement? map, string name)
-    {
-        foreach (var source in (ReadOnlySpan<JsonElement?>)[config, map])
-        {
-            if (source is { } obj && obj.TryGetProperty(name, out var v))
-            {
-                if (v.ValueKind == JsonValueKind.String)
-                {
-                    return v.GetString();
-                }
-                if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String)
-                {
-                    return c.GetString();
-                }
-            }
-        }
-        return null;
-    }
 
     /// <summary>A growable id list over a pooled array.</summary>
     private struct IdBuffer

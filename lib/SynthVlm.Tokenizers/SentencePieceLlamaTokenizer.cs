@@ -196,10 +196,10 @@ public sealed class SentencePieceLlamaTokenizer
         var defaults = new LlamaTokenizerOptions();
         var options = new LlamaTokenizerOptions
         {
-            BosToken = SpecialToken(config, map, "bos_token") ?? defaults.BosToken,
-            EosToken = SpecialToken(config, map, "eos_token") ?? defaults.EosToken,
-            UnkToken = SpecialToken(config, map, "unk_token") ?? defaults.UnkToken,
-            PadToken = SpecialToken(config, map, "pad_token"),
+            BosToken = TokenizerConfigJson.SpecialToken(config, map, "bos_token") ?? defaults.BosToken,
+            EosToken = TokenizerConfigJson.SpecialToken(config, map, "eos_token") ?? defaults.EosToken,
+            UnkToken = TokenizerConfigJson.SpecialToken(config, map, "unk_token") ?? defaults.UnkToken,
+            PadToken = TokenizerConfigJson.SpecialToken(config, map, "pad_token"),
             AddBosToken = GetBool(config, "add_bos_token", defaults.AddBosToken),
             AddEosToken = GetBool(config, "add_eos_token", defaults.AddEosToken),
             Legacy = GetBool(config, "legacy", defaults.Legacy),
@@ -456,25 +456,6 @@ public sealed class SentencePieceLlamaTokenizer
     private static bool GetBool(JsonElement? obj, string name, bool fallback) =>
         obj is { } o && o.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
 
-    // A special token is written either as a string or as {"content": ...}; tokenizer_config wins over the map.
-    private static string? SpecialToken(JsonElement? config, JsonElement? map, string name)
-    {
-        foreach (var source in (ReadOnlySpan<JsonElement?>)[config, map])
-        {
-            if (source is { } obj && obj.TryGetProperty(name, out var v))
-            {
-                if (v.ValueKind == JsonValueKind.String)
-                {
-                    return v.GetString();
-                }
-                if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String)
-                {
-                    return c.GetString();
-                }
-            }
-        }
-        return null;
-    }
 
     private static string[] AdditionalSpecial(JsonElement? config, JsonElement? map)
     {

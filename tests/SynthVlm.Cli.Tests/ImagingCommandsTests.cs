@@ -15,12 +15,7 @@ public sealed class ImagingCommandsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static Task<ChildProcessResult> SynthVlmAsync(params string[] args)
-    {
-        var configuration = typeof(ImagingCommandsTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        var dll = Path.Combine(RepoPaths.Root, "Cli", "bin", configuration, "net10.0", "synthvlm.dll");
-        return ChildProcess.RunAsync("dotnet", new[] { dll }.Concat(args), TimeSpan.FromSeconds(120));
-    }
+    private static Task<ChildProcessResult> SynthVlmAsync(params string[] args) => SynthVlmTool.RunAsync(args);
 
     /// <summary>A deterministic picture: gradients, a disc and a little hash noise.</summary>
     private string MakeImage(string name, int width, int height, int seed = 0)

@@ -16,18 +16,13 @@ public sealed class ModelCommandsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static Task<ChildProcessResult> SynthVlmAsync(params string[] args)
-    {
-        var configuration = typeof(ModelCommandsTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        var dll = Path.Combine(RepoPaths.Root, "Cli", "bin", configuration, "net10.0", "synthvlm.dll");
-        return ChildProcess.RunAsync("dotnet", new[] { dll }.Concat(args), TimeSpan.FromSeconds(120));
-    }
+    private static Task<ChildProcessResult> SynthVlmAsync(params string[] args) => SynthVlmTool.RunAsync(args);
 
     private async Task<string> InitTinyAsync()
     {
         var result = await SynthVlmAsync("models", "init-tiny", "--dir", Path.Combine(_dir, "tiny"));
         result.ExitCode.Should().Be(0, result.StandardError);
-        result.Lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("model").GetString()).Should().Equal("clip", "sdxl-base", "sdxl-refiner");
+        result.Lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("model").GetString()).Should().Equal("clip", "sdxl-base", "sdxl-refiner", "llava", "llava-original");
         using var doc = JsonDocument.Parse(result.Lines[0]);
         return doc.RootElement.GetProperty("dir").GetString()!;
     }

@@ -106,22 +106,33 @@ public sealed class LlavaGeneratorTests
     }
 
     [Fact]
-    public void Bad_prompts_are_refused_naming_the_prompt()
+    public void Bad_prompts_are_refused_one_by_one_naming_the_prompt_and_the_rest_of_the_batch_is_generated()
     {
         using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
         using var pixels = LlavaParityTests.Pixels();
         using var image = pixels[0];
         var generator = new LlavaGenerator(model);
-        var options = new GenerationOptions(MaxNewTokens: 4);
+        var (prompt, index, expected) = ReferenceGenerations()[0];
+        index.Should().Be(0);
 
-        var twoImages = () => generator.Generate([new GenerationRequest([1, -200, 5, -200], image)], options);
-        var noImage = () => generator.Generate([new GenerationRequest([1, 5, -200, 6], null)], options);
-        var tooLong = () => generator.Generate([new GenerationRequest([1, -200, .. Enumerable.Repeat(5, model.Config.ModelMaxLength)], image)], options);
-        var empty = () => generator.Generate([new GenerationRequest([1, 5], null), new GenerationRequest([], null)], options);
+        var results = generator.Generate(
+            [
+                new GenerationRequest([1, -200, 5, -200], image),
+                new GenerationRequest([1, 5, -200, 6], null),
+                new GenerationRequest([1, -200, .. Enumerable.Repeat(5, model.Config.ModelMaxLength)], image),
+                new GenerationRequest([], null),
+                new GenerationRequest(prompt, image),
+                new GenerationRequest([1, 5, 9999], null),
+            ],
+            new GenerationOptions(MaxNewTokens: 12));
 
-        twoImages.Should().Throw<VlmModelException>().WithMessage("Prompt 0 holds 2 image markers*");
-        noImage.Should().Throw<VlmModelException>().WithMessage("Prompt 0 has 1 image marker(s) but no image*");
-        tooLong.Should().Throw<VlmModelException>().WithMessage("Prompt 0 is * positions*context is 128*");
-        empty.Should().Throw<VlmModelException>().WithMessage("Prompt 1 is empty*");
+        results.Take(4).Concat(results.Skip(5)).Should().AllSatisfy(r => r.Finish.Should().Be(FinishReason.Refused));
+        results[0].Error.Should().StartWith("Prompt 0 holds 2 image markers");
+        results[1].Error.Should().StartWith("Prompt 1 has 1 image marker(s) but no image");
+        results[2].Error.Should().Match("Prompt 2 is * positions*context is 128*");
+        results[3].Error.Should().Be("Prompt 3 is empty.");
+        results[5].Error.Should().Contain("token id 9999");
+        results[4].Ids.Should().Equal(expected);
+        results[4].Error.Should().BeNull();
     }
 }

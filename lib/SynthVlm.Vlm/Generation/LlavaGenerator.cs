@@ -53,13 +53,17 @@ public enum FinishReason
 
     /// <summary>The max new tokens were reached.</summary>
     Length,
+
+    /// <summary>The request was refused before generation (see <see cref="GenerationResult.Error"/>).</summary>
+    Refused,
 }
 
 /// <summary>What was generated for one prompt.</summary>
 /// <param name="Ids">Generated ids, the end-of-sequence token or the token that completed a stop string included.</param>
 /// <param name="Text">The decoded text (special tokens skipped), cut before a stop string; null without a decoder.</param>
 /// <param name="Finish">Why it ended.</param>
-public sealed record GenerationResult(int[] Ids, string? Text, FinishReason Finish);
+/// <param name="Error">Why the request was refused (<see cref="FinishReason.Refused"/>), naming it; null otherwise.</param>
+public sealed record GenerationResult(int[] Ids, string? Text, FinishReason Finish, string? Error = null);
 
 /// <summary>
 /// Batched generation with a KV cache: prompts are left-padded and run once (prefill), then one
@@ -81,8 +85,11 @@ public sealed class LlavaGenerator
         this.decode = decode;
     }
 
-    /// <summary>Generates for every request (one batch).</summary>
-    /// <exception cref="VlmModelException">A prompt is empty, holds more than one image, or is longer than the context.</exception>
+    /// <summary>
+    /// Generates for every request (one batch). A request the model cannot take (empty, two
+    /// images, an image marker without an image, longer than the context) gets a result with
+    /// <see cref="GenerationResult.Error"/> naming it; the others are generated as if it were absent.
+    /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; nothing is kept.</exception>
     public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<GenerationRequest> requests, GenerationOptions options, CancellationToken cancellationToken = default)
     {
@@ -93,35 +100,62 @@ public sealed class LlavaGenerator
         {
             throw new ArgumentException("stop strings need a decoder (pass one to the LlavaGenerator constructor).", nameof(options));
         }
-        if (requests.Count == 0)
-        {
-            return [];
-        }
-        var config = model.Config;
+        var results = new GenerationResult[requests.Count];
+        var accepted = new List<int>(requests.Count);
         for (var i = 0; i < requests.Count; i++)
         {
-            var ids = requests[i].PromptIds;
-            if (ids.Length == 0)
+            if (Problem(requests[i], i) is { } problem)
             {
-                throw new VlmModelException($"Prompt {i} is empty.");
+                results[i] = new GenerationResult([], null, FinishReason.Refused, problem);
             }
-            var images = ids.Count(id => config.IsImageToken(id));
-            if (images > 1)
+            else
             {
-                throw new VlmModelException($"Prompt {i} holds {images} image markers; one image per prompt is supported.");
-            }
-            if ((images == 1) != (requests[i].PixelValues is not null))
-            {
-                throw new VlmModelException($"Prompt {i} has {images} image marker(s) but {(requests[i].PixelValues is null ? "no" : "an")} image.");
-            }
-            var length = ids.Length + (images * (config.ImageTokenCount - 1));
-            if (length >= config.ModelMaxLength)
-            {
-                throw new VlmModelException(
-                    $"Prompt {i} is {length} positions with the image spliced in; the model's context is {config.ModelMaxLength}, which leaves no room to generate.");
+                accepted.Add(i);
             }
         }
+        if (accepted.Count > 0)
+        {
+            var generated = Run([.. accepted.Select(i => requests[i])], options, cancellationToken);
+            for (var k = 0; k < accepted.Count; k++)
+            {
+                results[accepted[k]] = generated[k];
+            }
+        }
+        return results;
+    }
 
+    private string? Problem(GenerationRequest request, int index)
+    {
+        var config = model.Config;
+        var ids = request.PromptIds;
+        if (ids.Length == 0)
+        {
+            return $"Prompt {index} is empty.";
+        }
+        var images = ids.Count(id => config.IsImageToken(id));
+        if (images > 1)
+        {
+            return $"Prompt {index} holds {images} image markers; one image per prompt is supported.";
+        }
+        if ((images == 1) != (request.PixelValues is not null))
+        {
+            return $"Prompt {index} has {images} image marker(s) but {(request.PixelValues is null ? "no" : "an")} image.";
+        }
+        if (ids.FirstOrDefault(id => !config.IsImageToken(id) && (id < 0 || id >= config.Text.VocabSize)) is var bad && bad != 0)
+        {
+            return $"Prompt {index} holds token id {bad}, outside the vocabulary of {config.Text.VocabSize}.";
+        }
+        var length = ids.Length + (images * (config.ImageTokenCount - 1));
+        if (length >= config.ModelMaxLength)
+        {
+            return $"Prompt {index} is {length} positions with the image spliced in; the model's context is {config.ModelMaxLength}, which leaves no room to generate.";
+        }
+        return null;
+    }
+
+    private GenerationResult[] Run(IReadOnlyList<GenerationRequest> requests, GenerationOptions options, CancellationToken cancellationToken)
+    {
+        var config = model.Config;
         using var noGrad = no_grad();
         using var outer = NewDisposeScope();
         var generator = options.Temperature > 0 ? new Generator((ulong)options.Seed, model.Device) : null;

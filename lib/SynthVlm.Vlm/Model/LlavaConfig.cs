@@ -174,10 +174,10 @@ public sealed record LlavaConfig(
     LlavaLayout Layout)
 {
     /// <summary>LLaVA's marker for the image in input ids (<c>IMAGE_TOKEN_INDEX</c>).</summary>
-    public const int LlavaImageTokenIndex = -200;
+    public const int LlavaImageTokenIndex = Prompts.LlavaTokens.ImageTokenIndex;
 
     /// <summary>LLaVA's label for positions the loss ignores (<c>IGNORE_INDEX</c>).</summary>
-    public const int IgnoreIndex = -100;
+    public const int IgnoreIndex = Prompts.LlavaTokens.IgnoreIndex;
 
     /// <summary>Image embeddings spliced in per image (576 for ViT-L/14-336 without CLS).</summary>
     public int ImageTokenCount => DropClassToken ? Vision.PatchCount : Vision.PositionCount;
@@ -327,6 +327,7 @@ public sealed record LlavaConfig(
             ["vision_feature_layer"] = VisionFeatureLayer,
             ["vision_feature_select_strategy"] = DropClassToken ? "default" : "full",
             ["image_seq_length"] = ImageTokenCount,
+            ["tokenizer_model_max_length"] = ModelMaxLength,
             ["tie_word_embeddings"] = Text.TieWordEmbeddings,
             ["torch_dtype"] = "float32",
             ["vision_config"] = Vision.ToJson(),
