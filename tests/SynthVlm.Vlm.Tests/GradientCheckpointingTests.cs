@@ -11,6 +11,7 @@ namespace SynthVlm.Vlm.Tests;
 /// (with and without LoRA, with LoRA dropout drawing the same masks in the recomputation), no
 /// leaked tensors, and less memory held between forward and backward.
 /// </summary>
+[Collection(nameof(ProcessWideState))]
 public sealed class GradientCheckpointingTests
 {
     // The recomputation repeats the same fp32 operations on the same inputs: the results are
@@ -184,16 +185,19 @@ public sealed class GradientCheckpointingTests
     }
 }
 
-/// <summary>Runs alone: it reads the process's heap, which parallel tests would disturb.</summary>
-[CollectionDefinition(nameof(HeapMeasurement), DisableParallelization = true)]
-public sealed class HeapMeasurement;
+/// <summary>
+/// Tests that run alone because they read process-wide state parallel tests would disturb: the
+/// C heap, and the default generator (LoRA dropout draws from it; so does LlavaLora.Load).
+/// </summary>
+[CollectionDefinition(nameof(ProcessWideState), DisableParallelization = true)]
+public sealed class ProcessWideState;
 
 /// <summary>
 /// Evidence that checkpointing saves memory: the bytes the C heap (where LibTorch's CPU tensors
 /// live) holds between the end of the forward pass and the backward — the activations the graph
 /// saved for backward — are several times fewer with checkpointing.
 /// </summary>
-[Collection(nameof(HeapMeasurement))]
+[Collection(nameof(ProcessWideState))]
 public sealed class GradientCheckpointingMemoryTests(ITestOutputHelper log)
 {
     [Fact]

@@ -9,14 +9,15 @@ namespace SynthVlm.Vlm.Model;
 /// graph and keeps only the layer's inputs; the backward recomputes the layer with grad enabled
 /// on a detached copy of the input, backpropagates the incoming gradient through it (the layer's
 /// parameter gradients, LoRA's included, accumulate as usual) and returns the input's gradient.
-/// The CPU random state is saved in forward and restored for the recomputation, so dropout draws
-/// the same mask twice.
+/// The CPU random state is saved in forward and restored for the recomputation (on CUDA the GPU
+/// generator is reseeded from it), so dropout draws the same masks twice.
 /// </summary>
 internal sealed class DecoderLayerCheckpoint : autograd.SingleTensorFunction<DecoderLayerCheckpoint>
 {
     private const string LayerKey = "layer";
     private const string InputNeedsGradKey = "input_needs_grad";
     private const string RngStateKey = "rng_state";
+    private const string CudaSeedKey = "cuda_seed";
 
     // The C# wrappers of the gradients handed back to the autograd engine: the engine copies the
     // tensor (one more reference) as the callback returns, so the wrapper can only be disposed
@@ -43,7 +44,11 @@ internal sealed class DecoderLayerCheckpoint : autograd.SingleTensorFunction<Dec
         {
             input = hidden.detach().requires_grad_(true);
         }
-        return apply(input, mask, cos, sin, layer, inputNeedsGrad);
+        // apply() also allocates an empty tensor the size of the output for each call (TorchSharp
+        // keeps it to materialise an undefined incoming gradient); this scope frees it at once, and
+        // the backward, with materialisation off, never reads it.
+        using var scope = NewDisposeScope();
+        return apply(input, mask, cos, sin, layer, inputNeedsGrad).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -56,6 +61,7 @@ internal sealed class DecoderLayerCheckpoint : autograd.SingleTensorFunction<Dec
         var cos = (Tensor)vars[2];
         var sin = (Tensor)vars[3];
         var layer = (LlamaDecoderLayer)vars[4];
+        ctx.set_materialize_grads(false);
         ctx.save_for_backward([hidden, mask, cos, sin]);
         ctx.save_data(LayerKey, layer);
         ctx.save_data(InputNeedsGradKey, vars[5]);
@@ -63,6 +69,15 @@ internal sealed class DecoderLayerCheckpoint : autograd.SingleTensorFunction<Dec
         using (var state = get_rng_state())
         {
             ctx.save_data(RngStateKey, state.data<byte>().ToArray());
+        }
+        if (hidden.device_type == DeviceType.CUDA)
+        {
+            // TorchSharp 0.107 cannot read the CUDA generator's state: reseed it from the CPU
+            // generator (whose state is saved above) before the layer, and again with the same
+            // seed before the recomputation, so dropout on the GPU draws the same masks twice.
+            var seed = randint(long.MaxValue, [1], ScalarType.Int64).item<long>();
+            ctx.save_data(CudaSeedKey, seed);
+            cuda.manual_seed(seed);
         }
         // apply() runs this under no_grad: the layer's intermediates are freed as its scope closes.
         return layer.Forward(hidden, mask, cos, sin, null);
@@ -74,6 +89,11 @@ internal sealed class DecoderLayerCheckpoint : autograd.SingleTensorFunction<Dec
         ArgumentNullException.ThrowIfNull(ctx);
         ArgumentNullException.ThrowIfNull(grad_output);
         ReleaseHandedBack();
+        if (grad_output.IsInvalid)
+        {
+            // No gradient reached the layer's output: nothing flows to the layer or its input.
+            return [null!, null!, null!, null!, null!, null!];
+        }
         var layer = (LlamaDecoderLayer)ctx.get_data(LayerKey);
         var inputNeedsGrad = (bool)ctx.get_data(InputNeedsGradKey);
         var savedState = (byte[])ctx.get_data(RngStateKey);
@@ -84,6 +104,10 @@ internal sealed class DecoderLayerCheckpoint : autograd.SingleTensorFunction<Dec
             var input = saved[0].detach().requires_grad_(true);
             var currentState = get_rng_state();
             set_rng_state(tensor(savedState, ScalarType.Byte));
+            if (ctx.get_data(CudaSeedKey) is long cudaSeed)
+            {
+                cuda.manual_seed(cudaSeed);
+            }
             try
             {
                 using var enableGrad = enable_grad();
