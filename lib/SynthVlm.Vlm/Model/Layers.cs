@@ -50,6 +50,9 @@ internal sealed class LinearLayer : nn.Module
 /// <summary>A low-rank delta added to a <see cref="LinearLayer"/>'s output.</summary>
 internal interface ILinearAdapter
 {
+    /// <summary>Whether any of the adapter's tensors requires grad.</summary>
+    bool RequiresGrad { get; }
+
     Tensor Forward(Tensor input);
 }
 

@@ -45,6 +45,12 @@ internal sealed class LlamaDecoder : nn.Module
 
     public EmbeddingLayer EmbedTokens => embedTokens;
 
+    /// <summary>
+    /// Whether <see cref="Forward"/> checkpoints each layer (<see cref="DecoderLayerCheckpoint"/>)
+    /// when grad is enabled and no cache is used: activations are recomputed in backward.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
     public LinearLayer LmHead => lmHead;
 
     /// <summary>Embeddings of token ids [B, T] → [B, T, H].</summary>
@@ -64,9 +70,12 @@ internal sealed class LlamaDecoder : nn.Module
         var mask = AdditiveMask(attentionMask, length, past, inputsEmbeds.dtype);
         var (cos, sin) = Rotary(positionIds, inputsEmbeds.dtype);
         var hidden = inputsEmbeds;
+        var checkpoint = GradientCheckpointing && cache is null && is_grad_enabled();
         for (var i = 0; i < layers.Items.Count; i++)
         {
-            hidden = layers.Items[i].Forward(hidden, mask, cos, sin, cache?.Layer(i));
+            hidden = checkpoint
+                ? DecoderLayerCheckpoint.Run(layers.Items[i], hidden, mask, cos, sin)
+                : layers.Items[i].Forward(hidden, mask, cos, sin, cache?.Layer(i));
         }
         cache?.Advance(length);
         return norm.Forward(hidden).MoveToOuterDisposeScope();
@@ -175,6 +184,11 @@ internal sealed class LlamaDecoderLayer : nn.Module
     public RmsNormLayer InputLayerNorm { get; }
 
     public RmsNormLayer PostAttentionLayerNorm { get; }
+
+    /// <summary>Whether a parameter of the layer or of an adapter on one of its linear layers requires grad.</summary>
+    public bool HasTrainableParameters =>
+        parameters().Any(p => p.requires_grad)
+        || new[] { QProj, KProj, VProj, OProj, GateProj, UpProj, DownProj }.Any(l => l.Adapter?.RequiresGrad == true);
 
     public Tensor Forward(Tensor hidden, Tensor mask, Tensor cos, Tensor sin, LayerCache? cache)
     {

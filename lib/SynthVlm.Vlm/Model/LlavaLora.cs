@@ -47,6 +47,9 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
     /// <summary>Dropout probability on the adapter's input while training (PEFT's <c>lora_dropout</c>).</summary>
     public double DropoutProbability { get; }
 
+    /// <summary>Whether A or B requires grad (is trained).</summary>
+    public bool RequiresGrad => A.requires_grad || B.requires_grad;
+
     /// <summary>Whether dropout is active (training); false for inference.</summary>
     public bool Training { get; set; }
 

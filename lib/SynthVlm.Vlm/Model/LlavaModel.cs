@@ -103,6 +103,18 @@ public sealed class LlavaModel : nn.Module
     /// <summary>Dtype of the parameters.</summary>
     public ScalarType DType { get; }
 
+    /// <summary>
+    /// Gradient checkpointing of the decoder layers (default off): with it, a forward pass with
+    /// grad enabled and no KV cache keeps only each layer's input, and the backward recomputes
+    /// the layer — activation memory of one layer instead of all, for about one more forward.
+    /// Gradients are the same as without it.
+    /// </summary>
+    public bool GradientCheckpointing
+    {
+        get => languageModel.GradientCheckpointing;
+        set => languageModel.GradientCheckpointing = value;
+    }
+
     internal LlamaDecoder LanguageModel => languageModel;
 
     internal IEnumerable<LinearLayer> ProjectorLayers => [projector1, projector2];
