@@ -7,6 +7,8 @@ using TorchSharp;
 
 namespace SynthVlm.Vlm.Tests;
 
+// Resumed LoRA dropout must draw the same masks: no other test may use the default generator meanwhile.
+[Collection(nameof(ProcessWideState))]
 public sealed class LlavaTrainerTests : IDisposable
 {
     private readonly string dir = Directory.CreateTempSubdirectory("synthvlm-train-").FullName;

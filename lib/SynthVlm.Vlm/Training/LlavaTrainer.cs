@@ -99,6 +99,8 @@ public sealed class LlavaTrainer
         var schedule = LearningRateSchedule.CosineWithWarmupRatio(settings.LearningRate, totalSteps, settings.WarmupRatio);
 
         LlavaLoraSet? lora = null;
+        var checkpointing = model.GradientCheckpointing;
+        model.GradientCheckpointing = settings.GradientCheckpointing;
         try
         {
             var groups = Trainables(model, ref lora);
@@ -195,6 +197,7 @@ public sealed class LlavaTrainer
         finally
         {
             lora?.Dispose();
+            model.GradientCheckpointing = checkpointing;
         }
     }
 
