@@ -17,7 +17,12 @@ using static TorchSharp.torch;
 // Usage: [--steps N] [--batch B] [--memory-steps N] [--threads 1,4] [--model DIR]
 //        [--device cpu|cuda] [--dtype float32|bfloat16] [--no-python] [--python PATH]
 // Exit code 1 when live tensors grow during the memory run.
+// --synthetic-7b [...]: LLaVA-1.5-7B's shapes with random weights instead (Synthetic7B.cs; for GPU nodes).
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+if (args.Contains("--synthetic-7b"))
+{
+    return Synthetic7B.Run(args);
+}
 BenchOptions options;
 try
 {

@@ -21,5 +21,7 @@ echo "== cuda, bf16 =="
 dotnet "$bench" --device cuda --dtype bf16 --threads 1 --steps 50 "$@" || status=$?
 echo "== cuda, fp32 =="
 dotnet "$bench" --device cuda --dtype fp32 --threads 1 --steps 50 "$@" || status=$?
+echo "== LLaVA-1.5-7B shapes, random weights, cuda, bf16: stage-1 and LoRA stage-2 steps, generation =="
+dotnet "$bench" --synthetic-7b --device cuda --dtype bfloat16 --batch 16 --steps 5 || status=$?
 # The Release bin/ now holds the CUDA build; a CPU build restores TorchSharp-cpu again.
 exit $status
