@@ -67,7 +67,13 @@ internal sealed class LlamaDecoder : nn.Module
         using var scope = NewDisposeScope();
         var length = inputsEmbeds.shape[1];
         var past = cache?.Length ?? 0;
-        var mask = AdditiveMask(attentionMask, length, past, inputsEmbeds.dtype);
+        // Right padding without a cache (training, loss): causal masking alone keeps every real
+        // query off the padding after it, so SDPA runs is_causal without a mask tensor and may pick
+        // its flash kernel on CUDA. Rows of padding compute values no loss reads. An empty tensor
+        // stands for "causal only" so the checkpoint function can save it like a mask.
+        var mask = past == 0 && IsRightPadded(attentionMask)
+            ? empty(0, inputsEmbeds.dtype, inputsEmbeds.device)
+            : AdditiveMask(attentionMask, length, past, inputsEmbeds.dtype);
         var (cos, sin) = Rotary(positionIds, inputsEmbeds.dtype);
         var hidden = inputsEmbeds;
         var checkpoint = GradientCheckpointing && cache is null && is_grad_enabled();
@@ -79,6 +85,16 @@ internal sealed class LlamaDecoder : nn.Module
         }
         cache?.Advance(length);
         return norm.Forward(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Whether every row of the mask is ones followed by zeros (real tokens first).</summary>
+    private static bool IsRightPadded(Tensor attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        var mask = attentionMask.to_type(ScalarType.Int64);
+        var startsReal = mask.select(1, 0).eq(1).all();
+        var neverRises = mask.shape[1] < 2 || mask.diff(dim: 1).le(0).all().item<bool>();
+        return startsReal.item<bool>() && neverRises;
     }
 
     /// <summary>lm_head on hidden states, logits upcast to float32 as LLaVA's LlamaForCausalLM does.</summary>
@@ -212,7 +228,9 @@ internal sealed class LlamaDecoderLayer : nn.Module
             k = k.repeat_interleave(heads / keyValueHeads, dim: 1);
             v = v.repeat_interleave(heads / keyValueHeads, dim: 1);
         }
-        var attended = nn.functional.scaled_dot_product_attention(q, k, v, mask)
+        var attended = (mask.numel() == 0
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, k, v, mask))
             .transpose(1, 2).reshape(batch, length, heads * headDim);
         hidden = hidden.add(OProj.Forward(attended));
 
