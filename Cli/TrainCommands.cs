@@ -140,7 +140,7 @@ internal static class TrainCommands
         {
             return null;
         }
-        // SynthVlm's dataset writes llava_pretrain.json (and manifests as JSONL); any folder with one JSON array works.
+        // A SynthVlm dataset folder holds llava.json (the one JSON array) beside dataset.json (an object); any folder with one JSON array works.
         var candidates = Directory.GetFiles(item, "*.json").Where(IsJsonArray).ToList();
         return candidates.Count == 1 ? new TrainingDataSource(Path.GetFullPath(candidates[0]), Path.GetFullPath(item), weight) : null;
     }

@@ -84,4 +84,41 @@ public sealed class TinyLlavaTests
         using var model = LlavaModelLoader.Load(path);
         model.Config.Layout.Should().Be(LlavaLayout.HuggingFace);
     }
+    [Fact]
+    public void WriteParts_writes_a_CLIP_folder_and_a_LLaMA_folder_that_assemble_into_the_tiny_model_without_a_projector()
+    {
+        using var temp = new TempDirectory();
+
+        var (vision, llama) = TinyLlava.WriteParts(temp.Path, seed: 3);
+
+        var llamaConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(llama, "config.json")))!;
+        llamaConfig["model_type"]!.GetValue<string>().Should().Be("llama");
+        llamaConfig["architectures"]![0]!.GetValue<string>().Should().Be("LlamaForCausalLM");
+        llamaConfig.AsObject().Select(p => p.Key).Should().NotContain(k => k.StartsWith("mm_", StringComparison.Ordinal));
+        var llamaKeys = SafetensorsKeys(Path.Combine(llama, "model.safetensors"));
+        llamaKeys.Should().OnlyContain(k => k.StartsWith("model.", StringComparison.Ordinal) || k.StartsWith("lm_head.", StringComparison.Ordinal));
+        llamaKeys.Should().Contain("lm_head.weight").And.NotContain(k => k.Contains("mm_projector", StringComparison.Ordinal));
+        SafetensorsKeys(Path.Combine(vision, "model.safetensors")).Should().OnlyContain(k => k.StartsWith("vision_model.", StringComparison.Ordinal));
+        File.Exists(Path.Combine(vision, "preprocessor_config.json")).Should().BeTrue();
+        File.Exists(Path.Combine(llama, "tokenizer.model")).Should().BeTrue();
+
+        using var pipeline = LlavaPipeline.Assemble(vision, llama, options: null, seed: 5);
+        using var reference = TinyLlava.Build(LlavaLayout.Original, seed: 3);
+        var expected = reference.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, parameter) in pipeline.Model.named_parameters())
+        {
+            using var actual = parameter.detach().flatten();
+            using var wanted = expected[name].detach().flatten();
+            var same = actual.data<float>().ToArray().SequenceEqual(wanted.data<float>().ToArray());
+            same.Should().Be(!name.StartsWith("multi_modal_projector.", StringComparison.Ordinal), $"{name}: the parts hold every weight but the projector, which Assemble draws");
+        }
+    }
+
+    private static List<string> SafetensorsKeys(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var length = (int)BitConverter.ToUInt64(bytes, 0);
+        var header = JsonNode.Parse(bytes.AsSpan(8, length))!.AsObject();
+        return header.Select(p => p.Key).Where(k => k != "__metadata__").ToList();
+    }
 }

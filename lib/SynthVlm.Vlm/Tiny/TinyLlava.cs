@@ -86,6 +86,58 @@ public static class TinyLlava
     }
 
     /// <summary>
+    /// Writes the tiny model as the two base models LLaVA's training starts from, inside
+    /// <paramref name="directory"/> (created; files overwritten): <c>clip-vit-tiny</c>, a CLIP vision
+    /// folder (config.json of a CLIPVisionModel, model.safetensors with <c>vision_model.*</c>,
+    /// preprocessor_config.json), and <c>llama-tiny</c>, a LLaMA folder (config.json of a
+    /// LlamaForCausalLM with model_type "llama", model.safetensors with <c>model.*</c> and
+    /// <c>lm_head.*</c> only, generation_config.json and the tokenizer files). The weights are
+    /// those of <see cref="Build"/> in LLaVA's layout with the same seed; there is no projector.
+    /// </summary>
+    /// <returns>The CLIP folder and the LLaMA folder (full paths).</returns>
+    public static (string VisionDirectory, string LanguageModelDirectory) WriteParts(string directory, int seed = 0)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var vision = Path.GetFullPath(Path.Combine(directory, VisionFolderName));
+        var llama = Path.GetFullPath(Path.Combine(directory, "llama-tiny"));
+        Directory.CreateDirectory(vision);
+        Directory.CreateDirectory(llama);
+        using var model = Build(LlavaLayout.Original, seed);
+        var config = model.Config;
+
+        var towerJson = config.Vision.ToJson();
+        towerJson["architectures"] = new JsonArray("CLIPVisionModel");
+        towerJson["torch_dtype"] = "float32";
+        LlavaCheckpointWriter.WriteJson(Path.Combine(vision, "config.json"), towerJson);
+        LlavaCheckpointWriter.WriteJson(Path.Combine(vision, "preprocessor_config.json"), LlavaCheckpointWriter.ClipPreprocessorConfig(config.Vision.ImageSize));
+
+        var llamaJson = config.Text.ToJson();
+        llamaJson["torch_dtype"] = "float32";
+        llamaJson["bos_token_id"] = 1;
+        llamaJson["eos_token_id"] = 2;
+        LlavaCheckpointWriter.WriteJson(Path.Combine(llama, "config.json"), llamaJson);
+        LlavaCheckpointWriter.WriteJson(Path.Combine(llama, "generation_config.json"), new JsonObject { ["bos_token_id"] = 1, ["eos_token_id"] = 2 });
+
+        var towerTensors = new List<(string, Tensor)>();
+        var llamaTensors = new List<(string, Tensor)>();
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            if (name.StartsWith("vision_tower.", StringComparison.Ordinal))
+            {
+                towerTensors.Add((name["vision_tower.".Length..], parameter));
+            }
+            else if (name.StartsWith("language_model.", StringComparison.Ordinal))
+            {
+                llamaTensors.Add((LlavaCheckpointWriter.ToOriginalKey(name), parameter));
+            }
+        }
+        SafetensorsWriter.Write(Path.Combine(vision, "model.safetensors"), towerTensors, ScalarType.Float32);
+        SafetensorsWriter.Write(Path.Combine(llama, "model.safetensors"), llamaTensors, ScalarType.Float32);
+        WriteTokenizer(llama, LlavaLayout.Original);
+        return (vision, llama);
+    }
+
+    /// <summary>
     /// Makes sure <paramref name="directory"/> holds the tiny model (llava-hf layout unless
     /// <paramref name="layout"/> says otherwise) and returns its full path. The folder is written
     /// beside the target and renamed into place; an existing complete folder is left as it is.
