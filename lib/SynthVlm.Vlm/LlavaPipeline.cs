@@ -147,9 +147,9 @@ public sealed class LlavaPipeline : IDisposable
         foreach (var layer in model.ProjectorLayers)
         {
             var bound = 1.0 / Math.Sqrt(layer.Weight.shape[1]);
-            using var weight = rand(layer.Weight.shape, ScalarType.Float32, generator: generator).mul_(2 * bound).sub_(bound);
+            using var weight = rand(layer.Weight.shape, ScalarType.Float32, generator: generator).TimesInPlace(2 * bound).MinusInPlace(bound);
             layer.Weight.copy_(weight);
-            using var bias = rand(layer.Bias!.shape, ScalarType.Float32, generator: generator).mul_(2 * bound).sub_(bound);
+            using var bias = rand(layer.Bias!.shape, ScalarType.Float32, generator: generator).TimesInPlace(2 * bound).MinusInPlace(bound);
             layer.Bias.copy_(bias);
         }
     }

@@ -256,13 +256,13 @@ public sealed class LlavaGenerator
         {
             return logits.argmax(-1).data<long>().ToArray();
         }
-        var probabilities = logits.div(options.Temperature).softmax(-1);
+        var probabilities = logits.Over(options.Temperature).softmax(-1);
         if (options.TopP < 1)
         {
             var (sorted, order) = probabilities.sort(-1, descending: true);
             // A token stays when the probability mass before it is below top-p (so the first always stays).
-            var before = sorted.cumsum(-1).sub(sorted);
-            var kept = sorted.masked_fill(before.ge(options.TopP), 0);
+            var before = sorted.cumsum(-1).Minus(sorted);
+            var kept = sorted.FillWhere(before.AtLeast(options.TopP), 0);
             probabilities = zeros_like(probabilities).scatter(-1, order, kept);
         }
         return multinomial(probabilities, 1, generator: generator).squeeze(1).data<long>().ToArray();

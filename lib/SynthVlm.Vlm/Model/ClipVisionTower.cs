@@ -96,7 +96,7 @@ internal sealed class ClipVisionTower : nn.Module
                 strides: [config.PatchSize, config.PatchSize]);
             var tokens = patches.flatten(2).transpose(1, 2);
             var cls = classEmbedding.view(1, 1, -1).expand(batch, 1, -1);
-            var embeddings = cat([cls, tokens], 1).add(positionEmbedding.Weight.unsqueeze(0));
+            var embeddings = cat([cls, tokens], 1).Plus(positionEmbedding.Weight.unsqueeze(0));
             return embeddings.MoveToOuterDisposeScope();
         }
     }
@@ -183,10 +183,10 @@ internal sealed class ClipEncoderLayer : nn.Module
         // No mask: every patch attends to every patch. SDPA scales by 1/sqrt(head_dim) as CLIP does.
         var attended = nn.functional.scaled_dot_product_attention(q, k, v)
             .transpose(1, 2).reshape(batch, length, width);
-        hidden = hidden.add(outProj.Forward(attended));
+        hidden = hidden.Plus(outProj.Forward(attended));
 
         x = fc1.Forward(layerNorm2.Forward(hidden));
-        x = quickGelu ? x.mul(torch.sigmoid(x.mul(1.702))) : nn.functional.gelu(x);
-        return hidden.add(fc2.Forward(x)).MoveToOuterDisposeScope();
+        x = quickGelu ? x.mul(torch.sigmoid(x.Times(1.702))) : nn.functional.gelu(x);
+        return hidden.Plus(fc2.Forward(x)).MoveToOuterDisposeScope();
     }
 }

@@ -43,7 +43,7 @@ internal sealed class LinearLayer : nn.Module
     public Tensor Forward(Tensor input)
     {
         var output = nn.functional.linear(input, Weight, Bias);
-        return Adapter is null ? output : output.add_(Adapter.Forward(input));
+        return Adapter is null ? output : output.PlusInPlace(Adapter.Forward(input));
     }
 }
 
@@ -99,8 +99,8 @@ internal sealed class RmsNormLayer : nn.Module
     {
         using var scope = NewDisposeScope();
         var x = input.to_type(ScalarType.Float32);
-        var variance = x.pow(2).mean([-1], keepdim: true);
-        var normalised = x.mul(rsqrt(variance.add(eps))).to_type(input.dtype);
+        var variance = x.Power(2).mean([-1], keepdim: true);
+        var normalised = x.mul(rsqrt(variance.Plus(eps))).to_type(input.dtype);
         return Weight.mul(normalised).MoveToOuterDisposeScope();
     }
 }

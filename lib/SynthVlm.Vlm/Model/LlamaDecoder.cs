@@ -35,7 +35,7 @@ internal sealed class LlamaDecoder : nn.Module
         register_module("lm_head", lmHead);
         // inv_freq[i] = 1 / theta^(2i/d), in float64 then float32 as transformers computes it; not a parameter.
         var headDim = config.HeadDim;
-        inverseFrequencies = torch.pow(config.RopeTheta, arange(0, headDim, 2, ScalarType.Int64).to_type(ScalarType.Float32).div(headDim))
+        inverseFrequencies = TensorOps.PowerOf(config.RopeTheta, TensorOps.Range(0, headDim, 2).to_type(ScalarType.Float32).Over(headDim))
             .reciprocal().to(factory.Device).DetachFromDisposeScope();
     }
 
@@ -92,8 +92,8 @@ internal sealed class LlamaDecoder : nn.Module
     {
         using var scope = NewDisposeScope();
         var mask = attentionMask.to_type(ScalarType.Int64);
-        var startsReal = mask.select(1, 0).eq(1).all();
-        var neverRises = mask.shape[1] < 2 || mask.diff(dim: 1).le(0).all().item<bool>();
+        var startsReal = mask.select(1, 0).EqualTo(1).all();
+        var neverRises = mask.shape[1] < 2 || mask.diff(dim: 1).AtMost(0).all().item<bool>();
         return startsReal.item<bool>() && neverRises;
     }
 
@@ -110,8 +110,8 @@ internal sealed class LlamaDecoder : nn.Module
         using var scope = NewDisposeScope();
         var device = attentionMask.device;
         var total = past + length;
-        var queries = arange(past, total, ScalarType.Int64, device).unsqueeze(1);
-        var keys = arange(0, total, ScalarType.Int64, device).unsqueeze(0);
+        var queries = TensorOps.Range(past, total, device: device).unsqueeze(1);
+        var keys = TensorOps.Range(0, total, device: device).unsqueeze(0);
         var causal = keys.le(queries).unsqueeze(0).unsqueeze(0);
         var notPadding = attentionMask.to_type(ScalarType.Bool).view(attentionMask.shape[0], 1, 1, total);
         var allowed = causal.logical_and(notPadding);
@@ -122,7 +122,7 @@ internal sealed class LlamaDecoder : nn.Module
             ScalarType.Float64 => double.MinValue,
             _ => float.MinValue,
         };
-        return zeros(allowed.shape, dtype, device).masked_fill(allowed.logical_not(), lowest).MoveToOuterDisposeScope();
+        return zeros(allowed.shape, dtype, device).FillWhere(allowed.logical_not(), lowest).MoveToOuterDisposeScope();
     }
 
     private (Tensor Cos, Tensor Sin) Rotary(Tensor positionIds, ScalarType dtype)
@@ -216,8 +216,8 @@ internal sealed class LlamaDecoderLayer : nn.Module
         var q = QProj.Forward(x).view(batch, length, heads, headDim).transpose(1, 2);
         var k = KProj.Forward(x).view(batch, length, keyValueHeads, headDim).transpose(1, 2);
         var v = VProj.Forward(x).view(batch, length, keyValueHeads, headDim).transpose(1, 2);
-        q = q.mul(cos).add(RotateHalf(q).mul(sin));
-        k = k.mul(cos).add(RotateHalf(k).mul(sin));
+        q = q.mul(cos).Plus(RotateHalf(q).mul(sin));
+        k = k.mul(cos).Plus(RotateHalf(k).mul(sin));
         if (cache is not null)
         {
             (k, v) = cache.Append(k, v);
@@ -232,11 +232,11 @@ internal sealed class LlamaDecoderLayer : nn.Module
                 ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
                 : nn.functional.scaled_dot_product_attention(q, k, v, mask))
             .transpose(1, 2).reshape(batch, length, heads * headDim);
-        hidden = hidden.add(OProj.Forward(attended));
+        hidden = hidden.Plus(OProj.Forward(attended));
 
         x = PostAttentionLayerNorm.Forward(hidden);
         var gated = nn.functional.silu(GateProj.Forward(x)).mul(UpProj.Forward(x));
-        return hidden.add(DownProj.Forward(gated)).MoveToOuterDisposeScope();
+        return hidden.Plus(DownProj.Forward(gated)).MoveToOuterDisposeScope();
     }
 
     private static Tensor RotateHalf(Tensor x)

@@ -24,7 +24,7 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
         var bound = 1.0 / Math.Sqrt(inFeatures);
         using (var a = rand([rank, inFeatures], ScalarType.Float32, generator: generator))
         {
-            A = new Parameter(a.mul(2 * bound).sub_(bound).to(dtype, device), requires_grad: true);
+            A = new Parameter(a.Times(2 * bound).MinusInPlace(bound).to(dtype, device), requires_grad: true);
         }
         B = new Parameter(zeros([outFeatures, rank], dtype, device), requires_grad: true);
     }
@@ -59,7 +59,7 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
         ArgumentNullException.ThrowIfNull(input);
         using var scope = NewDisposeScope();
         var x = Training && DropoutProbability > 0 ? nn.functional.dropout(input, DropoutProbability, training: true) : input;
-        return nn.functional.linear(nn.functional.linear(x, A), B).mul(Scaling).MoveToOuterDisposeScope();
+        return nn.functional.linear(nn.functional.linear(x, A), B).Times(Scaling).MoveToOuterDisposeScope();
     }
 
     /// <summary>Frees A and B.</summary>
@@ -357,8 +357,8 @@ public static class LlavaLora
             foreach (var (_, layer, adapter) in adapters.Entries)
             {
                 using var scope = NewDisposeScope();
-                var delta = adapter.B.to_type(ScalarType.Float32).matmul(adapter.A.to_type(ScalarType.Float32)).mul(adapter.Scaling);
-                layer.Weight.copy_(layer.Weight.to_type(ScalarType.Float32).add(delta));
+                var delta = adapter.B.to_type(ScalarType.Float32).matmul(adapter.A.to_type(ScalarType.Float32)).Times(adapter.Scaling);
+                layer.Weight.copy_(layer.Weight.to_type(ScalarType.Float32).Plus(delta));
             }
         }
         adapters.Dispose();

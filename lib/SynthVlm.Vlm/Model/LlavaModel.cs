@@ -269,12 +269,12 @@ public sealed class LlavaModel : nn.Module
         var length = logits.shape[1];
         var shiftedLogits = logits.narrow(1, 0, length - 1).reshape(-1, vocab);
         var shiftedLabels = batch.Labels.narrow(1, 1, length - 1);
-        var supervised = shiftedLabels.ne(LlavaConfig.IgnoreIndex);
+        var supervised = shiftedLabels.NotEqualTo(LlavaConfig.IgnoreIndex);
         var perToken = nn.functional.cross_entropy(shiftedLogits, shiftedLabels.reshape(-1), ignore_index: LlavaConfig.IgnoreIndex, reduction: nn.Reduction.None)
             .view(sequences.Count, length - 1);
         var sums = perToken.mul(supervised).sum(1);
         var counts = supervised.sum(1);
-        var loss = sums.sum().div(counts.sum().clamp_min(1));
+        var loss = sums.sum().div(counts.sum().ClampMin(1));
         return new LlavaOutput(
             logits.MoveToOuterDisposeScope(),
             loss.MoveToOuterDisposeScope(),

@@ -52,9 +52,9 @@ public static class TinyLlava
             using var scope = NewDisposeScope();
             var noise = randn(parameter.shape, ScalarType.Float32, generator: generator);
             var isNorm = name.Contains("norm", StringComparison.Ordinal) || name.Contains("layrnorm", StringComparison.Ordinal);
-            var value = isNorm && name.EndsWith(".weight", StringComparison.Ordinal) ? noise.mul(0.05).add(1)
-                : name.EndsWith(".bias", StringComparison.Ordinal) ? noise.mul(0.02)
-                : noise.mul(0.05);
+            var value = isNorm && name.EndsWith(".weight", StringComparison.Ordinal) ? noise.Times(0.05).Plus(1)
+                : name.EndsWith(".bias", StringComparison.Ordinal) ? noise.Times(0.02)
+                : noise.Times(0.05);
             parameter.copy_(value);
         }
         return model;

@@ -146,8 +146,8 @@ public sealed class LlavaTrainer
                     using var pixels = batch.Pixels is null ? null : tensor(batch.Pixels, [batch.ImageCount, 3, pipeline.Images.Height, pipeline.Images.Width]);
                     using var output = model.Forward(batch.Sequences, pixels);
                     // transformers' Trainer divides each micro-batch loss by the accumulation steps.
-                    output.Loss!.div(settings.AccumulationSteps).backward();
-                    loss += output.Loss.item<float>() / settings.AccumulationSteps;
+                    output.Loss!.Over(settings.AccumulationSteps).backward();
+                    loss += output.Loss!.item<float>() / settings.AccumulationSteps;
                     samples += batch.Sequences.Count;
                     tokens += output.Batch.Lengths.Sum();
                     microBatches++;

@@ -73,7 +73,7 @@ public sealed class MasterWeightAdamW : IDisposable
         }
         var norms = stack(grads.Select(g => g.to_type(ScalarType.Float32).norm()).ToList());
         var total = norms.norm();
-        var coefficient = total.add(1e-6).reciprocal().mul(maxNorm).clamp_max(1.0);
+        var coefficient = total.Plus(1e-6).reciprocal().Times(maxNorm).ClampMax(1.0);
         foreach (var g in grads)
         {
             g.mul_(coefficient.to_type(g.dtype));
@@ -114,12 +114,12 @@ public sealed class MasterWeightAdamW : IDisposable
             var g = grad.to_type(ScalarType.Float32);
             if (slot.Group.WeightDecay != 0)
             {
-                target.mul_(1 - (lr * slot.Group.WeightDecay));
+                target.TimesInPlace(1 - (lr * slot.Group.WeightDecay));
             }
-            slot.FirstMoment.mul_(Beta1).add_(g, alpha: 1 - Beta1);
-            slot.SecondMoment.mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
-            var denominator = slot.SecondMoment.sqrt().div_(Math.Sqrt(correction2)).add_(Epsilon);
-            target.addcdiv_(slot.FirstMoment, denominator, value: -lr / correction1);
+            slot.FirstMoment.TimesInPlace(Beta1).PlusInPlace(g, 1 - Beta1);
+            slot.SecondMoment.TimesInPlace(Beta2).AddProductInPlace(g, g, 1 - Beta2);
+            var denominator = slot.SecondMoment.sqrt().OverInPlace(Math.Sqrt(correction2)).PlusInPlace(Epsilon);
+            target.AddQuotientInPlace(slot.FirstMoment, denominator, -lr / correction1);
             if (slot.Master is not null)
             {
                 slot.Parameter.copy_(slot.Master);
