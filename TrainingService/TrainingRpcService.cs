@@ -68,6 +68,10 @@ public sealed class TrainingRpcService(TrainingJobManager jobs, DataPaths paths)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"{TrainingRequests.FieldOf(e.ParamName)}: {TrainingRequests.Plain(e)}"));
         }
+        catch (ObjectDisposedException)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; submit again to another replica or after it restarts."));
+        }
         catch (InvalidOperationException e)
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"output_dir: {e.Message}"));
