@@ -214,7 +214,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         const string traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         await store.SubmitAsync(new RunConfig { Id = "trained", Captions = "/nowhere.json", Train = new RunTraining { Enabled = true, Hyperparameters = new TrainingHyperparameters { GlobalBatchSize = 2, MicroBatchSize = 2, Epochs = 1, SaveEvery = 0, DataWorkers = 1 } } }).WithTimeout();
         await store.SetTraceParentAsync("trained", traceParent).WithTimeout();
-        await store.SubmitAsync(new RunConfig { Id = "untrained", Captions = "/nowhere.json" }).WithTimeout();
+        await store.SubmitAsync(new RunConfig { Id = "untrained", Captions = "/nowhere.json", Train = new RunTraining { Enabled = false, ModelDir = TinyModel } }).WithTimeout();
         var producer = new StreamProducer(db);
         var folder = Path.Combine(_data.FullName, "datasets", "tiny");
         await producer.ProduceAsync(KnownStreams.Datasets, "untrained", "DatasetReady", new DatasetReady { Run = "untrained", Folder = folder, Count = 6 }.ToByteArray()).WithTimeout();
