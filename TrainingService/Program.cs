@@ -1,6 +1,8 @@
 using SynthVlm;
 using SynthVlm.ServiceDefaults;
+using SynthVlm.TrainingService;
 
-// The training stage: settings, telemetry, health and the platform gRPC services come from
-// ServiceDefaults; the stage's own work is registered here as its capability lands.
-return ServiceHost.Run(args, KnownServices.Training);
+// The training stage: LLaVA-1.5 stage 1/2 jobs, one at a time (Training gRPC: Submit, Watch,
+// Cancel, List), and the stream worker that trains on the datasets of runs that opt in
+// (synthvlm:datasets -> synthvlm:models).
+return ServiceHost.Run(args, KnownServices.Training, TrainingSetup.ConfigureServices, TrainingSetup.ConfigureApp);

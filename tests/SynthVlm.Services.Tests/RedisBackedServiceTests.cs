@@ -29,25 +29,26 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
     [Fact]
     public async Task Service_reports_its_queue_and_its_health_follows_redis()
     {
-        await using var service = await ServiceProcess.StartAsync(KnownServices.Training,
+        // EvalService has no stream worker yet, so the entries stay queued (TrainingService now consumes its stream).
+        await using var service = await ServiceProcess.StartAsync(KnownServices.Eval,
             new Dictionary<string, string?> { [KnownEnvironment.RedisConnectionStringEnv] = _redis.ConnectionString });
         using var channel = GrpcChannel.ForAddress(service.GrpcAddress);
         var worker = new Protos.V1.Worker.WorkerClient(channel);
 
-        await TestTimeout.Until(async () => (await worker.GetStatusAsync(new GetWorkerStatusRequest())).Queues[0].Lag == 0, what: "the training group on synthvlm:datasets");
+        await TestTimeout.Until(async () => (await worker.GetStatusAsync(new GetWorkerStatusRequest())).Queues[0].Lag == 0, what: "the eval group on synthvlm:models");
         await using (var redisMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout())
         {
             var redis = redisMux.GetDatabase();
             for (var i = 0; i < 3; i++)
             {
-                await redis.ExecuteAsync("XADD", KnownStreams.Datasets, "*", KnownStreamFields.Run, "r", KnownStreamFields.Kind, "k", KnownStreamFields.Data, "x").WithTimeout();
+                await redis.ExecuteAsync("XADD", KnownStreams.Models, "*", KnownStreamFields.Run, "r", KnownStreamFields.Kind, "k", KnownStreamFields.Data, "x").WithTimeout();
             }
         }
 
         var status = await worker.GetStatusAsync(new GetWorkerStatusRequest()).ResponseAsync.WithTimeout();
         status.RedisConnected.Should().BeTrue();
         var queue = status.Queues.Should().ContainSingle().Subject;
-        (queue.Stream, queue.Group, queue.Length, queue.Pending, queue.Lag, queue.Consuming).Should().Be((KnownStreams.Datasets, "training", 3L, 0L, 3L, false));
+        (queue.Stream, queue.Group, queue.Length, queue.Pending, queue.Lag, queue.Consuming).Should().Be((KnownStreams.Models, "eval", 3L, 0L, 3L, false));
         await TestTimeout.Until(async () => await GrpcHealthAsync(channel) == HealthCheckResponse.Types.ServingStatus.Serving, what: "SERVING");
 
         // Redis goes away: /health turns 503 and gRPC health NOT_SERVING, the process keeps serving.
