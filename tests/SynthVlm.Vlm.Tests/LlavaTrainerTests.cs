@@ -142,6 +142,60 @@ public sealed class LlavaTrainerTests : IDisposable
     }
 
     [Fact]
+    public void Non_finite_steps_are_skipped_and_recorded_and_three_in_a_row_stop_the_job_with_the_reason()
+    {
+        var data = Dataset("nan", 8, instruction: false);
+        using var pipeline = LlavaPipeline.Open(LlavaParityTests.TinyModel);
+        using (torch.no_grad())
+        {
+            // A projector full of NaN makes every loss NaN from the first step.
+            pipeline.Model.named_parameters().First(p => p.name == "multi_modal_projector.linear_2.bias").parameter.fill_(TorchScalars.Of(double.NaN));
+        }
+        var settings = TrainingSettings.Pretrain([new TrainingDataSource(data, Path.GetDirectoryName(data)!)], Path.Combine(dir, "nan-out")) with
+        {
+            GlobalBatchSize = 2,
+            MicroBatchSize = 2,
+            Epochs = 2,
+            SaveEvery = 0,
+        };
+        var steps = new List<TrainingStepMetrics>();
+
+        var run = () => new LlavaTrainer(pipeline, settings).Run(steps.Add);
+
+        run.Should().Throw<TrainingStoppedException>().WithMessage("Stopped at step 3: three steps in a row had a non-finite loss or gradient*");
+        steps.Should().HaveCount(2).And.OnlyContain(s => s.SkippedUpdate && double.IsNaN(s.Loss));
+        File.ReadAllLines(Path.Combine(settings.OutputDirectory, "trainer_log.jsonl")).Should().HaveCount(2)
+            .And.OnlyContain(l => l.Contains("\"skipped_update\":true", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Samples_longer_than_the_context_are_truncated_after_the_image_and_counted()
+    {
+        var folder = Path.Combine(dir, "long");
+        Directory.CreateDirectory(folder);
+        using (var image = RgbImage.Allocate(20, 20))
+        {
+            ImageCodec.EncodeFile(image, Path.Combine(folder, "a.png"));
+        }
+        var longCaption = string.Join(' ', Enumerable.Repeat("A red bird on a snowy mountain at dawn.", 12));
+        var samples = Enumerable.Range(0, 4).Select(i => new { id = $"l{i}", image = "a.png", conversations = new[] { new { from = "human", value = "<image>\nDescribe." }, new { from = "gpt", value = i % 2 == 0 ? longCaption : "A bird." } } });
+        var data = Path.Combine(folder, "data.json");
+        File.WriteAllText(data, JsonSerializer.Serialize(samples));
+        using var pipeline = LlavaPipeline.Open(LlavaParityTests.TinyModel);
+        var settings = TrainingSettings.Pretrain([new TrainingDataSource(data, folder)], Path.Combine(dir, "long-out")) with { GlobalBatchSize = 2, MicroBatchSize = 2, SaveEvery = 0 };
+
+        var result = new LlavaTrainer(pipeline, settings).Run();
+
+        result.TruncatedSamples.Should().Be(2);
+        result.SkippedSamples.Should().BeEmpty();
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(settings.OutputDirectory, "report.json")));
+        var last = report.RootElement.GetProperty("last_run");
+        last.GetProperty("truncated_samples").GetInt32().Should().Be(2);
+        last.GetProperty("samples").GetInt64().Should().Be(4);
+        last.GetProperty("samples_per_s").GetDouble().Should().BePositive();
+    }
+
+    [Fact]
     public void Settings_out_of_range_are_refused_naming_the_field()
     {
         var data = Dataset("bad", 1, instruction: false);

@@ -30,6 +30,9 @@ public enum PaddingSide
 /// <param name="Lengths">Real length of each sequence after splicing and truncation.</param>
 public sealed record LlavaBatch(Tensor InputsEmbeds, Tensor AttentionMask, Tensor PositionIds, Tensor? Labels, long[] Lengths) : IDisposable
 {
+    /// <summary>Sequences cut to the model's context after the image was spliced in (LLaVA truncates them too).</summary>
+    public int Truncated { get; init; }
+
     /// <summary>Frees the batch's tensors.</summary>
     public void Dispose()
     {
@@ -177,6 +180,7 @@ public sealed class LlavaModel : nn.Module
         var embedded = new List<Tensor>(sequences.Count);
         var labelRows = new List<long[]>(sequences.Count);
         var imageIndex = 0;
+        var truncated = 0;
         foreach (var sequence in sequences)
         {
             var ids = sequence.InputIds;
@@ -208,6 +212,7 @@ public sealed class LlavaModel : nn.Module
             }
             if (row.shape[0] > Config.ModelMaxLength)
             {
+                truncated++;
                 row = row.narrow(0, 0, Config.ModelMaxLength);
                 labels?.RemoveRange(Config.ModelMaxLength, labels.Count - Config.ModelMaxLength);
             }
@@ -246,7 +251,10 @@ public sealed class LlavaModel : nn.Module
             tensor(mask, [embedded.Count, width], ScalarType.Int64, Device).MoveToOuterDisposeScope(),
             tensor(positions, [embedded.Count, width], ScalarType.Int64, Device).MoveToOuterDisposeScope(),
             hasLabels ? tensor(labelData, [embedded.Count, width], ScalarType.Int64, Device).MoveToOuterDisposeScope() : null,
-            lengths);
+            lengths)
+        {
+            Truncated = truncated,
+        };
         return batch;
     }
 

@@ -33,7 +33,8 @@ public sealed record TrainingStepMetrics(
 /// <param name="ModelDirectory">The llava-hf model folder written at the end.</param>
 /// <param name="Losses">Loss per step, this run and earlier runs of the same output folder.</param>
 /// <param name="SkippedSamples">Samples skipped, with their reasons.</param>
-public sealed record TrainingResult(int Steps, string ModelDirectory, IReadOnlyList<double> Losses, IReadOnlyList<string> SkippedSamples);
+/// <param name="TruncatedSamples">Samples cut to the context after the image was spliced in (this run).</param>
+public sealed record TrainingResult(int Steps, string ModelDirectory, IReadOnlyList<double> Losses, IReadOnlyList<string> SkippedSamples, int TruncatedSamples = 0);
 
 /// <summary>The job stopped on purpose: three non-finite losses in a row, or a data problem; the message says which.</summary>
 public sealed class TrainingStoppedException : Exception
@@ -115,6 +116,8 @@ public sealed class LlavaTrainer
             var watch = Stopwatch.StartNew();
             var startStep = state.Step;
             var nonFinite = 0;
+            var truncated = 0;
+            long trainedSamples = 0;
             for (var step = state.Step; step < totalSteps; step++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -150,6 +153,7 @@ public sealed class LlavaTrainer
                     loss += output.Loss!.item<float>() / settings.AccumulationSteps;
                     samples += batch.Sequences.Count;
                     tokens += output.Batch.Lengths.Sum();
+                    truncated += output.Batch.Truncated;
                     microBatches++;
                 }
                 if (microBatches == 0)
@@ -178,6 +182,7 @@ public sealed class LlavaTrainer
                     optimizer.ZeroGrad();
                 }
                 losses.Add(loss);
+                trainedSamples += samples;
                 var elapsed = (watch.Elapsed - began).TotalSeconds;
                 var done = step + 1;
                 var perStep = watch.Elapsed.TotalSeconds / (done - startStep);
@@ -191,8 +196,9 @@ public sealed class LlavaTrainer
                 }
             }
             SaveCheckpoint(model, lora, optimizer, new TrainerState(losses.Count, loader.Epoch, loader.Cursor, losses, skipped));
-            var modelDirectory = WriteOutputs(model, lora, losses, skipped);
-            return new TrainingResult(losses.Count, modelDirectory, losses, skipped);
+            var run = new TrainingRunSummary(watch.Elapsed.TotalSeconds, losses.Count - startStep, trainedSamples, truncated);
+            var modelDirectory = WriteOutputs(model, lora, losses, skipped, run);
+            return new TrainingResult(losses.Count, modelDirectory, losses, skipped, truncated);
         }
         finally
         {
@@ -352,7 +358,7 @@ public sealed class LlavaTrainer
         }
     }
 
-    private string WriteOutputs(LlavaModel model, LlavaLoraSet? lora, IReadOnlyList<double> losses, IReadOnlyList<string> skipped)
+    private string WriteOutputs(LlavaModel model, LlavaLoraSet? lora, IReadOnlyList<double> losses, IReadOnlyList<string> skipped, TrainingRunSummary run)
     {
         var output = settings.OutputDirectory;
         if (settings.Stage == TrainingStage.Pretrain)
@@ -383,7 +389,7 @@ public sealed class LlavaTrainer
             Directory.Delete(modelDirectory, recursive: true);
         }
         Directory.Move(temporary, modelDirectory);
-        TrainingReport.Write(output, settings, losses, skipped);
+        TrainingReport.Write(output, settings, losses, skipped, run);
         return modelDirectory;
     }
 

@@ -5,11 +5,18 @@ using System.Text.Json.Nodes;
 
 namespace SynthVlm.Vlm.Training;
 
-/// <summary>The training report: report.json (settings, data, losses, skipped samples) and loss.svg (the loss curve).</summary>
+/// <summary>What the last run of a job (since it started or resumed) took.</summary>
+/// <param name="Seconds">Wall time of the run's steps.</param>
+/// <param name="Steps">Steps it ran.</param>
+/// <param name="Samples">Samples it trained.</param>
+/// <param name="Truncated">Samples cut to the context after the image was spliced in.</param>
+public sealed record TrainingRunSummary(double Seconds, int Steps, long Samples, int Truncated);
+
+/// <summary>The training report: report.json (settings, data, time, throughput, losses, skipped samples) and loss.svg (the loss curve).</summary>
 public static class TrainingReport
 {
     /// <summary>Writes report.json and loss.svg into <paramref name="directory"/>.</summary>
-    public static void Write(string directory, TrainingSettings settings, IReadOnlyList<double> losses, IReadOnlyList<string> skipped)
+    public static void Write(string directory, TrainingSettings settings, IReadOnlyList<double> losses, IReadOnlyList<string> skipped, TrainingRunSummary? run = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(losses);
@@ -31,6 +38,14 @@ public static class TrainingReport
             ["lora_alpha"] = settings.LoraRank is null ? null : settings.LoraAlpha,
             ["seed"] = settings.Seed,
             ["steps"] = losses.Count,
+            ["last_run"] = run is null ? null : new JsonObject
+            {
+                ["seconds"] = run.Seconds,
+                ["steps"] = run.Steps,
+                ["samples"] = run.Samples,
+                ["samples_per_s"] = run.Seconds > 0 ? run.Samples / run.Seconds : null,
+                ["truncated_samples"] = run.Truncated,
+            },
             ["losses"] = new JsonArray([.. losses.Select(l => double.IsFinite(l) ? JsonValue.Create(l) : null)]),
             ["skipped"] = new JsonArray([.. skipped.Select(s => JsonValue.Create(s))]),
         };
