@@ -13,7 +13,7 @@ namespace SynthVlm.TrainingService;
 /// The stream worker: a synthvlm:datasets entry (DatasetReady) of a run whose config opts in
 /// (<c>train.enabled</c>) queues a stage-1 job on the run's dataset, output in
 /// {AutoTrain:OutputRoot}/{run}/stage1; when that job succeeds a ModelReady goes to
-/// synthvlm:models with the run's trace. The entry is acknowledged once the job is queued (a
+/// synthvlm:checkpoints with the run's trace. The entry is acknowledged once the job is queued (a
 /// job takes hours; holding the entry would have it claimed by another replica), so a process
 /// that dies mid-job loses the announcement but not the checkpoints: redelivering the run's
 /// DatasetReady (or submitting the same output folder) resumes.
@@ -155,7 +155,7 @@ public sealed partial class DatasetReadyHandler : IStreamHandler
                 Steps = status.LastStep?.Step ?? 0,
             };
             var producer = new StreamProducer((await redis.GetConnectionAsync(CancellationToken.None).ConfigureAwait(false)).GetDatabase());
-            await producer.ProduceAsync(KnownStreams.Models, run, OutputKind, message.ToByteArray(), CancellationToken.None).ConfigureAwait(false);
+            await producer.ProduceAsync(KnownStreams.Checkpoints, run, OutputKind, message.ToByteArray(), CancellationToken.None).ConfigureAwait(false);
             LogAnnounced(logger, run, status.ModelDirectory!);
         }
 #pragma warning disable CA1031 // Logged: the model is on disk whatever happens to the announcement.
@@ -175,7 +175,7 @@ public sealed partial class DatasetReadyHandler : IStreamHandler
     [LoggerMessage(EventId = 663, Level = LogLevel.Information, Message = "run {Run}: job {Job} is already queued or running")]
     private static partial void LogAlreadyQueued(ILogger logger, string run, string job);
 
-    [LoggerMessage(EventId = 664, Level = LogLevel.Information, Message = "run {Run}: model {Model} announced on synthvlm:models")]
+    [LoggerMessage(EventId = 664, Level = LogLevel.Information, Message = "run {Run}: model {Model} announced on synthvlm:checkpoints")]
     private static partial void LogAnnounced(ILogger logger, string run, string model);
 
     [LoggerMessage(EventId = 665, Level = LogLevel.Error, Message = "run {Run}: model {Model} is written but could not be announced: {Reason}")]

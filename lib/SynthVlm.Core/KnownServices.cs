@@ -27,10 +27,10 @@ public static class KnownServices
     public static readonly ServiceInfo Selection = new("selection", "SelectionService", KnownStreams.Scored, KnownStreams.Datasets);
 
     /// <summary>LLaVA training.</summary>
-    public static readonly ServiceInfo Training = new("training", "TrainingService", KnownStreams.Datasets, KnownStreams.Models);
+    public static readonly ServiceInfo Training = new("training", "TrainingService", KnownStreams.Datasets, KnownStreams.Checkpoints);
 
     /// <summary>Evaluation.</summary>
-    public static readonly ServiceInfo Eval = new("eval", "EvalService", KnownStreams.Models, null);
+    public static readonly ServiceInfo Eval = new("eval", "EvalService", KnownStreams.Checkpoints, null);
 
     /// <summary>All services in pipeline order.</summary>
     public static IReadOnlyList<ServiceInfo> All { get; } = [Curation, Diffusion, Scoring, Selection, Training, Eval];

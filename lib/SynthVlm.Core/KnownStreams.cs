@@ -21,8 +21,8 @@ public static class KnownStreams
     /// <summary>Written datasets waiting for training.</summary>
     public const string Datasets = Prefix + "datasets";
 
-    /// <summary>Trained models waiting for evaluation.</summary>
-    public const string Models = Prefix + "models";
+    /// <summary>Trained checkpoints (model folders) waiting for evaluation.</summary>
+    public const string Checkpoints = Prefix + "checkpoints";
 
     /// <summary>Dead letters: entries that failed too often, with the reason.</summary>
     public const string Dead = Prefix + "dead";

@@ -35,20 +35,20 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
         using var channel = GrpcChannel.ForAddress(service.GrpcAddress);
         var worker = new Protos.V1.Worker.WorkerClient(channel);
 
-        await TestTimeout.Until(async () => (await worker.GetStatusAsync(new GetWorkerStatusRequest())).Queues[0].Lag == 0, what: "the eval group on synthvlm:models");
+        await TestTimeout.Until(async () => (await worker.GetStatusAsync(new GetWorkerStatusRequest())).Queues[0].Lag == 0, what: "the eval group on synthvlm:checkpoints");
         await using (var redisMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout())
         {
             var redis = redisMux.GetDatabase();
             for (var i = 0; i < 3; i++)
             {
-                await redis.ExecuteAsync("XADD", KnownStreams.Models, "*", KnownStreamFields.Run, "r", KnownStreamFields.Kind, "k", KnownStreamFields.Data, "x").WithTimeout();
+                await redis.ExecuteAsync("XADD", KnownStreams.Checkpoints, "*", KnownStreamFields.Run, "r", KnownStreamFields.Kind, "k", KnownStreamFields.Data, "x").WithTimeout();
             }
         }
 
         var status = await worker.GetStatusAsync(new GetWorkerStatusRequest()).ResponseAsync.WithTimeout();
         status.RedisConnected.Should().BeTrue();
         var queue = status.Queues.Should().ContainSingle().Subject;
-        (queue.Stream, queue.Group, queue.Length, queue.Pending, queue.Lag, queue.Consuming).Should().Be((KnownStreams.Models, "eval", 3L, 0L, 3L, false));
+        (queue.Stream, queue.Group, queue.Length, queue.Pending, queue.Lag, queue.Consuming).Should().Be((KnownStreams.Checkpoints, "eval", 3L, 0L, 3L, false));
         await TestTimeout.Until(async () => await GrpcHealthAsync(channel) == HealthCheckResponse.Types.ServingStatus.Serving, what: "SERVING");
 
         // Redis goes away: /health turns 503 and gRPC health NOT_SERVING, the process keeps serving.

@@ -19,7 +19,7 @@ namespace SynthVlm.Services.Tests;
 /// fixture on a tiny LLaVA JSON written here: Submit → Watch to SUCCEEDED with loss and lr per
 /// step and a model folder that loads; bad input names the field; Cancel stops a job (its
 /// checkpoint resumes); unknown jobs are NOT_FOUND; a run that opts in is trained from
-/// synthvlm:datasets and announced on synthvlm:models.
+/// synthvlm:datasets and announced on synthvlm:checkpoints.
 /// </summary>
 public sealed class TrainingServiceTests : IAsyncLifetime
 {
@@ -221,7 +221,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         await producer.ProduceAsync(KnownStreams.Datasets, "trained", "DatasetReady", new DatasetReady { Run = "trained", Folder = folder, Count = 6 }.ToByteArray()).WithTimeout();
 
         StackExchange.Redis.StreamEntry[] models = [];
-        await TestTimeout.Until(async () => (models = await db.StreamRangeAsync(KnownStreams.Models)).Length > 0, TrainingTimeout, "a ModelReady on synthvlm:models");
+        await TestTimeout.Until(async () => (models = await db.StreamRangeAsync(KnownStreams.Checkpoints)).Length > 0, TrainingTimeout, "a ModelReady on synthvlm:checkpoints");
 
         var jobs = (await client.ListAsync(new ListTrainingRequest()).ResponseAsync.WithTimeout()).Jobs;
         jobs.Should().ContainSingle("the run without train.enabled is not trained").Which.Run.Should().Be("trained");
