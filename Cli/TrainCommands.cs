@@ -53,12 +53,15 @@ internal static class TrainCommands
             var sources = new List<TrainingDataSource>();
             foreach (var item in parse.GetRequiredValue(data).SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
             {
-                if (DatasetSource(item) is not { } source)
+                try
                 {
-                    Console.Error.WriteLine($"train: --data {item}: not a folder with exactly one LLaVA JSON (*.json with a top-level array), nor a JSON file.");
+                    sources.Add(DatasetSource(item));
+                }
+                catch (ArgumentException e)
+                {
+                    Console.Error.WriteLine($"train: --data {e.Message}");
                     return InputError;
                 }
-                sources.Add(source);
             }
             var outDir = Path.GetFullPath(parse.GetRequiredValue(output));
             var settings = stageName == "pretrain" ? TrainingSettings.Pretrain(sources, outDir) : TrainingSettings.Finetune(sources, outDir, lora: !parse.GetValue(full));
@@ -122,8 +125,8 @@ internal static class TrainCommands
         return LlavaPipeline.Assemble(vision, llm, projector, load, seed);
     }
 
-    /// <summary>A dataset folder (its one LLaVA JSON, images relative to the folder) or a JSON file; "PATH:WEIGHT" sets the weight.</summary>
-    private static TrainingDataSource? DatasetSource(string item)
+    /// <summary>A dataset folder or LLaVA JSON (<see cref="TrainingDataSources.Resolve"/>); "PATH:WEIGHT" sets the weight.</summary>
+    private static TrainingDataSource DatasetSource(string item)
     {
         var weight = 1.0;
         var colon = item.LastIndexOf(':');
@@ -132,27 +135,7 @@ internal static class TrainCommands
             weight = w;
             item = item[..colon];
         }
-        if (File.Exists(item))
-        {
-            return new TrainingDataSource(Path.GetFullPath(item), Path.GetDirectoryName(Path.GetFullPath(item))!, weight);
-        }
-        if (!Directory.Exists(item))
-        {
-            return null;
-        }
-        // A SynthVlm dataset folder holds llava.json (the one JSON array) beside dataset.json (an object); any folder with one JSON array works.
-        var candidates = Directory.GetFiles(item, "*.json").Where(IsJsonArray).ToList();
-        return candidates.Count == 1 ? new TrainingDataSource(Path.GetFullPath(candidates[0]), Path.GetFullPath(item), weight) : null;
-    }
-
-    private static bool IsJsonArray(string path)
-    {
-        using var stream = File.OpenRead(path);
-        int b;
-        while ((b = stream.ReadByte()) is ' ' or '\t' or '\r' or '\n' or 0xEF or 0xBB or 0xBF)
-        {
-        }
-        return b == '[';
+        return TrainingDataSources.Resolve(item, weight);
     }
 
     private static void Report(TrainingStepMetrics step, bool asJson)

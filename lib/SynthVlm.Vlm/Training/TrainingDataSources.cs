@@ -20,7 +20,7 @@ public static class TrainingDataSources
         {
             throw new ArgumentException($"dataset {path}: no such folder or file.", nameof(path));
         }
-        // SynthVlm's dataset writes llava_pretrain.json (and manifests as JSONL); any folder with one JSON array works.
+        // A SynthVlm dataset folder holds llava.json (the one JSON array) beside dataset.json (an object); any folder with one JSON array works.
         var candidates = Directory.GetFiles(full, "*.json").Where(IsJsonArray).ToList();
         return candidates.Count switch
         {
