@@ -175,8 +175,8 @@ public sealed class ClipTokenizer
         var vocab = ReadVocab(vocabPath);
         var merges = ReadMerges(mergesPath, vocabPath, vocab);
 
-        JsonElement? config = File.Exists(configPath) ? ReadJsonObject(configPath) : null;
-        JsonElement? map = File.Exists(mapPath) ? ReadJsonObject(mapPath) : null;
+        JsonElement? config = File.Exists(configPath) ? TokenizerConfigJson.ReadObject(configPath) : null;
+        JsonElement? map = File.Exists(mapPath) ? TokenizerConfigJson.ReadObject(mapPath) : null;
 
         var added = new Dictionary<int, AddedToken>();
         if (config is not null && config.Value.TryGetProperty("added_tokens_decoder", out var decoder))
@@ -587,7 +587,7 @@ public sealed class ClipTokenizer
         {
             throw new TokenizerFormatException(path, "vocab.json is missing.");
         }
-        var root = ReadJsonObject(path);
+        var root = TokenizerConfigJson.ReadObject(path);
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var entry in root.EnumerateObject())
         {
@@ -646,26 +646,8 @@ public sealed class ClipTokenizer
         return merges.ToFrozenDictionary();
     }
 
-    private static JsonElement ReadJsonObject(string path)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                throw new TokenizerFormatException(path, $"expected a JSON object, found {doc.RootElement.ValueKind}.");
-            }
-            return doc.RootElement.Clone();
-        }
-        catch (JsonException ex)
-        {
-            throw new TokenizerFormatException(path, $"malformed JSON: {ex.Message}", ex);
-        }
-    }
-
     private static bool GetBool(JsonElement obj, string name, bool fallback) =>
         obj.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
-
 
     /// <summary>A growable id list over a pooled array.</summary>
     private struct IdBuffer

@@ -158,13 +158,13 @@ public sealed class SentencePieceLlamaTokenizer
         var configPath = Path.Combine(folder, "tokenizer_config.json");
         var mapPath = Path.Combine(folder, "special_tokens_map.json");
         var addedPath = Path.Combine(folder, "added_tokens.json");
-        JsonElement? config = File.Exists(configPath) ? ReadJsonObject(configPath) : null;
-        JsonElement? map = File.Exists(mapPath) ? ReadJsonObject(mapPath) : null;
+        JsonElement? config = File.Exists(configPath) ? TokenizerConfigJson.ReadObject(configPath) : null;
+        JsonElement? map = File.Exists(mapPath) ? TokenizerConfigJson.ReadObject(mapPath) : null;
 
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         if (File.Exists(addedPath))
         {
-            foreach (var entry in ReadJsonObject(addedPath).EnumerateObject())
+            foreach (var entry in TokenizerConfigJson.ReadObject(addedPath).EnumerateObject())
             {
                 if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out var id) || id < 0)
                 {
@@ -436,26 +436,8 @@ public sealed class SentencePieceLlamaTokenizer
         return new SentencePieceLlamaTokenizer(model, modelPath, options, optionsSource);
     }
 
-    private static JsonElement ReadJsonObject(string path)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                throw new TokenizerFormatException(path, $"expected a JSON object, found {doc.RootElement.ValueKind}.");
-            }
-            return doc.RootElement.Clone();
-        }
-        catch (JsonException ex)
-        {
-            throw new TokenizerFormatException(path, $"malformed JSON: {ex.Message}", ex);
-        }
-    }
-
     private static bool GetBool(JsonElement? obj, string name, bool fallback) =>
         obj is { } o && o.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
-
 
     private static string[] AdditionalSpecial(JsonElement? config, JsonElement? map)
     {

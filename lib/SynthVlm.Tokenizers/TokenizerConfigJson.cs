@@ -5,6 +5,25 @@ namespace SynthVlm.Tokenizers;
 /// <summary>Reads of Hugging Face tokenizer configuration files shared by the tokenizers here.</summary>
 internal static class TokenizerConfigJson
 {
+    /// <summary>Reads a JSON file that must hold an object.</summary>
+    /// <exception cref="TokenizerFormatException">The file is not JSON or not an object (named).</exception>
+    public static JsonElement ReadObject(string path)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new TokenizerFormatException(path, $"expected a JSON object, found {doc.RootElement.ValueKind}.");
+            }
+            return doc.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            throw new TokenizerFormatException(path, $"malformed JSON: {ex.Message}", ex);
+        }
+    }
+
     /// <summary>
     /// A special token (<paramref name="name"/>: bos_token, eos_token, …) written either as a string
     /// or as <c>{"content": ...}</c>; tokenizer_config.json (<paramref name="config"/>) wins over

@@ -69,28 +69,7 @@ public sealed class LoraTrainingParityTests(ITestOutputHelper log)
         ]);
         optimizer.Groups[1].LearningRateScale.Should().BeApproximately(0.1, 1e-12, "LLaVA's mm_projector_lr 2e-5 of lr 2e-4");
 
-        var losses = new List<double>();
-        var norms = new List<double>();
-        var cursor = 0;
-        for (var step = 0; step < steps; step++)
-        {
-            var stepLoss = 0.0;
-            for (var m = 0; m < accumulation; m++)
-            {
-                using var scope = NewDisposeScope();
-                var batch = Enumerable.Range(0, micro).Select(i => samples[(cursor + i) % samples.Count]).ToList();
-                cursor += micro;
-                var images = batch.Where(b => b.Image is not null).Select(b => pixels[b.Image!.Value]).ToList();
-                using var imageBatch = images.Count > 0 ? stack(images) : null;
-                using var output = model.Forward([.. batch.Select(b => b.Sequence)], imageBatch);
-                output.Loss!.div(accumulation).backward();
-                stepLoss += output.Loss.item<float>() / accumulation;
-            }
-            norms.Add(optimizer.ClipGradientNorm(Reference.GetProperty("max_grad_norm").GetDouble()));
-            optimizer.Step(schedule.At(step));
-            optimizer.ZeroGrad();
-            losses.Add(stepLoss);
-        }
+        var (losses, norms) = ReferenceLoop.Run(model, optimizer, schedule, samples, pixels, steps, micro, accumulation, Reference.GetProperty("max_grad_norm").GetDouble());
 
         var expectedLosses = Reference.GetProperty("losses").EnumerateArray().Select(e => e.GetDouble()).ToList();
         log.WriteLine($"worst loss difference {losses.Zip(expectedLosses, (a, e) => Math.Abs(a - e)).Max():E2}; losses {string.Join(", ", losses.Select(l => l.ToString("F5", System.Globalization.CultureInfo.InvariantCulture)))}");

@@ -47,28 +47,7 @@ public sealed class TrainingParityTests
         var schedule = LearningRateSchedule.CosineWithWarmupRatio(Reference.GetProperty("lr").GetDouble(), steps, Reference.GetProperty("warmup_ratio").GetDouble());
         using var optimizer = new MasterWeightAdamW([new ParameterGroup("projector", [.. projector.Select(p => (Tensor)p.parameter)])]);
 
-        var losses = new List<double>();
-        var norms = new List<double>();
-        var cursor = 0;
-        for (var step = 0; step < steps; step++)
-        {
-            var stepLoss = 0.0;
-            for (var m = 0; m < accumulation; m++)
-            {
-                using var scope = NewDisposeScope();
-                var batch = Enumerable.Range(0, micro).Select(i => samples[(cursor + i) % samples.Count]).ToList();
-                cursor += micro;
-                var images = batch.Where(b => b.Image is not null).Select(b => pixels[b.Image!.Value]).ToList();
-                using var imageBatch = images.Count > 0 ? stack(images) : null;
-                using var output = model.Forward([.. batch.Select(b => b.Sequence)], imageBatch);
-                output.Loss!.div(accumulation).backward();
-                stepLoss += output.Loss.item<float>() / accumulation;
-            }
-            norms.Add(optimizer.ClipGradientNorm(Reference.GetProperty("max_grad_norm").GetDouble()));
-            optimizer.Step(schedule.At(step));
-            optimizer.ZeroGrad();
-            losses.Add(stepLoss);
-        }
+        var (losses, norms) = ReferenceLoop.Run(model, optimizer, schedule, samples, pixels, steps, micro, accumulation, Reference.GetProperty("max_grad_norm").GetDouble());
 
         losses.Should().Equal(Reference.GetProperty("losses").EnumerateArray().Select(e => e.GetDouble()), (a, e) => Math.Abs(a - e) < 1e-4);
         norms.Should().Equal(Reference.GetProperty("grad_norms").EnumerateArray().Select(e => e.GetDouble()), (a, e) => Math.Abs(a - e) < 1e-4 * Math.Max(1, e));
