@@ -60,6 +60,11 @@ internal sealed class AppHostSettings
           --image-format png|jpeg|webp dataset image format (default png)
           --keep-duplicates            keep exact-duplicate captions (dropped by default)
           --skip-filters               turn the caption rule filters off
+          --train                      then train LLaVA stage 1 (projector) on the dataset (TrainingService) and
+                                       follow it; the base model is the service's AutoTrain one, else the tiny LLaVA
+          --train-model DIR            base LLaVA folder for --train (either layout)
+          --train-batch N              global batch of --train (default LLaVA's 256)
+          --train-steps N              stop --train after N optimizer steps (default: one epoch)
         Publish options:
           --target kubernetes          the manifest format (required)
           --out DIR                    new or empty folder for the YAML files (required; never overwritten)

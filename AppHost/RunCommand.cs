@@ -10,7 +10,8 @@ namespace SynthVlm.AppHost;
 /// <summary>
 /// The run verb: find the cluster running on the data folder or start one (service output to log
 /// files), submit the run, follow it with per-stage progress until it ends, print the summary,
-/// and stop whatever it started. Ctrl+C cancels the run first; a second one stops waiting.
+/// follow its training job when it asked for one (--train), and stop whatever it started. Ctrl+C
+/// cancels the run (or the training job) first; a second one stops waiting.
 /// </summary>
 internal static class RunCommand
 {
@@ -24,7 +25,7 @@ internal static class RunCommand
     private static readonly TimeSpan SubmitRetryFor = TimeSpan.FromSeconds(30);
     private static readonly string[] RunStages = [KnownServices.Curation.Name, KnownServices.Diffusion.Name, KnownServices.Scoring.Name, KnownServices.Selection.Name];
 
-    /// <summary>Runs the verb; the exit code is 0 when the run completed, 1 when it did not, 2 when it was refused.</summary>
+    /// <summary>Runs the verb; the exit code is 0 when the run completed (and its training, if asked for, succeeded), 1 when it did not, 2 when it was refused.</summary>
     public static async Task<int> RunAsync(AppHostSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -64,6 +65,7 @@ internal static class RunCommand
         try
         {
             Uri endpoint;
+            Uri? training;
             if (running is not null)
             {
                 if (!await WaitServingAsync(running, interrupt.Token).ConfigureAwait(false))
@@ -80,6 +82,7 @@ internal static class RunCommand
                     output.Warn($"{string.Join(", ", settings.ClusterOptionsGiven.Distinct())} only shape a cluster this command starts; the running one is used as it is.");
                 }
                 endpoint = running.CurationGrpc;
+                training = running.TrainingGrpc;
             }
             else
             {
@@ -108,7 +111,7 @@ internal static class RunCommand
                     output.Info("Stopping (interrupted during start)...");
                     return 130;
                 }
-                var blocking = unhealthy.Intersect(RunStages).ToList();
+                var blocking = unhealthy.Intersect(config.Train is { Enabled: true } ? [.. RunStages, KnownServices.Training.Name] : RunStages).ToList();
                 if (blocking.Count > 0)
                 {
                     output.Error($"{string.Join(", ", blocking)} did not become healthy, so a run cannot go through; their output is in {settings.LogDirectory}.");
@@ -118,10 +121,30 @@ internal static class RunCommand
                     ? $"All {cluster.ExpectedReplicas} resources healthy."
                     : $"Running without {string.Join(", ", unhealthy)} (not needed for a run).");
                 endpoint = cluster.CurationGrpc;
+                training = cluster.TrainingGrpc;
             }
 
             using var channel = GrpcChannel.ForAddress(endpoint);
-            return await SubmitAndFollowAsync(new RunsClient(channel), config, output, interrupt.Token, abandon.Token).ConfigureAwait(false);
+            var (code, run) = await SubmitAndFollowAsync(new RunsClient(channel), config, output, interrupt.Token, abandon.Token).ConfigureAwait(false);
+            if (code != 0 || run is null || config.Train is not { Enabled: true })
+            {
+                return code;
+            }
+            if (training is null)
+            {
+                output.Error($"The AppHost running on {settings.DataDirectory} did not publish the training service's address (it predates --train); restart it to follow training.");
+                return 1;
+            }
+            var job = await RunTrainingFollower.FollowAsync(training, run.Id, output, settings.LogDirectory, interrupt.Token).ConfigureAwait(false);
+            if (job is not null)
+            {
+                output.WriteLine(string.Empty);
+                foreach (var line in RunTrainingFollower.Summary(job))
+                {
+                    output.WriteLine(line);
+                }
+            }
+            return job?.State == TrainingState.Succeeded ? 0 : 1;
         }
         finally
         {
@@ -152,7 +175,8 @@ internal static class RunCommand
         return false;
     }
 
-    private static async Task<int> SubmitAndFollowAsync(RunsClient client, RunConfig config, ClusterConsole output, CancellationToken interrupt, CancellationToken abandon)
+    /// <summary>Submits the run and follows it; the exit code, and the run once it has ended (null when it was not submitted).</summary>
+    private static async Task<(int Code, Run? Run)> SubmitAndFollowAsync(RunsClient client, RunConfig config, ClusterConsole output, CancellationToken interrupt, CancellationToken abandon)
     {
         Run run;
         try
@@ -163,12 +187,12 @@ internal static class RunCommand
         {
             output.Info($"Interrupted while submitting; cancelling run {config.Id} in case it was recorded.");
             await TryCancelAsync(client, config.Id, output, abandon).ConfigureAwait(false);
-            return 1;
+            return (1, null);
         }
         catch (RpcException e)
         {
             output.Error($"The curation service refused the run ({e.StatusCode}): {e.Status.Detail}");
-            return 2;
+            return (2, null);
         }
         output.Info($"Submitted run {run.Id}: {run.Config.Captions} -> {run.Config.Output}");
 
@@ -177,7 +201,7 @@ internal static class RunCommand
         run = await FollowAsync(client, run, view, output, interrupt, abandon).ConfigureAwait(false);
         view.Finish(run);
         PrintSummary(run, output);
-        return run.State == RunState.Completed ? 0 : 1;
+        return (run.State == RunState.Completed ? 0 : 1, run);
     }
 
     /// <summary>Watches the run until it has finished, reconnecting through restarts of the curation service.</summary>

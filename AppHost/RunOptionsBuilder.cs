@@ -14,6 +14,8 @@ internal sealed class RunOptionsBuilder
     private const int MaxSteps = 1000;
     private const int MaxSide = 4096;
     private const double MaxLambda = 10;
+    private const int MaxTrainingBatch = 65536;
+    private const int DefaultMicroBatch = 8;
     private static readonly string[] ImageFormats = ["png", "jpeg", "webp"];
 
     private readonly RunConfig _config = new()
@@ -30,6 +32,7 @@ internal sealed class RunOptionsBuilder
     {
         "--captions", "--out", "--run-id", "--variants", "--top-k", "--top-fraction", "--lambda", "--clip-only",
         "--seed", "--steps", "--size", "--image-format", "--keep-duplicates", "--skip-filters",
+        "--train", "--train-model", "--train-batch", "--train-steps",
     };
 
     /// <summary>Consumes the run option at <paramref name="i"/> (and its value); false when it is not one.</summary>
@@ -91,6 +94,21 @@ internal sealed class RunOptionsBuilder
             case "--skip-filters":
                 _config.Curation.SkipRuleFilters = true;
                 break;
+            case "--train":
+                Training();
+                break;
+            case "--train-model":
+                Training().ModelDir = ExistingFile(option, AppHostSettings.Value(args, ref i));
+                break;
+            case "--train-batch":
+                // The micro-batch must divide the global batch: the largest divisor up to the trainer's default.
+                var batch = (int)Integer(option, AppHostSettings.Value(args, ref i), 1, MaxTrainingBatch);
+                Training().Hyperparameters.GlobalBatchSize = batch;
+                Training().Hyperparameters.MicroBatchSize = Enumerable.Range(1, Math.Min(batch, DefaultMicroBatch)).Last(m => batch % m == 0);
+                break;
+            case "--train-steps":
+                Training().Hyperparameters.MaxSteps = (int)Integer(option, AppHostSettings.Value(args, ref i), 1, int.MaxValue);
+                break;
             default:
                 return false;
         }
@@ -101,6 +119,14 @@ internal sealed class RunOptionsBuilder
     /// <exception cref="FormatException">--captions is missing.</exception>
     public RunConfig Build() =>
         _config.Captions.Length > 0 ? _config.Clone() : throw new FormatException("run: --captions FILE is required.");
+
+    /// <summary>The run's training settings, opted in (every --train-* option implies --train).</summary>
+    private RunTraining Training()
+    {
+        _config.Train ??= new RunTraining { Hyperparameters = new TrainingHyperparameters() };
+        _config.Train.Enabled = true;
+        return _config.Train;
+    }
 
     private void Size(string option)
     {

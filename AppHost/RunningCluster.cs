@@ -8,26 +8,29 @@ using Grpc.Net.Client;
 namespace SynthVlm.AppHost;
 
 /// <summary>
-/// {data-dir}/apphost.json: the default verb publishes its pid and the curation service's gRPC
-/// URL there while it runs, so that `run` submits to that cluster instead of starting a second
-/// one on the same data folder (and the same Redis AOF).
+/// {data-dir}/apphost.json: the default verb publishes its pid and the curation and training
+/// services' gRPC URLs there while it runs, so that `run` submits to that cluster instead of
+/// starting a second one on the same data folder (and the same Redis AOF).
 /// </summary>
 /// <param name="Pid">The AppHost process.</param>
 /// <param name="CurationGrpc">Where Runs is served.</param>
-internal sealed record RunningCluster(int Pid, Uri CurationGrpc)
+/// <param name="TrainingGrpc">Where Training is served (null in a file written before it was published).</param>
+internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGrpc)
 {
     /// <summary>The file name in the data folder.</summary>
     public const string FileName = "apphost.json";
 
     private const string PidProperty = "pid";
     private const string CurationGrpcProperty = "curationGrpc";
+    private const string TrainingGrpcProperty = "trainingGrpc";
     private const string StartedProperty = "started";
     private static readonly TimeSpan HealthDeadline = TimeSpan.FromSeconds(5);
 
     /// <summary>Writes the file (atomically); false, with a warning, when it cannot be written.</summary>
-    public static bool TryPublish(string dataDirectory, Uri curationGrpc, ClusterConsole output)
+    public static bool TryPublish(string dataDirectory, Uri curationGrpc, Uri trainingGrpc, ClusterConsole output)
     {
         ArgumentNullException.ThrowIfNull(curationGrpc);
+        ArgumentNullException.ThrowIfNull(trainingGrpc);
         ArgumentNullException.ThrowIfNull(output);
         var path = Path.Combine(dataDirectory, FileName);
         var temporary = $"{path}.{Environment.ProcessId}.tmp";
@@ -40,6 +43,7 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc)
                 json.WriteStartObject();
                 json.WriteNumber(PidProperty, Environment.ProcessId);
                 json.WriteString(CurationGrpcProperty, curationGrpc.ToString().TrimEnd('/'));
+                json.WriteString(TrainingGrpcProperty, trainingGrpc.ToString().TrimEnd('/'));
                 json.WriteString(StartedProperty, DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
                 json.WriteEndObject();
             }
@@ -109,9 +113,11 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc)
             if (root.ValueKind == JsonValueKind.Object
                 && root.TryGetProperty(PidProperty, out var pid) && pid.TryGetInt32(out var pidValue) && pidValue > 0
                 && root.TryGetProperty(CurationGrpcProperty, out var url) && url.ValueKind == JsonValueKind.String
-                && Uri.TryCreate(url.GetString(), UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+                && Uri.TryCreate(url.GetString(), UriKind.Absolute, out var uri) && IsHttp(uri))
             {
-                return new RunningCluster(pidValue, uri);
+                var training = root.TryGetProperty(TrainingGrpcProperty, out var t) && t.ValueKind == JsonValueKind.String
+                    && Uri.TryCreate(t.GetString(), UriKind.Absolute, out var trainingUri) && IsHttp(trainingUri) ? trainingUri : null;
+                return new RunningCluster(pidValue, uri, training);
             }
         }
         catch (JsonException e)
@@ -125,6 +131,8 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc)
         }
         throw new InvalidDataException($"{path} lacks a positive \"{PidProperty}\" or an http(s) \"{CurationGrpcProperty}\"; delete it if no AppHost is running on this data folder.");
     }
+
+    private static bool IsHttp(Uri uri) => uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps;
 
     private static bool IsAlive(int pid)
     {

@@ -127,6 +127,9 @@ internal sealed class SynthVlmCluster : IAsyncDisposable
     /// <summary>The curation service's gRPC address (DCP's proxy, which spreads connections over the replicas).</summary>
     public Uri CurationGrpc => new(Resources.Curation.GetEndpoint(SynthVlmAppModel.GrpcEndpoint).Url);
 
+    /// <summary>The training service's gRPC address (the Training API: a run's --train job is followed there).</summary>
+    public Uri TrainingGrpc => new(Resources.Services[KnownServices.Training.Name].GetEndpoint(SynthVlmAppModel.GrpcEndpoint).Url);
+
     /// <summary>Stops every resource (services, then DCP tears the rest down) and the dashboard.</summary>
     public async Task StopAsync()
     {

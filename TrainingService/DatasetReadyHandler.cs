@@ -13,7 +13,8 @@ namespace SynthVlm.TrainingService;
 /// The stream worker: a synthvlm:datasets entry (DatasetReady) of a run whose config opts in
 /// (<c>train.enabled</c>) queues a stage-1 job on the run's dataset, output in
 /// {AutoTrain:OutputRoot}/{run}/stage1; when that job succeeds a ModelReady goes to
-/// synthvlm:checkpoints with the run's trace. The entry is acknowledged once the job is queued (a
+/// synthvlm:checkpoints with the run's trace. The base model is the run's (<c>train.model_dir</c>),
+/// else the service's ({AutoTrain:ModelDir}), else the tiny LLaVA written to {models}/tiny/llava. The entry is acknowledged once the job is queued (a
 /// job takes hours; holding the entry would have it claimed by another replica), so a process
 /// that dies mid-job loses the announcement but not the checkpoints: redelivering the run's
 /// DatasetReady (or submitting the same output folder) resumes.
@@ -91,7 +92,8 @@ public sealed partial class DatasetReadyHandler : IStreamHandler
         }
         else
         {
-            throw new PermanentStreamFailureException($"run '{run}': train.enabled is set but neither train.model_dir (or vision_dir + llm_dir) nor {AutoTrainOptions.Section}:ModelDir names a base model.");
+            // Nothing configured: the embedded tiny LLaVA, as the other stages default to their tiny models.
+            request.ModelDir = Vlm.Tiny.TinyLlava.EnsureTiny(auto.TinyModelDirectory);
         }
         var output = Path.GetFullPath(request.OutputDir);
         if (jobs.List().FirstOrDefault(j => !j.IsFinal && j.OutputDirectory == output) is { } running)

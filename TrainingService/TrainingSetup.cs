@@ -39,7 +39,7 @@ public static partial class TrainingSetup
         app.MapGrpcService<TrainingRpcService>();
         var paths = app.Services.GetRequiredService<DataPaths>();
         var auto = app.Services.GetRequiredService<AutoTrainOptions>();
-        LogReady(app.Logger, paths.DataDirectory, auto.BaseModel.ModelDirectory ?? auto.BaseModel.VisionDirectory ?? "(none: runs with train.enabled need train.model_dir)");
+        LogReady(app.Logger, paths.DataDirectory, auto.BaseModel.ModelDirectory ?? auto.BaseModel.VisionDirectory ?? $"the tiny LLaVA ({auto.TinyModelDirectory}, written on first use)");
     }
 
     [Microsoft.Extensions.Logging.LoggerMessage(EventId = 660, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "training jobs run one at a time; data folder {Folder}; automatic training's default base model {BaseModel}")]
@@ -67,11 +67,13 @@ public static partial class TrainingSetup
 /// <summary>
 /// Automatic training of runs' datasets: the base model a run's stage-1 job starts from when the
 /// run's <c>train</c> settings name none ("SynthVlm:Training:AutoTrain:ModelDir", or
-/// ":VisionDir" + ":LlmDir"), and the output root ({data}/training/runs by default).
+/// ":VisionDir" + ":LlmDir"; when neither is set, the embedded tiny LLaVA), and the output root
+/// ({data}/training/runs by default).
 /// </summary>
 /// <param name="BaseModel">The default base model (may be empty).</param>
 /// <param name="OutputRoot">Folder of the runs' job outputs ({root}/{run}/stage1).</param>
-public sealed record AutoTrainOptions(TrainingBaseModel BaseModel, string OutputRoot)
+/// <param name="TinyModelDirectory">Where the tiny LLaVA is written when no base model is configured ({models}/tiny/llava).</param>
+public sealed record AutoTrainOptions(TrainingBaseModel BaseModel, string OutputRoot, string TinyModelDirectory)
 {
     /// <summary>Configuration section.</summary>
     public const string Section = TrainingSetup.Section + ":AutoTrain";
@@ -102,6 +104,6 @@ public sealed record AutoTrainOptions(TrainingBaseModel BaseModel, string Output
             }
         }
         var root = Value(configuration, "OutputRoot") ?? Path.Combine(paths.DataDirectory, "training", "runs");
-        return new AutoTrainOptions(model, Path.GetFullPath(root));
+        return new AutoTrainOptions(model, Path.GetFullPath(root), Path.Combine(paths.ModelsDirectory, "tiny", "llava"));
     }
 }

@@ -8,9 +8,10 @@ namespace SynthVlm.AppHost.BrowserTests;
 /// <summary>
 /// The README's cluster as a user sees it, in Debian's headless chromium (Playwright drives
 /// <c>/usr/bin/chromium</c> by path; its browser download is never used): the real AppHost with two
-/// scoring replicas, a small run submitted by the run verb to that running cluster, then the Aspire
-/// dashboard's resources page (every replica, the web front end's token link), its traces (the run is
-/// one trace across the stage services) and the web front end's runs and gallery pages, and Ctrl+C.
+/// scoring replicas, a small run submitted by the run verb to that running cluster (with --train, so
+/// TrainingService trains stage 1 on its dataset), then the Aspire dashboard's resources page (every
+/// replica, the web front end's token link), its traces (the run is one trace across the stage
+/// services and training), the training metrics, the web front end's runs and gallery pages, and Ctrl+C.
 /// Screenshots of each page go to .synthvlm/screenshots/apphost-*.png.
 /// </summary>
 public sealed class AspireDashboardBrowserTests : IDisposable
@@ -20,8 +21,10 @@ public sealed class AspireDashboardBrowserTests : IDisposable
     private const int Captions = 8;
     private const int TopK = 3;
 
-    // The run's stage services: each records spans under the run's trace (the traceparent travels in the stream entries).
-    private static readonly string[] TracedServices = ["curation", "diffusion", "scoring", "selection"];
+    // The run's stage services: each records spans under the run's trace (the traceparent travels in the stream entries);
+    // training's "train job" and "train step" spans continue it from the synthvlm:datasets entry (--train).
+    private static readonly string[] TracedServices = ["curation", "diffusion", "scoring", "selection", "training"];
+    private static readonly string[] TrainingInstruments = ["synthvlm.training.loss", "synthvlm.training.learning_rate", "synthvlm.training.samples"];
     private static readonly string[] ChromiumFlags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
 
     // Cluster start under load (DESIGN/ENVIRONMENT: 25–43 s with a load average of 30), a run of 8 tiny
@@ -52,11 +55,13 @@ public sealed class AspireDashboardBrowserTests : IDisposable
         var dataset = Path.Combine(_dataDir, "dataset");
         var run = await ChildProcess.RunAsync("dotnet",
             [AppHostProcess.Dll(assembly), "run", "--data-dir", _dataDir, "--captions", pool, "--out", dataset, "--run-id", RunId,
-             "--variants", "1", "--steps", "2", "--size", "32x32", "--top-k", TopK.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+             "--variants", "1", "--steps", "2", "--size", "32x32", "--top-k", TopK.ToString(System.Globalization.CultureInfo.InvariantCulture),
+             "--train", "--train-batch", "1"],
             RunTimeout).WithTimeout(RunTimeout + TimeSpan.FromSeconds(30));
         var runText = run.StandardOutput + run.StandardError;
         run.ExitCode.Should().Be(0, runText + "\n--- AppHost ---\n" + apphost.Output);
-        runText.Should().Contain("Using the cluster of the AppHost running on").And.Contain($"selected: {TopK} pairs");
+        runText.Should().Contain("Using the cluster of the AppHost running on").And.Contain($"selected: {TopK} pairs")
+            .And.Contain($"training: stage 1 SUCCEEDED, {TopK} steps");
 
         Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
         using var playwright = await Playwright.CreateAsync().WithTimeout();
@@ -71,6 +76,7 @@ public sealed class AspireDashboardBrowserTests : IDisposable
         {
             await ResourcesPageListsEveryReplicaAsync(page, dashboard, replicas);
             await TraceSpansTheStageServicesAsync(page, dashboard);
+            await TrainingMetricsAreChartedAsync(page, dashboard);
             await page.GotoAsync(new Uri(dashboard, "/").ToString()).WithTimeout();
             var web = await WebLinkAsync(page);
             await FrontEndShowsTheRunAndItsGalleryAsync(context, web);
@@ -185,6 +191,40 @@ public sealed class AspireDashboardBrowserTests : IDisposable
         }
         await File.WriteAllTextAsync(Path.Combine(_screenshots, "apphost-dashboard-trace.html"), await page.ContentAsync()).WithTimeout();
         await Shot(page, "dashboard-trace");
+    }
+
+    /// <summary>
+    /// The Metrics page of the training resource lists the trainer's instruments (meter
+    /// SynthVlm.Training) once their first export is in, and charts the loss.
+    /// </summary>
+    private async Task TrainingMetricsAreChartedAsync(IPage page, Uri login)
+    {
+        var metrics = new Uri(login, "/metrics/resource/training").ToString();
+        await TestTimeout.Until(async () =>
+        {
+            await page.GotoAsync(metrics).WithTimeout();
+            try
+            {
+                // The instrument tree renders once the page has connected; absent text after that means not exported yet.
+                await Assertions.Expect(page.GetByText(TrainingInstruments[0], new() { Exact = true }).First).ToBeAttachedAsync(new() { Timeout = 10_000 }).WithTimeout();
+            }
+            catch (PlaywrightException)
+            {
+                return false;
+            }
+            foreach (var instrument in TrainingInstruments)
+            {
+                if (await page.GetByText(instrument, new() { Exact = true }).CountAsync() == 0)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }, TelemetryTimeout, $"the instruments {string.Join(", ", TrainingInstruments)} on {metrics}");
+        // The instrument's chart, as the dashboard links it (its description is the histogram's).
+        await page.GotoAsync(metrics + $"?meter=SynthVlm.Training&instrument={TrainingInstruments[0]}").WithTimeout();
+        await Assertions.Expect(page.GetByText("Mean cross-entropy of an optimizer step").First).ToBeVisibleAsync().WithTimeout(TimeSpan.FromSeconds(45));
+        await Shot(page, "dashboard-training-metrics");
     }
 
     /// <summary>The front end through the dashboard's link: the run is listed, its gallery shows its images with scores.</summary>

@@ -16,7 +16,7 @@ public sealed class AppHostProcessTests : IDisposable
     private static string AppHostDll() => AppHostProcess.Dll(typeof(AppHostProcessTests).Assembly);
 
     [Fact]
-    public async Task Run_verb_starts_the_cluster_runs_a_pool_to_a_dataset_prints_the_summary_and_stops_everything()
+    public async Task Run_verb_starts_the_cluster_runs_a_pool_to_a_dataset_trains_stage_1_on_it_prints_the_summary_and_stops_everything()
     {
         var pool = Path.Combine(_dataDir, "pool.json");
         var captions = Enumerable.Range(0, 8).Select(i => new { id = $"c{i}", caption = $"a yellow kite number {i} flying over a green hill on a windy afternoon" }).ToList();
@@ -25,13 +25,21 @@ public sealed class AppHostProcessTests : IDisposable
         var output = Path.Combine(_dataDir, "dataset");
 
         var result = await ChildProcess.RunAsync("dotnet",
-            [AppHostDll(), "run", "--captions", pool, "--out", output, "--top-k", "3", "--variants", "1", "--steps", "2", "--size", "32x32", "--run-id", "apphost-run", "--data-dir", _dataDir, "--dashboard-port", "0", "--otlp-port", "0"],
-            TimeSpan.FromMinutes(6));
+            [AppHostDll(), "run", "--captions", pool, "--out", output, "--top-k", "3", "--variants", "1", "--steps", "2", "--size", "32x32", "--run-id", "apphost-run", "--data-dir", _dataDir, "--dashboard-port", "0", "--otlp-port", "0",
+             "--train", "--train-batch", "1"],
+            TimeSpan.FromMinutes(8));
 
         var text = result.StandardOutput + result.StandardError;
         result.ExitCode.Should().Be(0, text);
         text.Should().Contain("Login to the dashboard at http://127.0.0.1:").And.Contain("COMPLETED").And.Contain(output)
             .And.Contain("| selected | 3 |").And.Contain("Stopped 8 processes");
+        // --train: TrainingService trains the tiny LLaVA's projector on the 3 pairs, one sample a step.
+        var stage1 = Path.Combine(_dataDir, "training", "runs", "apphost-run", "stage1");
+        text.Should().Contain("[train] step 3/3").And.Contain("training: stage 1 SUCCEEDED, 3 steps")
+            .And.Contain($"model:    {Path.Combine(stage1, "model")}").And.Contain(Path.Combine(stage1, "loss.svg"));
+        File.Exists(Path.Combine(stage1, "mm_projector.bin")).Should().BeTrue("stage 1 writes the projector LLaVA's stage 2 starts from");
+        File.Exists(Path.Combine(stage1, "model", "config.json")).Should().BeTrue();
+        File.Exists(Path.Combine(_dataDir, "models", "tiny", "llava", "model.safetensors")).Should().BeTrue("no base model was configured, so the tiny LLaVA was written");
         var llava = System.Text.Json.JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(output, "llava.json"))).RootElement;
         llava.GetArrayLength().Should().Be(3);
         File.Exists(Path.Combine(_dataDir, "apphost.json")).Should().BeFalse("a run that started its own cluster leaves no running-cluster file");

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SynthVlm.Vlm.Model;
@@ -77,7 +78,11 @@ public sealed record TrainingBaseModel(string? ModelDirectory = null, string? Vi
 /// <param name="Settings">What to train on and how (validated on submit).</param>
 /// <param name="BaseModel">The model to start from (validated on submit).</param>
 /// <param name="Run">The pipeline run whose dataset this is, if any.</param>
-public sealed record TrainingJobRequest(TrainingSettings Settings, TrainingBaseModel BaseModel, string? Run = null);
+/// <param name="TraceParent">
+/// The W3C id of the span the job's "train job" span continues (the run's trace, or the Submit
+/// call's); null takes <see cref="Activity.Current"/> at submission.
+/// </param>
+public sealed record TrainingJobRequest(TrainingSettings Settings, TrainingBaseModel BaseModel, string? Run = null, string? TraceParent = null);
 
 /// <summary>A job as it is now.</summary>
 /// <param name="Id">The job's id.</param>
@@ -144,7 +149,8 @@ public sealed class TrainingJobManager : IDisposable
                 throw new InvalidOperationException($"output folder {output} is in use by job {busy.Id} ({busy.Status.State}); wait for it or cancel it.");
             }
             var id = $"train-{Guid.NewGuid():N}"[..18];
-            var job = new Job(id, request with { Settings = settings }, Interlocked.Increment(ref order),
+            // The job runs later on the worker thread, where the submitter's span is no longer current.
+            var job = new Job(id, request with { Settings = settings, TraceParent = request.TraceParent ?? Activity.Current?.Id }, Interlocked.Increment(ref order),
                 new TrainingJobStatus(id, TrainingJobState.Queued, settings.Stage, output, request.Run, DateTimeOffset.UtcNow, null, "queued", null));
             jobs[id] = job;
             queue.Add(job);
@@ -289,6 +295,10 @@ public sealed class TrainingJobManager : IDisposable
             job.Publish(job.Status with { State = TrainingJobState.Running, Message = "loading the base model" });
         }
         var settings = job.Request.Settings;
+        using var span = TrainingTelemetry.ActivitySource.StartActivity("train job", ActivityKind.Internal, job.Request.TraceParent);
+        span?.SetTag("synthvlm.training.job", job.Id);
+        span?.SetTag("synthvlm.training.stage", settings.Stage.ToString());
+        span?.SetTag("synthvlm.run", job.Request.Run);
         TrainingJobStatus final;
         try
         {
@@ -308,6 +318,11 @@ public sealed class TrainingJobManager : IDisposable
 #pragma warning restore CA1031
         {
             final = job.Status with { State = TrainingJobState.Failed, Message = e.Message };
+        }
+        span?.SetTag("synthvlm.training.state", final.State.ToString());
+        if (final.State == TrainingJobState.Failed)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, final.Message);
         }
         Update(job, _ => final);
         JobEnded?.Invoke(final);

@@ -1,0 +1,137 @@
+using System.Globalization;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SynthVlm.Protos.V1;
+
+namespace SynthVlm.AppHost;
+
+/// <summary>
+/// The run verb's <c>--train</c>: once the run's dataset is written, TrainingService queues a
+/// stage-1 job for it (synthvlm:datasets); this finds that job by the run's id, shows its steps
+/// (loss, learning rate, samples/s, ETA) until it ends, and cancels it on Ctrl+C (its checkpoints
+/// stay, so the same job submitted again resumes).
+/// </summary>
+internal static class RunTrainingFollower
+{
+    // The dataset is announced when the run completes; the service takes it within a second or two.
+    // Under load, or when the service is restarting, it can take longer: a bound, not an expectation.
+    private static readonly TimeSpan JobAppearsWithin = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan PrintEvery = TimeSpan.FromSeconds(2);
+
+    /// <summary>Follows the run's training job to its end; null (with the reason printed) when there is none to follow.</summary>
+    public static async Task<TrainingJob?> FollowAsync(Uri endpoint, string runId, ClusterConsole output, string logDirectory, CancellationToken interrupt)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        using var channel = GrpcChannel.ForAddress(endpoint);
+        var client = new Training.TrainingClient(channel);
+        output.Info($"Run {runId} asked for training (--train); waiting for TrainingService to queue its stage-1 job...");
+        var job = await FindJobAsync(client, runId, interrupt).ConfigureAwait(false);
+        if (job is null)
+        {
+            output.Error(interrupt.IsCancellationRequested
+                ? "Interrupted before the training job was queued."
+                : $"TrainingService at {endpoint} has no job for run {runId} after {JobAppearsWithin.TotalMinutes:0} minutes; its output is in {logDirectory} " +
+                  "(a run that had completed before is not announced again, so it is not trained again).");
+            return null;
+        }
+        output.Info($"Training job {job.Id} ({Describe(job.Stage)}) -> {job.OutputDir}");
+        var last = job;
+        var lastPrinted = DateTime.MinValue;
+        var lastMessage = string.Empty;
+        var lastStep = 0;
+        try
+        {
+            using var call = client.Watch(new WatchTrainingRequest { JobId = job.Id }, cancellationToken: interrupt);
+            await foreach (var progress in call.ResponseStream.ReadAllAsync(interrupt).ConfigureAwait(false))
+            {
+                last = new TrainingJob(last) { State = progress.State, Progress = progress };
+                var final = IsFinal(progress.State);
+                if (progress.Message != lastMessage && progress.Step == 0)
+                {
+                    output.Info($"training: {progress.Message}");
+                }
+                else if (progress.Step > lastStep && (lastStep == 0 || final || DateTime.UtcNow - lastPrinted >= PrintEvery))
+                {
+                    // The first step, then one line every few seconds, and the last: the loss's course without a line per step.
+                    output.WriteLine(StepLine(progress));
+                    lastPrinted = DateTime.UtcNow;
+                    lastStep = progress.Step;
+                }
+                lastMessage = progress.Message;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or RpcException && interrupt.IsCancellationRequested)
+        {
+            output.Info($"Ctrl+C: cancelling training job {job.Id} (its checkpoints in {job.OutputDir} stay)...");
+            try
+            {
+                last = await client.CancelAsync(new CancelTrainingRequest { JobId = job.Id }, deadline: DateTime.UtcNow + CallDeadline).ConfigureAwait(false);
+            }
+            catch (RpcException cancel)
+            {
+                output.Error($"Could not cancel training job {job.Id} ({cancel.StatusCode}): {cancel.Status.Detail}");
+            }
+        }
+        catch (RpcException e)
+        {
+            output.Error($"Watching training job {job.Id} failed ({e.StatusCode}): {e.Status.Detail}; its output is in {logDirectory}.");
+        }
+        return last;
+    }
+
+    /// <summary>The summary lines of a followed job.</summary>
+    public static IEnumerable<string> Summary(TrainingJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var progress = job.Progress ?? new TrainingProgress();
+        yield return string.Create(CultureInfo.InvariantCulture,
+            $"  training: {Describe(job.Stage)} {job.State.ToString().ToUpperInvariant()}, {progress.Step} steps, last loss {progress.Loss:0.####}");
+        if (progress.Message.Length > 0 && job.State != TrainingState.Succeeded)
+        {
+            yield return $"            {progress.Message}";
+        }
+        if (progress.ModelDir.Length > 0)
+        {
+            yield return $"  model:    {progress.ModelDir}";
+        }
+        foreach (var file in new[] { "report.json", "loss.svg" }.Select(f => Path.Combine(job.OutputDir, f)).Where(File.Exists))
+        {
+            yield return $"  report:   {file}";
+        }
+    }
+
+    private static async Task<TrainingJob?> FindJobAsync(Training.TrainingClient client, string runId, CancellationToken interrupt)
+    {
+        var giveUpAt = DateTime.UtcNow + JobAppearsWithin;
+        while (!interrupt.IsCancellationRequested)
+        {
+            try
+            {
+                var jobs = await client.ListAsync(new ListTrainingRequest(), deadline: DateTime.UtcNow + CallDeadline, cancellationToken: interrupt).ConfigureAwait(false);
+                if (jobs.Jobs.LastOrDefault(j => j.Run == runId) is { } job)
+                {
+                    return job;
+                }
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled)
+            {
+                // Restarting, or Ctrl+C: checked below.
+            }
+            if (DateTime.UtcNow > giveUpAt)
+            {
+                return null;
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), interrupt).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        return null;
+    }
+
+    private static string StepLine(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"[train] step {p.Step}/{p.TotalSteps}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.00e+00}  {p.SamplesPerS:0.0} samples/s  {p.TokensPerS:0} tokens/s  ETA {RunProgressView.Duration(p.EtaSeconds)}");
+
+    private static string Describe(TrainingStage stage) => stage == TrainingStage.Finetune ? "stage 2" : "stage 1";
+
+    /// <summary>Whether the job has ended.</summary>
+    public static bool IsFinal(TrainingState state) => state is TrainingState.Succeeded or TrainingState.Failed or TrainingState.Cancelled;
+}
