@@ -1,0 +1,64 @@
+namespace SynthVlm.ChatEndpoints;
+
+/// <summary>
+/// A chat model: answers a conversation of text and images. Implemented by an OpenAI-compatible
+/// endpoint client and by the in-process LLaVA; benchmarks, graders and judges see only this.
+/// </summary>
+public interface IChatModel
+{
+    /// <summary>The model's name as results and caches record it (e.g. "llava-v1.5-7b", "gpt-4-0613").</summary>
+    string ModelName { get; }
+
+    /// <summary>Answers <paramref name="request"/>.</summary>
+    /// <exception cref="ChatModelException">The model could not answer (after any retries); the message says why.</exception>
+    Task<ChatReply> CompleteAsync(ChatRequest request, CancellationToken cancellationToken = default);
+}
+
+/// <summary>One message of a conversation.</summary>
+/// <param name="Role">"system", "user" or "assistant".</param>
+/// <param name="Text">The message's text.</param>
+/// <param name="ImagePaths">Image files shown with the message (user messages), in order; null or empty for none.</param>
+public sealed record ChatMessage(string Role, string Text, IReadOnlyList<string>? ImagePaths = null)
+{
+    /// <summary>A user message, optionally with images.</summary>
+    public static ChatMessage User(string text, params string[] imagePaths) => new("user", text, imagePaths);
+
+    /// <summary>A system message.</summary>
+    public static ChatMessage System(string text) => new("system", text);
+
+    /// <summary>An assistant message (a few-shot example's answer).</summary>
+    public static ChatMessage Assistant(string text) => new("assistant", text);
+}
+
+/// <summary>What to ask.</summary>
+/// <param name="Messages">The conversation, oldest first.</param>
+/// <param name="Temperature">Sampling temperature; 0 is greedy.</param>
+/// <param name="MaxTokens">Most tokens in the reply.</param>
+/// <param name="Seed">Sampling seed where the model takes one.</param>
+public sealed record ChatRequest(IReadOnlyList<ChatMessage> Messages, double Temperature = 0, int MaxTokens = 128, int? Seed = null);
+
+/// <summary>A reply.</summary>
+/// <param name="Text">The assistant's text.</param>
+/// <param name="FromCache">Whether it came from a cache rather than the model.</param>
+public sealed record ChatReply(string Text, bool FromCache = false);
+
+/// <summary>A chat model could not answer; the message names the model and the reason.</summary>
+public sealed class ChatModelException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ChatModelException()
+    {
+    }
+
+    /// <summary>Creates the exception with a message.</summary>
+    public ChatModelException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception with a message and its cause.</summary>
+    public ChatModelException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
