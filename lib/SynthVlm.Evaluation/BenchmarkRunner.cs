@@ -1,0 +1,213 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SynthVlm.ChatEndpoints;
+
+namespace SynthVlm.Evaluation;
+
+/// <summary>How a benchmark is run.</summary>
+/// <param name="Concurrency">Questions in flight at once (an endpoint's request limit; the in-process model batches what is in flight).</param>
+public sealed record BenchmarkRunOptions(int Concurrency = 8)
+{
+    /// <summary>Checks the values; throws naming the option.</summary>
+    public void Validate() => ArgumentOutOfRangeException.ThrowIfLessThan(Concurrency, 1, nameof(Concurrency));
+}
+
+/// <summary>Where a benchmark run is.</summary>
+/// <param name="Benchmark">The benchmark.</param>
+/// <param name="Answered">Questions answered so far (reused ones included).</param>
+/// <param name="Failed">Questions the model could not answer.</param>
+public sealed record BenchmarkProgress(string Benchmark, int Answered, int Failed);
+
+/// <summary>What a benchmark run produced.</summary>
+/// <param name="Benchmark">The benchmark.</param>
+/// <param name="AnswersPath">The answers file (LLaVA's format).</param>
+/// <param name="MetricsPath">The metrics file ({"benchmark", "metrics", "scored", "problems", ...}), or null when scoring failed.</param>
+/// <param name="Metrics">The metrics, or null when scoring failed.</param>
+/// <param name="Asked">Questions asked in this run.</param>
+/// <param name="Reused">Questions already answered in the answers file (a resumed run).</param>
+/// <param name="Failures">Questions the model could not answer (not written; a rerun asks them again).</param>
+/// <param name="Error">Why scoring failed, or null.</param>
+public sealed record BenchmarkRunResult(
+    string Benchmark, string AnswersPath, string? MetricsPath, BenchmarkMetrics? Metrics, int Asked, int Reused, IReadOnlyList<InputProblem> Failures, string? Error);
+
+/// <summary>
+/// Runs a benchmark against a chat model the way LLaVA's evaluation scripts do: every question is
+/// asked greedily with its prompt and image, the answers are appended to {out}/{benchmark}/answers.jsonl
+/// in LLaVA's format (<c>question_id, prompt, text, answer_id, model_id, metadata</c>) as they
+/// arrive, then the benchmark scores the file and the metrics go to metrics.json beside it.
+/// </summary>
+/// <remarks>
+/// Questions stream from the question file with a bounded number in flight, so memory does not
+/// grow with the benchmark. A run over an existing answers file asks only the questions it lacks
+/// (a torn last line from a killed run is cut off first), so an interrupted run resumes and a
+/// finished one re-scores for free. A question whose image is missing, or that the model cannot
+/// answer, is recorded with its id and reason and left unanswered; the official metric then
+/// counts it as its script counts a missing answer.
+/// </remarks>
+public sealed class BenchmarkRunner
+{
+    /// <summary>The answers file's name in a benchmark's output folder.</summary>
+    public const string AnswersFileName = "answers.jsonl";
+
+    /// <summary>The metrics file's name in a benchmark's output folder.</summary>
+    public const string MetricsFileName = "metrics.json";
+
+    private readonly IChatModel model;
+    private readonly BenchmarkRunOptions options;
+
+    /// <summary>Creates a runner asking <paramref name="model"/>.</summary>
+    public BenchmarkRunner(IChatModel model, BenchmarkRunOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        this.model = model;
+        this.options = options ?? new BenchmarkRunOptions();
+        this.options.Validate();
+    }
+
+    /// <summary>Answers and scores one benchmark.</summary>
+    /// <param name="benchmark">The benchmark.</param>
+    /// <param name="benchmarkDirectory">Its folder (LLaVA's evaluation layout).</param>
+    /// <param name="outputDirectory">The run's output folder; the benchmark's files go to {out}/{name}/.</param>
+    /// <param name="judge">The grader for benchmarks that need one (MM-Vet), else null.</param>
+    /// <param name="progress">Hears each answer.</param>
+    /// <param name="cancellationToken">Stops asking; the answers written so far stay for a resume.</param>
+    /// <exception cref="BenchmarkFormatException">The question file is missing or malformed.</exception>
+    public async Task<BenchmarkRunResult> RunAsync(
+        IBenchmark benchmark, string benchmarkDirectory, string outputDirectory, IChatModel? judge = null,
+        IProgress<BenchmarkProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(benchmark);
+        var folder = Path.Combine(Path.GetFullPath(outputDirectory), benchmark.Name);
+        Directory.CreateDirectory(folder);
+        var answersPath = Path.Combine(folder, AnswersFileName);
+        var done = ExistingAnswers(answersPath);
+        var failures = new List<InputProblem>();
+        var answered = done.Count;
+        var asked = 0;
+        var writeLock = new Lock();
+        await using (var writer = new StreamWriter(new FileStream(answersPath, FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false)))
+        {
+            var questions = benchmark.ReadQuestions(benchmarkDirectory).Where(q => !done.Contains(q.Id));
+            await Parallel.ForEachAsync(
+                questions,
+                new ParallelOptions { MaxDegreeOfParallelism = options.Concurrency, CancellationToken = cancellationToken },
+                async (question, token) =>
+                {
+                    var (line, failure) = await AskAsync(question, token).ConfigureAwait(false);
+                    lock (writeLock)
+                    {
+                        asked++;
+                        if (line is not null)
+                        {
+                            writer.WriteLine(line);
+                            writer.Flush();
+                            answered++;
+                        }
+                        else
+                        {
+                            failures.Add(new InputProblem(answersPath, 0, failure!));
+                        }
+                        progress?.Report(new BenchmarkProgress(benchmark.Name, answered, failures.Count));
+                    }
+                }).ConfigureAwait(false);
+        }
+
+        try
+        {
+            var answers = AnswerFile.Read(answersPath);
+            var metrics = await benchmark.ScoreAsync(new BenchmarkScoring(benchmarkDirectory, answers, Judge: judge), cancellationToken).ConfigureAwait(false);
+            var metricsPath = Path.Combine(folder, MetricsFileName);
+            var json = metrics.ToJson();
+            json["model"] = model.ModelName;
+            var failed = new JsonArray();
+            foreach (var f in failures)
+            {
+                failed.Add(f.Problem);
+            }
+            json["unanswered"] = failed;
+            IO.AtomicFile.WriteAllText(metricsPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            return new BenchmarkRunResult(benchmark.Name, answersPath, metricsPath, metrics, asked, done.Count, failures, null);
+        }
+        catch (Exception e) when (e is BenchmarkFormatException or ArgumentException or ChatModelException or IOException)
+        {
+            return new BenchmarkRunResult(benchmark.Name, answersPath, null, null, asked, done.Count, failures, e.Message);
+        }
+    }
+
+    /// <summary>One answers line for <paramref name="question"/>, or the reason there is none.</summary>
+    private async Task<(string? Line, string? Failure)> AskAsync(BenchmarkQuestion question, CancellationToken cancellationToken)
+    {
+        if (question.ImagePath is { } image && !File.Exists(image))
+        {
+            return (null, $"question {question.Id}: image {image} does not exist");
+        }
+        var messages = new List<ChatMessage>();
+        foreach (var (user, assistant) in question.Shots ?? [])
+        {
+            messages.Add(ChatMessage.User(user));
+            messages.Add(ChatMessage.Assistant(assistant));
+        }
+        messages.Add(question.ImagePath is { } path ? ChatMessage.User(question.Prompt, path) : ChatMessage.User(question.Prompt));
+        ChatReply reply;
+        try
+        {
+            reply = await model.CompleteAsync(new ChatRequest(messages, Temperature: 0, MaxTokens: question.MaxNewTokens), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChatModelException e)
+        {
+            return (null, $"question {question.Id}: {e.Message}");
+        }
+        return (AnswerLine(question, reply.Text, model.ModelName), null);
+    }
+
+    /// <summary>LLaVA's answers line: question_id (a number when the id is one), prompt, text, answer_id, model_id, metadata, and the benchmark's extra fields.</summary>
+    internal static string AnswerLine(BenchmarkQuestion question, string text, string modelName)
+    {
+        var line = new JsonObject
+        {
+            ["question_id"] = long.TryParse(question.Id, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n.ToString(CultureInfo.InvariantCulture) == question.Id
+                ? JsonValue.Create(n)
+                : JsonValue.Create(question.Id),
+            ["prompt"] = question.Prompt,
+            ["text"] = text,
+            ["answer_id"] = Guid.NewGuid().ToString("N")[..22],
+            ["model_id"] = modelName,
+            ["metadata"] = new JsonObject(),
+        };
+        foreach (var (key, value) in question.AnswerFields ?? new Dictionary<string, string>())
+        {
+            line[key] = value;
+        }
+        return line.ToJsonString();
+    }
+
+    /// <summary>The ids already answered; a torn last line (no newline: the writer was killed) is cut off first.</summary>
+    private static HashSet<string> ExistingAnswers(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return new HashSet<string>(StringComparer.Ordinal);
+        }
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+        {
+            var length = stream.Length;
+            var keep = length;
+            while (keep > 0)
+            {
+                stream.Position = keep - 1;
+                if (stream.ReadByte() == '\n')
+                {
+                    break;
+                }
+                keep--;
+            }
+            if (keep != length)
+            {
+                stream.SetLength(keep);
+            }
+        }
+        return AnswerFile.Read(path).Answers.Select(a => a.QuestionId).ToHashSet(StringComparer.Ordinal);
+    }
+}

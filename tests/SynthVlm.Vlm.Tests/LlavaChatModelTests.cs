@@ -1,0 +1,67 @@
+using SynthVlm.ChatEndpoints;
+using SynthVlm.Vlm.Generation;
+
+namespace SynthVlm.Vlm.Tests;
+
+/// <summary>
+/// The in-process LLaVA behind IChatModel (what EvalService asks): requests in flight together are
+/// generated in batches and answer exactly what one-by-one generation answers, with LLaVA's
+/// evaluation prompt; a request it cannot take fails alone.
+/// </summary>
+public sealed class LlavaChatModelTests
+{
+    private static readonly string[] Images = [.. Directory.GetFiles(Path.Combine(Scripts.Fixtures, "llava_images")).Order(StringComparer.Ordinal).Take(3)];
+
+    private static readonly string[] Questions =
+    [
+        "What is in the image?\nAnswer the question using a single word or phrase.",
+        "Is there a dog in the image?\nAnswer the question using a single word or phrase.",
+        "Describe the image briefly.",
+        "How many objects are there?",
+        "What colour dominates?\nAnswer the question using a single word or phrase.",
+        "Is it day or night?",
+    ];
+
+    [Fact]
+    public async Task Requests_in_flight_are_batched_and_answer_what_one_by_one_generation_and_the_pipeline_answer()
+    {
+        using var pipeline = LlavaPipeline.Open(LlavaParityTests.TinyModel);
+        var requests = Questions.Select((q, i) => new ChatRequest([ChatMessage.User(q, Images[i % Images.Length])], MaxTokens: 6)).ToList();
+
+        string[] alone;
+        using (var single = new LlavaChatModel(pipeline, maxBatchSize: 1))
+        {
+            alone = [.. await Task.WhenAll(requests.Select(async r => (await single.CompleteAsync(r)).Text))];
+            single.Batches.Should().Be(requests.Count);
+        }
+        using var batched = new LlavaChatModel(pipeline, maxBatchSize: 4);
+        var together = await Task.WhenAll(requests.Select(r => batched.CompleteAsync(r)));
+
+        together.Select(r => r.Text).Should().Equal(alone);
+        batched.Batches.Should().BeLessThan(requests.Count, "requests queued together share a batch");
+        batched.ModelName.Should().Be("tiny-llava-hf");
+        for (var i = 0; i < 2; i++)
+        {
+            pipeline.Generate(Questions[i], Images[i % Images.Length], null, new GenerationOptions(MaxNewTokens: 6)).Text.Should().Be(alone[i], "the same vicuna_v1 prompt with the image first");
+        }
+    }
+
+    [Fact]
+    public async Task A_text_only_request_with_few_shot_turns_is_answered_and_bad_requests_fail_alone_naming_the_problem()
+    {
+        using var pipeline = LlavaPipeline.Open(LlavaParityTests.TinyModel);
+        using var model = new LlavaChatModel(pipeline, maxBatchSize: 4);
+        var shots = new ChatRequest([ChatMessage.User("1 + 1 = ?"), ChatMessage.Assistant("2"), ChatMessage.User("2 + 2 = ?")], MaxTokens: 3);
+        var twoImages = new ChatRequest([ChatMessage.User("Compare.", Images[0], Images[1])]);
+        var missing = new ChatRequest([ChatMessage.User("What is it?", "/nonexistent/image.png")]);
+        var endsWithAssistant = new ChatRequest([ChatMessage.User("Hi"), ChatMessage.Assistant("Hello")]);
+
+        var answered = model.CompleteAsync(shots);
+        var failedImage = model.CompleteAsync(missing);
+
+        (await answered).Text.Should().NotBeNull();
+        await FluentActions.Awaiting(() => failedImage).Should().ThrowAsync<ChatModelException>().WithMessage("*/nonexistent/image.png*");
+        FluentActions.Invoking(() => { _ = model.CompleteAsync(twoImages); }).Should().Throw<ChatModelException>().WithMessage("*one image per prompt*2*");
+        FluentActions.Invoking(() => { _ = model.CompleteAsync(endsWithAssistant); }).Should().Throw<ChatModelException>().WithMessage("*end with a user message*");
+    }
+}
