@@ -17,5 +17,6 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     CurateCommands.Curate(),
     VlmCommands.Vlm(),
     TrainCommands.Train(),
+    EvalCommands.Eval(),
 };
 return await root.Parse(args).InvokeAsync();

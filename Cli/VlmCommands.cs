@@ -26,11 +26,11 @@ internal static class VlmCommands
 
     private static Option<string?> VisionTowerOption() => new("--vision-tower") { Description = "LLaVA's layout: the CLIP folder, overriding config.json's mm_vision_tower." };
 
-    private static Option<string> DTypeOption() => new("--dtype") { Description = "Parameter dtype: fp32, bf16 or fp16 (checkpoint tensors are converted).", DefaultValueFactory = _ => "fp32" };
+    internal static Option<string> DTypeOption() => new("--dtype") { Description = "Parameter dtype: fp32, bf16 or fp16 (checkpoint tensors are converted).", DefaultValueFactory = _ => "fp32" };
 
-    private static Option<string> DeviceOption() => new("--device") { Description = "cpu, or cuda on a GPU node built with -p:SynthVlmTorchBackend=Cuda.", DefaultValueFactory = _ => "cpu" };
+    internal static Option<string> DeviceOption() => new("--device") { Description = "cpu, or cuda on a GPU node built with -p:SynthVlmTorchBackend=Cuda.", DefaultValueFactory = _ => "cpu" };
 
-    private static string? ParseLoad(string dtype, string device, string? tower, out LlavaLoadOptions options)
+    internal static string? ParseLoad(string dtype, string device, string? tower, out LlavaLoadOptions options)
     {
         options = new LlavaLoadOptions(VisionTowerDirectory: tower);
         TorchSharp.torch.ScalarType? type = dtype switch

@@ -44,6 +44,36 @@ public sealed class DataPaths
         return new DataPaths(data, blobs);
     }
 
+    /// <summary>
+    /// Resolves a path a request names: absolute paths are taken as given (normalised); relative
+    /// ones are relative to <paramref name="dataDirectory"/> and may not leave it ("../x" is
+    /// refused). Null, with <paramref name="problem"/> set, when the path is refused.
+    /// </summary>
+    public static string? ResolveUnder(string path, string dataDirectory, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(dataDirectory);
+        problem = null;
+        if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            problem = "the path contains a NUL character.";
+            return null;
+        }
+        if (Path.IsPathRooted(path))
+        {
+            return Path.GetFullPath(path);
+        }
+        var root = Path.GetFullPath(dataDirectory);
+        var full = Path.GetFullPath(Path.Combine(root, path));
+        var rootWithSeparator = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
+        if (full != root && !full.StartsWith(rootWithSeparator, StringComparison.Ordinal))
+        {
+            problem = $"relative path '{path}' leaves the data folder {root}; give an absolute path or one inside it.";
+            return null;
+        }
+        return full;
+    }
+
     private static string DefaultDataDirectory()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -17,4 +17,22 @@ public sealed class StartupConfigurationException : Exception
 
     /// <summary>The configuration key that is wrong.</summary>
     public string Setting { get; }
+
+    /// <summary>
+    /// Runs <paramref name="read"/>, turning an <see cref="ArgumentException"/> whose ParamName is a
+    /// key of <paramref name="section"/> into this exception for "{section}:{ParamName}".
+    /// </summary>
+    public static T For<T>(string section, Func<T> read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        try
+        {
+            return read();
+        }
+        catch (ArgumentException e) when (e.ParamName is { Length: > 0 })
+        {
+            var suffix = e.Message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+            throw new StartupConfigurationException($"{section}:{e.ParamName}", suffix >= 0 ? e.Message[..suffix] : e.Message);
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using SynthVlm.Protos.V1;
+using SynthVlm.ServiceDefaults;
 using SynthVlm.Vlm.Training;
 using ProtoStage = SynthVlm.Protos.V1.TrainingStage;
 using VlmStage = SynthVlm.Vlm.Training.TrainingStage;
@@ -45,27 +46,8 @@ public static class TrainingRequests
     /// to <paramref name="dataDirectory"/> and may not leave it ("../x" is refused).
     /// </summary>
     /// <exception cref="TrainingRequestException">A relative path leaves the data folder.</exception>
-    public static string ResolvePath(string path, string dataDirectory, string field)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        ArgumentNullException.ThrowIfNull(dataDirectory);
-        if (path.Contains('\0', StringComparison.Ordinal))
-        {
-            throw new TrainingRequestException(field, "the path contains a NUL character.");
-        }
-        if (Path.IsPathRooted(path))
-        {
-            return Path.GetFullPath(path);
-        }
-        var root = Path.GetFullPath(dataDirectory);
-        var full = Path.GetFullPath(Path.Combine(root, path));
-        var rootWithSeparator = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
-        if (full != root && !full.StartsWith(rootWithSeparator, StringComparison.Ordinal))
-        {
-            throw new TrainingRequestException(field, $"relative path '{path}' leaves the data folder {root}; give an absolute path or one inside it.");
-        }
-        return full;
-    }
+    public static string ResolvePath(string path, string dataDirectory, string field) =>
+        DataPaths.ResolveUnder(path, dataDirectory, out var problem) ?? throw new TrainingRequestException(field, problem!);
 
     /// <summary>The job request of <paramref name="request"/>; the settings are not validated yet (the manager does).</summary>
     /// <param name="request">The wire request.</param>

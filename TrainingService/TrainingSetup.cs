@@ -45,23 +45,8 @@ public static partial class TrainingSetup
     [Microsoft.Extensions.Logging.LoggerMessage(EventId = 660, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "training jobs run one at a time; data folder {Folder}; automatic training's default base model {BaseModel}")]
     private static partial void LogReady(Microsoft.Extensions.Logging.ILogger logger, string folder, string baseModel);
 
-    private static LlavaLoadOptions LoadOptions(IConfiguration configuration)
-    {
-        var dtype = configuration[$"{Section}:DType"] switch
-        {
-            null or "" or "fp32" => torch.ScalarType.Float32,
-            "bf16" => torch.ScalarType.BFloat16,
-            var other => throw new StartupConfigurationException($"{Section}:DType", $"'{other}' is not fp32 or bf16."),
-        };
-        var device = configuration[$"{Section}:Device"] switch
-        {
-            null or "" or "cpu" => null,
-            "cuda" when torch.cuda.is_available() => torch.CUDA,
-            "cuda" => throw new StartupConfigurationException($"{Section}:Device", "cuda was asked for but TorchSharp sees no CUDA device (build with -p:SynthVlmTorchBackend=Cuda on a GPU node)."),
-            var other => throw new StartupConfigurationException($"{Section}:Device", $"'{other}' is not cpu or cuda."),
-        };
-        return new LlavaLoadOptions(device, dtype);
-    }
+    private static LlavaLoadOptions LoadOptions(IConfiguration configuration) =>
+        StartupConfigurationException.For(Section, () => LlavaLoadOptions.FromSettings(configuration[$"{Section}:DType"], configuration[$"{Section}:Device"]));
 }
 
 /// <summary>

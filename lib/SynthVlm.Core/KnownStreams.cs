@@ -24,6 +24,9 @@ public static class KnownStreams
     /// <summary>Trained checkpoints (model folders) waiting for evaluation.</summary>
     public const string Checkpoints = Prefix + "checkpoints";
 
+    /// <summary>Evaluated checkpoints: the summary of a run's model on the benchmarks.</summary>
+    public const string Evaluations = Prefix + "evaluations";
+
     /// <summary>Dead letters: entries that failed too often, with the reason.</summary>
     public const string Dead = Prefix + "dead";
 }

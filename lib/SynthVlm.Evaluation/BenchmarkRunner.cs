@@ -79,6 +79,9 @@ public sealed class BenchmarkRunner
         IProgress<BenchmarkProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(benchmark);
+        using var span = EvaluationTelemetry.ActivitySource.StartActivity("eval benchmark");
+        span?.SetTag(EvaluationTelemetry.BenchmarkTag, benchmark.Name);
+        var tag = new KeyValuePair<string, object?>(EvaluationTelemetry.BenchmarkTag, benchmark.Name);
         var folder = Path.Combine(Path.GetFullPath(outputDirectory), benchmark.Name);
         Directory.CreateDirectory(folder);
         var answersPath = Path.Combine(folder, AnswersFileName);
@@ -95,7 +98,10 @@ public sealed class BenchmarkRunner
                 new ParallelOptions { MaxDegreeOfParallelism = options.Concurrency, CancellationToken = cancellationToken },
                 async (question, token) =>
                 {
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
                     var (line, failure) = await AskAsync(question, token).ConfigureAwait(false);
+                    EvaluationTelemetry.AnswerDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
+                    (line is null ? EvaluationTelemetry.Unanswered : EvaluationTelemetry.Answered).Add(1, tag);
                     lock (writeLock)
                     {
                         asked++;

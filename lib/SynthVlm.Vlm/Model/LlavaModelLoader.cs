@@ -11,7 +11,28 @@ namespace SynthVlm.Vlm.Model;
 /// <param name="Device">Device of the parameters (CPU when null).</param>
 /// <param name="DType">Parameter dtype; checkpoint tensors of another floating dtype are converted.</param>
 /// <param name="VisionTowerDirectory">LLaVA layout: the CLIP folder, overriding <c>mm_vision_tower</c>.</param>
-public sealed record LlavaLoadOptions(Device? Device = null, ScalarType DType = ScalarType.Float32, string? VisionTowerDirectory = null);
+public sealed record LlavaLoadOptions(Device? Device = null, ScalarType DType = ScalarType.Float32, string? VisionTowerDirectory = null)
+{
+    /// <summary>The options a service's settings name: dtype fp32 (default) or bf16, device cpu (default) or cuda.</summary>
+    /// <exception cref="ArgumentException">A value is unknown, or cuda is asked for and unusable; ParamName is "DType" or "Device".</exception>
+    public static LlavaLoadOptions FromSettings(string? dtype, string? device)
+    {
+        var type = dtype switch
+        {
+            null or "" or "fp32" => ScalarType.Float32,
+            "bf16" => ScalarType.BFloat16,
+            var other => throw new ArgumentException($"'{other}' is not fp32 or bf16.", "DType"),
+        };
+        var where = device switch
+        {
+            null or "" or "cpu" => null,
+            "cuda" when cuda.is_available() => CUDA,
+            "cuda" => throw new ArgumentException("cuda was asked for but TorchSharp sees no CUDA device (build with -p:SynthVlmTorchBackend=Cuda on a GPU node).", "Device"),
+            var other => throw new ArgumentException($"'{other}' is not cpu or cuda.", "Device"),
+        };
+        return new LlavaLoadOptions(where, type);
+    }
+}
 
 /// <summary>
 /// Loads a LLaVA-1.5 model from a Hugging Face folder of either layout (<see cref="LlavaLayout"/>),

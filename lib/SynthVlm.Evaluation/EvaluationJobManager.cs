@@ -1,0 +1,337 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using SynthVlm.ChatEndpoints;
+
+namespace SynthVlm.Evaluation;
+
+/// <summary>Where an evaluation job is.</summary>
+public enum EvaluationJobState
+{
+    /// <summary>Waiting for the job ahead of it.</summary>
+    Queued,
+
+    /// <summary>Answering and scoring.</summary>
+    Running,
+
+    /// <summary>Ended with a summary (some benchmarks may have errors of their own).</summary>
+    Succeeded,
+
+    /// <summary>Ended without a summary (the model could not be loaded, ...).</summary>
+    Failed,
+
+    /// <summary>Cancelled; the answers written so far stay for a resume.</summary>
+    Cancelled,
+}
+
+/// <summary>The model an evaluation job asks: a checkpoint folder or an endpoint (exactly one).</summary>
+/// <param name="ModelDirectory">A LLaVA checkpoint folder, or null.</param>
+/// <param name="Endpoint">An OpenAI-compatible base URL, or null.</param>
+/// <param name="EndpointModel">The endpoint's model name.</param>
+/// <param name="BatchSize">In-process micro-batch.</param>
+public sealed record EvaluationModel(string? ModelDirectory, Uri? Endpoint, string? EndpointModel, int BatchSize = 8);
+
+/// <summary>A job to queue.</summary>
+/// <param name="Model">The model under test.</param>
+/// <param name="Request">Benchmarks, output folder, concurrency.</param>
+/// <param name="Judge">The grader's endpoint and model (MM-Vet), or null.</param>
+/// <param name="Run">The pipeline run whose model this is, if any.</param>
+/// <param name="TraceParent">The W3C id of the span the job's span continues; null takes <see cref="Activity.Current"/> at submission.</param>
+public sealed record EvaluationJobRequest(EvaluationModel Model, EvaluationRequest Request, EvaluationModel? Judge = null, string? Run = null, string? TraceParent = null);
+
+/// <summary>A job as it is now.</summary>
+/// <param name="Id">The job's id.</param>
+/// <param name="State">Where it is.</param>
+/// <param name="OutputDirectory">Its output folder.</param>
+/// <param name="Run">The run, if any.</param>
+/// <param name="Submitted">When it was queued.</param>
+/// <param name="Model">The model's name once loaded.</param>
+/// <param name="Benchmark">The benchmark being answered.</param>
+/// <param name="Answered">Its answers so far.</param>
+/// <param name="BenchmarksDone">Benchmarks finished.</param>
+/// <param name="BenchmarksTotal">Benchmarks asked for (or found).</param>
+/// <param name="Message">What is happening or what went wrong.</param>
+/// <param name="Outcomes">The benchmarks' outcomes once it ended.</param>
+public sealed record EvaluationJobStatus(
+    string Id, EvaluationJobState State, string OutputDirectory, string? Run, DateTimeOffset Submitted, string? Model,
+    string? Benchmark, int Answered, int BenchmarksDone, int BenchmarksTotal, string Message, IReadOnlyList<BenchmarkOutcome> Outcomes)
+{
+    /// <summary>Whether the job has ended.</summary>
+    public bool IsFinal => State is EvaluationJobState.Succeeded or EvaluationJobState.Failed or EvaluationJobState.Cancelled;
+
+    /// <summary>summary.json of the job's output folder.</summary>
+    public string SummaryPath => Path.Combine(OutputDirectory, EvaluationJob.SummaryFileName);
+}
+
+/// <summary>
+/// Runs evaluation jobs one at a time (one model in memory) and queues the rest. Watchers see the
+/// latest status and every change after it (changes in quick succession may be coalesced into the
+/// latest). Jobs are remembered for the life of the manager; their answers files are what survives.
+/// </summary>
+public sealed class EvaluationJobManager : IAsyncDisposable
+{
+    private readonly Func<EvaluationModel, IChatModel> openModel;
+    private readonly Channel<Job> queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentDictionary<string, Job> jobs = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource stopping = new();
+    private readonly Task worker;
+    private readonly Lock submitLock = new();
+    private long order;
+
+    /// <summary>Creates the manager; <paramref name="openModel"/> loads a job's model (and its judge) on the worker.</summary>
+    public EvaluationJobManager(Func<EvaluationModel, IChatModel> openModel)
+    {
+        ArgumentNullException.ThrowIfNull(openModel);
+        this.openModel = openModel;
+        worker = Task.Run(WorkAsync);
+    }
+
+    /// <summary>Hears every job that ends.</summary>
+    public event Action<EvaluationJobStatus>? JobEnded;
+
+    /// <summary>Validates and queues a job.</summary>
+    /// <exception cref="ArgumentException">A field is wrong; ParamName names it (model, endpoint, bench_dir, only).</exception>
+    /// <exception cref="InvalidOperationException">A queued or running job writes to the same output folder.</exception>
+    public EvaluationJobStatus Submit(EvaluationJobRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Validate(request);
+        var output = Path.GetFullPath(request.Request.OutputDirectory);
+        lock (submitLock)
+        {
+            if (jobs.Values.FirstOrDefault(j => !j.Status.IsFinal && j.Status.OutputDirectory == output) is { } busy)
+            {
+                throw new InvalidOperationException($"output folder {output} is in use by job {busy.Status.Id} ({busy.Status.State}); wait for it or cancel it.");
+            }
+            var id = $"eval-{Guid.NewGuid():N}"[..17];
+            var job = new Job(
+                request with { Request = request.Request with { OutputDirectory = output }, TraceParent = request.TraceParent ?? Activity.Current?.Id },
+                Interlocked.Increment(ref order),
+                new EvaluationJobStatus(id, EvaluationJobState.Queued, output, request.Run, DateTimeOffset.UtcNow, null, null, 0, 0, 0, "queued", []));
+            jobs[id] = job;
+            queue.Writer.TryWrite(job);
+            return job.Status;
+        }
+    }
+
+    /// <summary>The job with <paramref name="id"/>, or null.</summary>
+    public EvaluationJobStatus? Get(string id) => jobs.TryGetValue(id ?? "", out var job) ? job.Status : null;
+
+    /// <summary>Every job, oldest first.</summary>
+    public IReadOnlyList<EvaluationJobStatus> List() => [.. jobs.Values.OrderBy(j => j.Order).Select(j => j.Status)];
+
+    /// <summary>Cancels a queued job at once and a running one between questions; null when unknown.</summary>
+    public EvaluationJobStatus? Cancel(string id)
+    {
+        if (!jobs.TryGetValue(id ?? "", out var job))
+        {
+            return null;
+        }
+        job.Cancellation.Cancel();
+        if (job.Status.State == EvaluationJobState.Queued && job.TryEnd(job.Status with { State = EvaluationJobState.Cancelled, Message = "cancelled before it started" }))
+        {
+            JobEnded?.Invoke(job.Status);
+        }
+        return job.Status;
+    }
+
+    /// <summary>The job's status now, then its changes, until it ends (the last item is final).</summary>
+    /// <exception cref="KeyNotFoundException">No job has <paramref name="id"/>.</exception>
+    public IAsyncEnumerable<EvaluationJobStatus> WatchAsync(string id, CancellationToken cancellationToken = default) =>
+        jobs.TryGetValue(id ?? "", out var job) ? Watch(job, cancellationToken) : throw new KeyNotFoundException($"no evaluation job '{id}'.");
+
+    /// <summary>Cancels every job and stops the worker.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        queue.Writer.TryComplete();
+        foreach (var job in jobs.Values)
+        {
+            Cancel(job.Status.Id);
+        }
+        await stopping.CancelAsync().ConfigureAwait(false);
+        await worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        stopping.Dispose();
+    }
+
+    private static void Validate(EvaluationJobRequest request)
+    {
+        var model = request.Model;
+        if ((model.ModelDirectory is { Length: > 0 }) == (model.Endpoint is not null))
+        {
+            throw new ArgumentException("give either a model folder or an endpoint, not both and not neither.", "model");
+        }
+        if (model.ModelDirectory is { Length: > 0 } dir && !Directory.Exists(dir))
+        {
+            throw new ArgumentException($"{dir} does not exist.", "model_dir");
+        }
+        if (model.Endpoint is { } endpoint && (endpoint.Scheme is not ("http" or "https") || model.EndpointModel is not { Length: > 0 }))
+        {
+            throw new ArgumentException($"{endpoint} must be an http(s) URL, with endpoint_model naming the model it serves.", "endpoint");
+        }
+        ArgumentOutOfRangeException.ThrowIfLessThan(model.BatchSize, 1, "batch_size");
+        (request.Request.Options ?? new BenchmarkRunOptions()).Validate();
+        if (!Directory.Exists(request.Request.BenchmarkRoot))
+        {
+            throw new ArgumentException($"{request.Request.BenchmarkRoot} does not exist.", "bench_dir");
+        }
+        foreach (var name in request.Request.Only ?? [])
+        {
+            try
+            {
+                BenchmarkRegistry.Get(name);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException(e.Message, "only", e);
+            }
+        }
+    }
+
+    private static async IAsyncEnumerable<EvaluationJobStatus> Watch(Job job, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var (status, changed) = job.Snapshot();
+            yield return status;
+            if (status.IsFinal)
+            {
+                yield break;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WorkAsync()
+    {
+        try
+        {
+            await foreach (var job in queue.Reader.ReadAllAsync(stopping.Token).ConfigureAwait(false))
+            {
+                await RunAsync(job).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed.
+        }
+    }
+
+    private async Task RunAsync(Job job)
+    {
+        if (job.Status.IsFinal)
+        {
+            return;
+        }
+        job.Publish(job.Status with { State = EvaluationJobState.Running, Message = "loading the model" });
+        using var span = EvaluationTelemetry.ActivitySource.StartActivity("eval job", ActivityKind.Internal, job.Request.TraceParent);
+        span?.SetTag("synthvlm.eval.job", job.Status.Id);
+        span?.SetTag("synthvlm.run", job.Request.Run);
+        EvaluationJobStatus final;
+        IChatModel? model = null;
+        IChatModel? judge = null;
+        try
+        {
+            var token = job.Cancellation.Token;
+            model = await Task.Run(() => openModel(job.Request.Model), token).ConfigureAwait(false);
+            judge = job.Request.Judge is { } j ? openModel(j) : null;
+            var root = Path.GetFullPath(job.Request.Request.BenchmarkRoot);
+            var total = job.Request.Request.Only is { Count: > 0 } only ? only.Count : BenchmarkRegistry.All.Count(b => Directory.Exists(EvaluationJob.FolderOf(root, b.Name)));
+            job.Publish(job.Status with { Model = model.ModelName, BenchmarksTotal = total, Message = "answering" });
+            var progress = new SynchronousProgress(p => job.Publish(job.Status with
+            {
+                Benchmark = p.Benchmark,
+                Answered = p.Answered,
+                BenchmarksDone = job.Status.Benchmark is { } current && current != p.Benchmark ? job.Status.BenchmarksDone + 1 : job.Status.BenchmarksDone,
+            }));
+            var outcomes = await EvaluationJob.RunAsync(model, job.Request.Request, judge, progress, token).ConfigureAwait(false);
+            var errors = outcomes.Count(o => o.Error is not null);
+            final = job.Status with
+            {
+                State = EvaluationJobState.Succeeded,
+                BenchmarksDone = outcomes.Count,
+                Outcomes = outcomes,
+                Message = errors == 0 ? $"{outcomes.Count} benchmarks scored" : $"{outcomes.Count - errors} of {outcomes.Count} benchmarks scored; {errors} with errors",
+            };
+        }
+        catch (OperationCanceledException)
+        {
+            final = job.Status with { State = EvaluationJobState.Cancelled, Message = $"cancelled; the answers in {job.Status.OutputDirectory} stay, submit again with the same output folder to resume" };
+        }
+#pragma warning disable CA1031 // A job's failure of any kind is its state and message; the worker goes on with the next job.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            final = job.Status with { State = EvaluationJobState.Failed, Message = e.Message };
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+            (judge as IDisposable)?.Dispose();
+        }
+        span?.SetTag("synthvlm.eval.state", final.State.ToString());
+        if (job.TryEnd(final))
+        {
+            JobEnded?.Invoke(final);
+        }
+    }
+
+    /// <summary>An IProgress that reports on the caller's thread (the job's status must not lag behind its end).</summary>
+    private sealed class SynchronousProgress(Action<BenchmarkProgress> report) : IProgress<BenchmarkProgress>
+    {
+        public void Report(BenchmarkProgress value) => report(value);
+    }
+
+    private sealed class Job(EvaluationJobRequest request, long order, EvaluationJobStatus status)
+    {
+        private readonly Lock gate = new();
+        private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public EvaluationJobRequest Request { get; } = request;
+
+        public long Order { get; } = order;
+
+        public CancellationTokenSource Cancellation { get; } = new();
+
+        public EvaluationJobStatus Status { get; private set; } = status;
+
+        public (EvaluationJobStatus Status, Task Changed) Snapshot()
+        {
+            lock (gate)
+            {
+                return (Status, changed.Task);
+            }
+        }
+
+        /// <summary>Replaces a status that has not ended; ignored once it has.</summary>
+        public void Publish(EvaluationJobStatus next)
+        {
+            lock (gate)
+            {
+                if (Status.IsFinal)
+                {
+                    return;
+                }
+                Status = next;
+                changed.TrySetResult();
+                changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+
+        /// <summary>Ends the job; false when it had ended already.</summary>
+        public bool TryEnd(EvaluationJobStatus final)
+        {
+            lock (gate)
+            {
+                if (Status.IsFinal)
+                {
+                    return false;
+                }
+                Status = final;
+                changed.TrySetResult();
+                return true;
+            }
+        }
+    }
+}
