@@ -65,6 +65,9 @@ internal sealed class AppHostSettings
           --train-model DIR            base LLaVA folder for --train (either layout)
           --train-batch N              global batch of --train (default LLaVA's 256)
           --train-steps N              stop --train after N optimizer steps (default: one epoch)
+          --eval DIR                   then evaluate the trained model (EvalService) on the benchmarks in DIR
+                                       (LLaVA's playground/data/eval layout; implies --train) and print the table
+          --eval-only NAME[,NAME]      only these benchmarks (default: every benchmark folder in DIR)
         Publish options:
           --target kubernetes          the manifest format (required)
           --out DIR                    new or empty folder for the YAML files (required; never overwritten)

@@ -66,6 +66,7 @@ internal static class RunCommand
         {
             Uri endpoint;
             Uri? training;
+            Uri? evaluation;
             if (running is not null)
             {
                 if (!await WaitServingAsync(running, interrupt.Token).ConfigureAwait(false))
@@ -83,6 +84,7 @@ internal static class RunCommand
                 }
                 endpoint = running.CurationGrpc;
                 training = running.TrainingGrpc;
+                evaluation = running.EvalGrpc;
             }
             else
             {
@@ -111,7 +113,10 @@ internal static class RunCommand
                     output.Info("Stopping (interrupted during start)...");
                     return 130;
                 }
-                var blocking = unhealthy.Intersect(config.Train is { Enabled: true } ? [.. RunStages, KnownServices.Training.Name] : RunStages).ToList();
+                var needed = RunStages
+                    .Concat(config.Train is { Enabled: true } ? [KnownServices.Training.Name] : [])
+                    .Concat(config.Eval is { Enabled: true } ? [KnownServices.Eval.Name] : []);
+                var blocking = unhealthy.Intersect(needed).ToList();
                 if (blocking.Count > 0)
                 {
                     output.Error($"{string.Join(", ", blocking)} did not become healthy, so a run cannot go through; their output is in {settings.LogDirectory}.");
@@ -122,6 +127,7 @@ internal static class RunCommand
                     : $"Running without {string.Join(", ", unhealthy)} (not needed for a run).");
                 endpoint = cluster.CurationGrpc;
                 training = cluster.TrainingGrpc;
+                evaluation = cluster.EvalGrpc;
             }
 
             using var channel = GrpcChannel.ForAddress(endpoint);
@@ -130,9 +136,9 @@ internal static class RunCommand
             {
                 return code;
             }
-            if (training is null)
+            if (training is null || (config.Eval is { Enabled: true } && evaluation is null))
             {
-                output.Error($"The AppHost running on {settings.DataDirectory} did not publish the training service's address (it predates --train); restart it to follow training.");
+                output.Error($"The AppHost running on {settings.DataDirectory} did not publish the training and eval services' addresses (it predates --train/--eval); restart it to follow them.");
                 return 1;
             }
             var job = await RunTrainingFollower.FollowAsync(training, run.Id, output, settings.LogDirectory, interrupt.Token).ConfigureAwait(false);
@@ -144,7 +150,24 @@ internal static class RunCommand
                     output.WriteLine(line);
                 }
             }
-            return job?.State == TrainingState.Succeeded ? 0 : 1;
+            if (job?.State != TrainingState.Succeeded)
+            {
+                return 1;
+            }
+            if (config.Eval is not { Enabled: true })
+            {
+                return 0;
+            }
+            var evaluated = await RunEvalFollower.FollowAsync(evaluation!, run.Id, output, settings.LogDirectory, interrupt.Token).ConfigureAwait(false);
+            if (evaluated is not null)
+            {
+                output.WriteLine(string.Empty);
+                foreach (var line in RunEvalFollower.Summary(evaluated))
+                {
+                    output.WriteLine(line);
+                }
+            }
+            return evaluated?.State == EvalState.Succeeded ? 0 : 1;
         }
         finally
         {

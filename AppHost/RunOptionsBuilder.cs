@@ -32,7 +32,7 @@ internal sealed class RunOptionsBuilder
     {
         "--captions", "--out", "--run-id", "--variants", "--top-k", "--top-fraction", "--lambda", "--clip-only",
         "--seed", "--steps", "--size", "--image-format", "--keep-duplicates", "--skip-filters",
-        "--train", "--train-model", "--train-batch", "--train-steps",
+        "--train", "--train-model", "--train-batch", "--train-steps", "--eval", "--eval-only",
     };
 
     /// <summary>Consumes the run option at <paramref name="i"/> (and its value); false when it is not one.</summary>
@@ -109,6 +109,16 @@ internal sealed class RunOptionsBuilder
             case "--train-steps":
                 Training().Hyperparameters.MaxSteps = (int)Integer(option, AppHostSettings.Value(args, ref i), 1, int.MaxValue);
                 break;
+            case "--eval":
+                Evaluation().BenchDir = ExistingFile(option, AppHostSettings.Value(args, ref i));
+                break;
+            case "--eval-only":
+                var names = AppHostSettings.Value(args, ref i).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var unknown = names.Where(n => !global::SynthVlm.Evaluation.BenchmarkRegistry.All.Any(b => string.Equals(b.Name, n, StringComparison.OrdinalIgnoreCase))).ToList();
+                Evaluation().Only.Add(unknown.Count == 0 && names.Length > 0
+                    ? names
+                    : throw Bad(option, string.Join(",", unknown), $"names no benchmark; known: {string.Join(", ", global::SynthVlm.Evaluation.BenchmarkRegistry.All.Select(b => b.Name))}"));
+                break;
             default:
                 return false;
         }
@@ -119,6 +129,15 @@ internal sealed class RunOptionsBuilder
     /// <exception cref="FormatException">--captions is missing.</exception>
     public RunConfig Build() =>
         _config.Captions.Length > 0 ? _config.Clone() : throw new FormatException("run: --captions FILE is required.");
+
+    /// <summary>The run's evaluation settings, opted in (it evaluates the trained model, so training is opted in too).</summary>
+    private RunEvaluation Evaluation()
+    {
+        Training();
+        _config.Eval ??= new RunEvaluation();
+        _config.Eval.Enabled = true;
+        return _config.Eval;
+    }
 
     /// <summary>The run's training settings, opted in (every --train-* option implies --train).</summary>
     private RunTraining Training()

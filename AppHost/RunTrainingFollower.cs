@@ -15,8 +15,8 @@ internal static class RunTrainingFollower
 {
     // The dataset is announced when the run completes; the service takes it within a second or two.
     // Under load, or when the service is restarting, it can take longer: a bound, not an expectation.
-    private static readonly TimeSpan JobAppearsWithin = TimeSpan.FromMinutes(2);
-    private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(30);
+    internal static readonly TimeSpan JobAppearsWithin = TimeSpan.FromMinutes(2);
+    internal static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan PrintEvery = TimeSpan.FromSeconds(2);
 
     /// <summary>Follows the run's training job to its end; null (with the reason printed) when there is none to follow.</summary>
@@ -101,15 +101,23 @@ internal static class RunTrainingFollower
         }
     }
 
-    private static async Task<TrainingJob?> FindJobAsync(Training.TrainingClient client, string runId, CancellationToken interrupt)
+    private static Task<TrainingJob?> FindJobAsync(Training.TrainingClient client, string runId, CancellationToken interrupt) =>
+        WaitForJobAsync(async token => (await client.ListAsync(new ListTrainingRequest(), deadline: DateTime.UtcNow + CallDeadline, cancellationToken: token).ConfigureAwait(false)).Jobs.LastOrDefault(j => j.Run == runId), interrupt);
+
+    /// <summary>
+    /// Polls <paramref name="find"/> once a second until it returns a job, for at most
+    /// <see cref="JobAppearsWithin"/>; a service that is restarting (UNAVAILABLE) is polled again.
+    /// Null when the bound passed or Ctrl+C was pressed.
+    /// </summary>
+    internal static async Task<T?> WaitForJobAsync<T>(Func<CancellationToken, Task<T?>> find, CancellationToken interrupt)
+        where T : class
     {
         var giveUpAt = DateTime.UtcNow + JobAppearsWithin;
         while (!interrupt.IsCancellationRequested)
         {
             try
             {
-                var jobs = await client.ListAsync(new ListTrainingRequest(), deadline: DateTime.UtcNow + CallDeadline, cancellationToken: interrupt).ConfigureAwait(false);
-                if (jobs.Jobs.LastOrDefault(j => j.Run == runId) is { } job)
+                if (await find(interrupt).ConfigureAwait(false) is { } job)
                 {
                     return job;
                 }

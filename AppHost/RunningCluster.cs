@@ -15,7 +15,8 @@ namespace SynthVlm.AppHost;
 /// <param name="Pid">The AppHost process.</param>
 /// <param name="CurationGrpc">Where Runs is served.</param>
 /// <param name="TrainingGrpc">Where Training is served (null in a file written before it was published).</param>
-internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGrpc)
+/// <param name="EvalGrpc">Where Eval is served (null in a file written before it was published).</param>
+internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGrpc, Uri? EvalGrpc)
 {
     /// <summary>The file name in the data folder.</summary>
     public const string FileName = "apphost.json";
@@ -23,12 +24,14 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGr
     private const string PidProperty = "pid";
     private const string CurationGrpcProperty = "curationGrpc";
     private const string TrainingGrpcProperty = "trainingGrpc";
+    private const string EvalGrpcProperty = "evalGrpc";
     private const string StartedProperty = "started";
     private static readonly TimeSpan HealthDeadline = TimeSpan.FromSeconds(5);
 
     /// <summary>Writes the file (atomically); false, with a warning, when it cannot be written.</summary>
-    public static bool TryPublish(string dataDirectory, Uri curationGrpc, Uri trainingGrpc, ClusterConsole output)
+    public static bool TryPublish(string dataDirectory, Uri curationGrpc, Uri trainingGrpc, Uri evalGrpc, ClusterConsole output)
     {
+        ArgumentNullException.ThrowIfNull(evalGrpc);
         ArgumentNullException.ThrowIfNull(curationGrpc);
         ArgumentNullException.ThrowIfNull(trainingGrpc);
         ArgumentNullException.ThrowIfNull(output);
@@ -44,6 +47,7 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGr
                 json.WriteNumber(PidProperty, Environment.ProcessId);
                 json.WriteString(CurationGrpcProperty, curationGrpc.ToString().TrimEnd('/'));
                 json.WriteString(TrainingGrpcProperty, trainingGrpc.ToString().TrimEnd('/'));
+                json.WriteString(EvalGrpcProperty, evalGrpc.ToString().TrimEnd('/'));
                 json.WriteString(StartedProperty, DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
                 json.WriteEndObject();
             }
@@ -115,9 +119,7 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGr
                 && root.TryGetProperty(CurationGrpcProperty, out var url) && url.ValueKind == JsonValueKind.String
                 && Uri.TryCreate(url.GetString(), UriKind.Absolute, out var uri) && IsHttp(uri))
             {
-                var training = root.TryGetProperty(TrainingGrpcProperty, out var t) && t.ValueKind == JsonValueKind.String
-                    && Uri.TryCreate(t.GetString(), UriKind.Absolute, out var trainingUri) && IsHttp(trainingUri) ? trainingUri : null;
-                return new RunningCluster(pidValue, uri, training);
+                return new RunningCluster(pidValue, uri, OptionalUrl(root, TrainingGrpcProperty), OptionalUrl(root, EvalGrpcProperty));
             }
         }
         catch (JsonException e)
@@ -131,6 +133,10 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGr
         }
         throw new InvalidDataException($"{path} lacks a positive \"{PidProperty}\" or an http(s) \"{CurationGrpcProperty}\"; delete it if no AppHost is running on this data folder.");
     }
+
+    private static Uri? OptionalUrl(JsonElement root, string property) =>
+        root.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String
+            && Uri.TryCreate(value.GetString(), UriKind.Absolute, out var uri) && IsHttp(uri) ? uri : null;
 
     private static bool IsHttp(Uri uri) => uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps;
 

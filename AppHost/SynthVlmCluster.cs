@@ -130,6 +130,9 @@ internal sealed class SynthVlmCluster : IAsyncDisposable
     /// <summary>The training service's gRPC address (the Training API: a run's --train job is followed there).</summary>
     public Uri TrainingGrpc => new(Resources.Services[KnownServices.Training.Name].GetEndpoint(SynthVlmAppModel.GrpcEndpoint).Url);
 
+    /// <summary>The eval service's gRPC address (the Eval API: a run's --eval job is followed there).</summary>
+    public Uri EvalGrpc => new(Resources.Services[KnownServices.Eval.Name].GetEndpoint(SynthVlmAppModel.GrpcEndpoint).Url);
+
     /// <summary>Stops every resource (services, then DCP tears the rest down) and the dashboard.</summary>
     public async Task StopAsync()
     {
