@@ -100,6 +100,26 @@ internal static class LlavaEvalFiles
         _ => null,
     };
 
+    /// <summary>
+    /// An answer's lookup key: its <c>question_id</c> as a Python key (<see cref="PythonKey"/>) when the
+    /// answer was read from a file; "t:" and the id's text for an answer made in-process without its
+    /// JSON, which <see cref="TryFind{T}"/> then matches by text.
+    /// </summary>
+    public static string AnswerKey(ModelAnswer answer) =>
+        answer.Fields.ValueKind == JsonValueKind.Object && answer.Fields.TryGetProperty("question_id", out var id) && PythonKey(id) is { } key
+            ? key
+            : "t:" + answer.QuestionId;
+
+    /// <summary>Finds the answer to a question by its Python key, else (answers made in-process) by the id's text.</summary>
+    public static bool TryFind<T>(Dictionary<string, T> answers, string pythonKey, string idText, out T value) =>
+        answers.TryGetValue(pythonKey, out value!) || answers.TryGetValue("t:" + idText, out value!);
+
+    /// <summary>A string property of an answer's JSON, or null (also for answers made in-process without JSON).</summary>
+    public static string? AnswerString(ModelAnswer answer, string key) =>
+        answer.Fields.ValueKind == JsonValueKind.Object && answer.Fields.TryGetProperty(key, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()
+            : null;
+
     /// <summary>The key Python's <c>int(text)</c> gives, or the string's key where <c>int()</c> raises.</summary>
     public static string PythonIntOrStringKey(string text) =>
         PythonInt(text) is { } n ? "i:" + n.ToString(CultureInfo.InvariantCulture) : "s:" + text;

@@ -104,14 +104,14 @@ public sealed class MmeBenchmark : IBenchmark
         var answered = new Dictionary<string, List<(Key Key, string Text)>>(StringComparer.Ordinal);
         foreach (var answer in scoring.Answers.All)
         {
-            if (!answer.Fields.TryGetProperty("prompt", out var prompt) || prompt.ValueKind != System.Text.Json.JsonValueKind.String)
+            if (LlavaEvalFiles.AnswerString(answer, "prompt") is not { } prompt)
             {
                 problems.Add(new InputProblem(scoring.Answers.Path, answer.Line, $"question {answer.QuestionId}: no \"prompt\" string (MME matches answers by prompt)"));
                 continue;
             }
-            if (Match(truth, answer.QuestionId, prompt.GetString()!) is not { } key)
+            if (Match(truth, answer.QuestionId, prompt) is not { } key)
             {
-                problems.Add(new InputProblem(scoring.Answers.Path, answer.Line, $"question {answer.QuestionId} \"{prompt.GetString()}\" has no ground truth in {ReleaseFolder}"));
+                problems.Add(new InputProblem(scoring.Answers.Path, answer.Line, $"question {answer.QuestionId} \"{prompt}\" has no ground truth in {ReleaseFolder}"));
                 continue;
             }
             Add(answered, key.Subtask, (key, answer.Text));

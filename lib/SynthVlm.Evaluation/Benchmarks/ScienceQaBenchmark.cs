@@ -106,7 +106,7 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
         var answers = new Dictionary<string, ModelAnswer>(StringComparer.Ordinal);
         foreach (var answer in scoring.Answers.All)
         {
-            answers[LlavaEvalFiles.PythonKey(answer.Fields.GetProperty("question_id"))!] = answer;
+            answers[LlavaEvalFiles.AnswerKey(answer)] = answer;
         }
         int correct = 0, total = 0, imgCorrect = 0, imgTotal = 0, scored = 0;
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -130,12 +130,11 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
             }
             var text = "FAILED";
             var multimodal = false;
-            if (answers.TryGetValue("s:" + id, out var answer))
+            if (LlavaEvalFiles.TryFind(answers, "s:" + id, id, out var answer))
             {
                 scored++;
                 text = answer.Text;
-                multimodal = answer.Fields.TryGetProperty("prompt", out var prompt) && prompt.ValueKind == JsonValueKind.String
-                    && prompt.GetString()!.Contains("<image>", StringComparison.Ordinal);
+                multimodal = LlavaEvalFiles.AnswerString(answer, "prompt")?.Contains("<image>", StringComparison.Ordinal) == true;
             }
             var right = Array.IndexOf(Options, ParseLetter(text)) is var index && index >= 0 && index < choices.GetArrayLength() && index == truth;
             total++;

@@ -86,7 +86,7 @@ public sealed class SeedBenchmark : IBenchmark
         var answers = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var answer in scoring.Answers.All)
         {
-            answers[LlavaEvalFiles.PythonKey(answer.Fields.GetProperty("question_id"))!] = answer.Text;
+            answers[LlavaEvalFiles.AnswerKey(answer)] = answer.Text;
         }
 
         var items = new List<(string DataType, string Type, bool Answered, bool Right)>();
@@ -104,7 +104,7 @@ public sealed class SeedBenchmark : IBenchmark
                 throw BenchmarkFormatException.For(path, AnnotationFormat, $"question {index} lacks \"question_id\", \"data_type\", \"question_type_id\" or an \"answer\" string");
             }
             var key = id.ValueKind == JsonValueKind.String ? LlavaEvalFiles.PythonIntOrStringKey(id.GetString()!) : LlavaEvalFiles.PythonKey(id)!;
-            var answered = answers.TryGetValue(key, out var text);
+            var answered = LlavaEvalFiles.TryFind(answers, key, id.ValueKind == JsonValueKind.String ? id.GetString()! : id.GetRawText(), out var text);
             items.Add((dataType.GetString()!, typeKey, answered, answered && text == truth.GetString()));
         }
 
