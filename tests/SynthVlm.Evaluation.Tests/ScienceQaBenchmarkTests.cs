@@ -47,6 +47,7 @@ public sealed class ScienceQaBenchmarkTests : IDisposable
         questions[0].ImagePath.Should().Be(Path.Combine(_fixture, "images", "test", "1", "image.png"));
         questions[2].ImagePath.Should().BeNull();
         questions[2].AnswerFields!["prompt"].Should().Be(questions[2].Prompt);
+        questions[0].MaxNewTokens.Should().Be(1024, "model_vqa_science.py generates up to 1024 tokens");
     }
 
     [Fact]

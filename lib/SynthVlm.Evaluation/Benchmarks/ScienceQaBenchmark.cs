@@ -41,6 +41,9 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
     /// <summary>The split scored.</summary>
     public const string Split = "test";
 
+    /// <summary>model_vqa_science.py generates up to 1024 new tokens.</summary>
+    public const int MaxNewTokens = 1024;
+
     private static readonly string[] Options = ["A", "B", "C", "D", "E"];
     private const string QuestionFormat = "a JSON array of LLaVA conversations {\"id\", \"image\"?, \"conversations\": [{\"from\": \"human\", \"value\"}, ...]}";
     private const string SplitsFormat = "a JSON object of split name -> problem ids (ScienceQA's pid_splits.json)";
@@ -78,7 +81,7 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
             }
             var text = LlavaEvalFiles.PythonStrip(value.GetString()!.Replace("<image>", string.Empty, StringComparison.Ordinal)) + "\n" + Instruction;
             var image = LlavaEvalFiles.ImagePath(directory, Path.Combine("images", Split), item);
-            questions.Add(new BenchmarkQuestion(id, text, image)
+            questions.Add(new BenchmarkQuestion(id, text, image, MaxNewTokens)
             {
                 AnswerFields = new Dictionary<string, string>(StringComparer.Ordinal) { ["prompt"] = image is null ? text : "<image>\n" + text },
             });
@@ -141,6 +144,10 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
             correct += right ? 1 : 0;
             imgTotal += multimodal ? 1 : 0;
             imgCorrect += multimodal && right ? 1 : 0;
+        }
+        if (total == 0)
+        {
+            throw BenchmarkFormatException.For(splitsPath, SplitsFormat, $"the {Split} split is empty");
         }
         var metrics = new JsonObject
         {

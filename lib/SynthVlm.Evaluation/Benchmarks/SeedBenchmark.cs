@@ -103,7 +103,9 @@ public sealed class SeedBenchmark : IBenchmark
             {
                 throw BenchmarkFormatException.For(path, AnnotationFormat, $"question {index} lacks \"question_id\", \"data_type\", \"question_type_id\" or an \"answer\" string");
             }
-            var key = id.ValueKind == JsonValueKind.String ? LlavaEvalFiles.PythonIntOrStringKey(id.GetString()!) : LlavaEvalFiles.PythonKey(id)!;
+            var key = id.ValueKind == JsonValueKind.String
+                ? LlavaEvalFiles.PythonIntOrStringKey(id.GetString()!)
+                : LlavaEvalFiles.PythonKey(id) ?? throw BenchmarkFormatException.For(path, AnnotationFormat, $"question {index} has the id {id.GetRawText()}, not a string or an integer");
             var answered = LlavaEvalFiles.TryFind(answers, key, id.ValueKind == JsonValueKind.String ? id.GetString()! : id.GetRawText(), out var text);
             items.Add((dataType.GetString()!, typeKey, answered, answered && text == truth.GetString()));
         }
