@@ -127,6 +127,10 @@ public sealed class PopeBenchmark : IBenchmark
                 l.Item.TryGetProperty("label", out var label)
                     ? label
                     : throw BenchmarkFormatException.For(labelPath, AnnotationFormat, $"line {l.Line} has no \"label\"")).ToList();
+            if (labels.Count == 0)
+            {
+                throw BenchmarkFormatException.For(labelPath, AnnotationFormat, "the file has no labels");
+            }
             var answers = byCategory.GetValueOrDefault(split) ?? [];
             if (answers.Count == 0)
             {
