@@ -15,7 +15,7 @@ public sealed class MmeBenchmarkTests : IDisposable
 
         var result = await new MmeBenchmark().ScoreAsync(new BenchmarkScoring(_fixture, answers));
 
-        LlavaFixtures.ShouldMatch(result.Metrics, LlavaFixtures.Expected("mme"));
+        LlavaFixtures.ShouldMatch(result.Metrics, LlavaFixtures.Expected("mme")["metrics"]);
         result.Problems.Should().HaveCount(2);
         result.Problems.Should().Contain(p => p.Problem.StartsWith("not JSON", StringComparison.Ordinal));
         result.Problems.Should().Contain(p => p.Problem.Contains("no \"prompt\"", StringComparison.Ordinal));
@@ -38,6 +38,18 @@ public sealed class MmeBenchmarkTests : IDisposable
     [InlineData("Yes\nNo", "yes")]
     public void An_answer_is_read_from_its_first_four_characters(string text, string expected) =>
         MmeBenchmark.ParseAnswer(text).Should().Be(expected);
+
+    [Fact]
+    public void Answers_are_read_as_calculation_py_reads_them()
+    {
+        var parsing = LlavaFixtures.Expected("mme")["parsing"]!.AsArray();
+
+        parsing.Should().HaveCountGreaterThan(40);
+        foreach (var pair in parsing.Select(p => p!.AsArray()))
+        {
+            MmeBenchmark.ParseAnswer(pair[0]!.GetValue<string>()).Should().Be(pair[1]!.GetValue<string>(), pair[0]!.ToJsonString());
+        }
+    }
 
     [Fact]
     public async Task A_missing_answer_counts_as_wrong_with_a_note()

@@ -32,6 +32,21 @@ public sealed class PopeBenchmarkTests : IDisposable
         result.Variant.Should().Be("lmms-eval");
     }
 
+    [Fact]
+    public void Answers_are_read_as_eval_pope_py_and_lmms_eval_read_them()
+    {
+        var expected = LlavaFixtures.Expected("pope");
+
+        foreach (var pair in expected["parsing"]!.AsArray().Select(p => p!.AsArray()))
+        {
+            (PopeBenchmark.ParseYes(pair[0]!.GetValue<string>()) ? "yes" : "no").Should().Be(pair[1]!.GetValue<string>(), pair[0]!.ToJsonString());
+        }
+        foreach (var pair in expected["lmms-eval-parsing"]!.AsArray().Select(p => p!.AsArray()))
+        {
+            LlavaEvalFiles.PythonStrip(LlavaEvalFiles.PythonLower(pair[0]!.GetValue<string>())).Should().Be(pair[1]!.GetValue<string>(), pair[0]!.ToJsonString());
+        }
+    }
+
     [Theory]
     [InlineData("Yes.", true)]
     [InlineData("yes, there is", true)]

@@ -17,7 +17,11 @@ Official code (never committed here):
 Inputs (committed beside this script): MME_Benchmark_release_version/ (ground truth for all 14
 subtasks, both folder layouts, a double-space "  Please answer yes or no." line, CRLF line ends),
 llava_mme.jsonl, answers.jsonl (every question answered once; the count subtask's answers out of
-question order, since acc+ pairs lines in answers-file order). The official code cannot read a
+question order, since acc+ pairs lines in answers-file order), and parse_cases.json (answer texts:
+Unicode spaces, U+0130, astral characters, ...), each read as process_result reads a line's last
+field: calculate_metrics.parse_pred_ans((text + "\n").lower()), the "\n" being the line end that
+readlines() leaves on it ("parsing"; texts with a tab or line break, which break the .txt format
+and the official code, are left out). The official code cannot read a
 malformed answers line or one without "prompt", so those are dropped first (SynthVlm reports them).
 
 Run: LLAVA_MME_CONVERT=... MME_EVAL_TOOL=... /usr/bin/python3 make_reference.py
@@ -82,6 +86,9 @@ def main():
         expected[name] = float(score)
     totals = [float(t) for t in re.findall(r"^total score: (\S+) $", text, re.M)]
     expected["perception"], expected["cognition"] = totals
+    cases = [c for c in json.load(open(os.path.join(HERE, "parse_cases.json"))) if not any(x in c for x in "\t\r\n")]
+    parsing = [[c, cal.parse_pred_ans((c + "\n").lower())] for c in cases]
+    expected = {"metrics": expected, "parsing": parsing}
     with open(os.path.join(HERE, "expected.json"), "w") as f:
         json.dump(expected, f, indent=2, sort_keys=True)
         f.write("\n")

@@ -9,13 +9,18 @@ Official code (never committed here):
     (the variant "lmms-eval"); its process_results and aggregate functions are called per split,
     each split's answers paired with the annotation file's labels by position, as eval_pope.py pairs them.
 
-Inputs (committed beside this script): llava_pope_test.jsonl, coco/coco_pope_*.json, answers.jsonl.
+Inputs (committed beside this script): llava_pope_test.jsonl, coco/coco_pope_*.json, answers.jsonl,
+and parse_cases.json (answer texts: Unicode spaces, U+0130, astral characters, commas, dots, tabs),
+each read by eval_pope.eval_pope (which rewrites every answer's text to "yes" or "no" in place)
+and by lmms-eval's pope_process_results (its "prediction"), for "parsing" and "lmms-eval-parsing".
 The official script cannot read a malformed answers line, so lines that are not JSON objects
 with "question_id" and a "text" string are dropped first (SynthVlm reports them as InputProblems).
 
 Run: LLAVA_REPO=... LMMS_EVAL_POPE=... /usr/bin/python3 make_reference.py
 """
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -86,9 +91,32 @@ def lmms_eval(rows):
     return metrics
 
 
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parsing():
+    cases = json.load(open(os.path.join(HERE, "parse_cases.json")))
+    eval_pope = load("eval_pope", os.path.join(os.environ["LLAVA_REPO"], "llava", "eval", "eval_pope.py"))
+    answers = [{"text": c} for c in cases]
+    with tempfile.TemporaryDirectory() as tmp:
+        labels = os.path.join(tmp, "labels.json")
+        with open(labels, "w") as f:
+            f.write("".join(json.dumps({"label": "yes" if i % 2 else "no"}) + "\n" for i in range(len(cases))))
+        with contextlib.redirect_stdout(io.StringIO()):
+            eval_pope.eval_pope(answers, labels)
+    utils = load("pope_utils", os.path.join(os.environ["LMMS_EVAL_POPE"], "lmms_eval", "tasks", "pope", "utils.py"))
+    lmms = [utils.pope_process_results({"question_id": 0, "answer": "yes"}, [c])["pope_accuracy"]["prediction"] for c in cases]
+    return [[c, a["text"]] for c, a in zip(cases, answers)], [[c, p] for c, p in zip(cases, lmms)]
+
+
 if __name__ == "__main__":
     rows = usable_answers()
-    expected = {"official": official(rows), "lmms-eval": lmms_eval(rows)}
+    official_parsing, lmms_parsing = parsing()
+    expected = {"official": official(rows), "lmms-eval": lmms_eval(rows), "parsing": official_parsing, "lmms-eval-parsing": lmms_parsing}
     with open(os.path.join(HERE, "expected.json"), "w") as f:
         json.dump(expected, f, indent=2, sort_keys=True)
         f.write("\n")
