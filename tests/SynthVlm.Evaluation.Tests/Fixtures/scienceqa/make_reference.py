@@ -9,11 +9,11 @@ Official code (never committed here):
     script prints (multimodal_correct / multimodal_total * 100). Each analysis's "pred" and
     "parsed_ans" are kept too, to test the letter parsing answer by answer.
 
-Inputs (committed beside this script): pid_splits.json, problems.json (a "test" split of 20
+Inputs (committed beside this script): pid_splits.json, problems.json (a "test" split of 28
 problems and one "val" problem), llava_test_CQM-A.json, answers.jsonl (a missing answer, an integer
 question_id, a repeated answer, an image problem answered with a prompt without <image>, and the
 letter forms "B", "C. z", "(B)", "b", "", "E" beyond the choices, "The answer is D" without a
-following character, two "The answer is" matches, " A", "B\\n"). The official script cannot read a
+following character, two "The answer is" matches, " A", "B\\n", an astral character after the letter, "The answer is Z.", "A" and an ideographic space). The official script cannot read a
 malformed answers line, so lines that are not JSON objects with "question_id" and a "text"
 string are dropped first (SynthVlm reports them as InputProblems).
 
