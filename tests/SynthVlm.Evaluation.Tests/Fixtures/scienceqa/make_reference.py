@@ -13,7 +13,8 @@ Inputs (committed beside this script): pid_splits.json, problems.json (a "test" 
 problems and one "val" problem), llava_test_CQM-A.json, answers.jsonl (a missing answer, an integer
 question_id, a repeated answer, an image problem answered with a prompt without <image>, and the
 letter forms "B", "C. z", "(B)", "b", "", "E" beyond the choices, "The answer is D" without a
-following character, two "The answer is" matches, " A", "B\\n", an astral character after the letter, "The answer is Z.", "A" and an ideographic space). The official script cannot read a
+following character, two "The answer is" matches, " A", "B\\n", an astral character after the
+letter, "The answer is Z.", "A" and an ideographic space). The official script cannot read a
 malformed answers line, so lines that are not JSON objects with "question_id" and a "text"
 string are dropped first (SynthVlm reports them as InputProblems).
 
