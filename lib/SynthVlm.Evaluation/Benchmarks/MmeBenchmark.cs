@@ -1,0 +1,274 @@
+using System.Text.Json.Nodes;
+
+namespace SynthVlm.Evaluation.Benchmarks;
+
+/// <summary>
+/// MME as LLaVA-1.5 evaluates it (scripts/v1_5/eval/mme.sh): the question file
+/// <c>llava_mme.jsonl</c> and the release folder <c>MME_Benchmark_release_version/</c> (per
+/// subtask either <c>images/</c> + <c>questions_answers_YN/*.txt</c> or the images and the .txt files
+/// side by side, each line "question TAB Yes|No"); answers converted to per-subtask lines as LLaVA's
+/// <c>convert_answer_to_mme.py</c> does and scored as MME's <c>eval_tool/calculation.py</c> does.
+/// Metrics: "perception" and "cognition" (sums of subtask scores), each subtask's score under its
+/// official name (score = 100·acc + 100·acc+), and per subtask its "acc" and "acc_plus" (fractions)
+/// under the keys "acc" and "acc_plus".
+/// </summary>
+/// <remarks>
+/// <para>The official definition and its quirks, reproduced:</para>
+/// <list type="bullet">
+/// <item>An answer is matched to its ground truth by the subtask (question id before the first
+/// '/'), the .txt file named after the image (the id's last part up to its first '.') and the
+/// answer's <c>prompt</c>, with "Answer the question using a single word or phrase." removed and
+/// the prompt stripped, then " Please answer yes or no." appended when absent (tried with two
+/// spaces when one does not match). The answers file must carry <c>prompt</c>
+/// (<see cref="BenchmarkQuestion.AnswerFields"/> asks for it).</item>
+/// <item>An answer is read from the first four characters of its lower-cased text followed by the
+/// line end calculation.py leaves on it: "yes" there is yes, else "no" there is no, else "other"
+/// (so "Yes, ..." and "yes" are yes; "Not sure", "None" and "nothing" are no; "" and "I think yes"
+/// are other). "other" is never correct.</item>
+/// <item>acc+ pairs the subtask's lines two by two in answers-file order ("one image corresponds to
+/// two questions"): a pair counts when both are right.</item>
+/// </list>
+/// <para>Where the official code fails instead, this class decides: a line whose prompt has no
+/// ground truth is an <see cref="InputProblem"/>; an answer text with a line break or tab (which
+/// breaks the .txt format) is read up to it; when a subtask's questions are not each answered
+/// exactly once, the subtask is scored in question-file order with each missing answer read as
+/// "other" (wrong) and a second answer to a question ignored, with a note. A subtask with no
+/// questions scores 0, with a note.</para>
+/// </remarks>
+public sealed class MmeBenchmark : IBenchmark
+{
+    /// <summary>The question file.</summary>
+    public const string QuestionFile = "llava_mme.jsonl";
+
+    /// <summary>The release folder: images and ground truth.</summary>
+    public const string ReleaseFolder = "MME_Benchmark_release_version";
+
+    /// <summary>The perception subtasks, in calculation.py's order.</summary>
+    public static readonly IReadOnlyList<string> Perception = ["existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR"];
+
+    /// <summary>The cognition subtasks, in calculation.py's order.</summary>
+    public static readonly IReadOnlyList<string> Cognition = ["commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning"];
+
+    private const string QuestionFormat = "JSONL of {\"question_id\": \"<subtask>/<image>\", \"image\", \"text\", \"category\"} objects (LLaVA's llava_mme.jsonl)";
+    private const string GroundTruthFormat = "lines \"question<TAB>Yes|No\"";
+    private const string SingleWord = "Answer the question using a single word or phrase.";
+    private const string YesNo = " Please answer yes or no.";
+
+    /// <inheritdoc />
+    public string Name => "mme";
+
+    /// <inheritdoc />
+    public string DisplayName => "MME";
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> Variants { get; } = [];
+
+    /// <inheritdoc />
+    public string ExpectedLayout => $"{QuestionFile}, {ReleaseFolder}/<subtask>/(images/ + questions_answers_YN/*.txt | images and *.txt)";
+
+    /// <inheritdoc />
+    public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var path = Path.Combine(directory, QuestionFile);
+        return [.. LlavaEvalFiles.ReadJsonLines(path, QuestionFormat).Select(q =>
+        {
+            var text = LlavaEvalFiles.RequiredString(q.Item, "text", path, q.Line, QuestionFormat);
+            return new BenchmarkQuestion(LlavaEvalFiles.RequiredId(q.Item, "question_id", path, q.Line, QuestionFormat), text, LlavaEvalFiles.ImagePath(directory, ReleaseFolder, q.Item))
+            {
+                AnswerFields = new Dictionary<string, string>(StringComparer.Ordinal) { ["prompt"] = text },
+            };
+        })];
+    }
+
+    /// <inheritdoc />
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scoring);
+        if (scoring.Variant is not null)
+        {
+            throw new ArgumentException($"MME has no variant '{scoring.Variant}'.", nameof(scoring));
+        }
+        var truth = ReadGroundTruth(Path.Combine(scoring.Directory, ReleaseFolder));
+        var questionPath = Path.Combine(scoring.Directory, QuestionFile);
+        var questions = new Dictionary<string, List<Key>>(StringComparer.Ordinal);
+        foreach (var (line, item) in LlavaEvalFiles.ReadJsonLines(questionPath, QuestionFormat))
+        {
+            var id = LlavaEvalFiles.RequiredId(item, "question_id", questionPath, line, QuestionFormat);
+            var text = LlavaEvalFiles.RequiredString(item, "text", questionPath, line, QuestionFormat);
+            var key = Match(truth, id, text)
+                ?? throw BenchmarkFormatException.For(questionPath, QuestionFormat, $"line {line}: question {id} \"{text}\" has no ground truth in {ReleaseFolder}");
+            Add(questions, key.Subtask, key);
+        }
+        var problems = new List<InputProblem>(scoring.Answers.Problems);
+        var answered = new Dictionary<string, List<(Key Key, string Text)>>(StringComparer.Ordinal);
+        foreach (var answer in scoring.Answers.All)
+        {
+            if (LlavaEvalFiles.AnswerString(answer, "prompt") is not { } prompt)
+            {
+                problems.Add(new InputProblem(scoring.Answers.Path, answer.Line, $"question {answer.QuestionId}: no \"prompt\" string (MME matches answers by prompt)"));
+                continue;
+            }
+            if (Match(truth, answer.QuestionId, prompt) is not { } key)
+            {
+                problems.Add(new InputProblem(scoring.Answers.Path, answer.Line, $"question {answer.QuestionId} \"{prompt}\" has no ground truth in {ReleaseFolder}"));
+                continue;
+            }
+            Add(answered, key.Subtask, (key, answer.Text));
+        }
+        var metrics = new JsonObject();
+        var acc = new JsonObject();
+        var accPlus = new JsonObject();
+        var notes = new List<string>();
+        var scored = 0;
+        foreach (var (group, subtasks) in new[] { ("perception", Perception), ("cognition", Cognition) })
+        {
+            var total = 0.0;
+            foreach (var subtask in subtasks)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var lines = Lines(subtask, questions.GetValueOrDefault(subtask) ?? [], answered.GetValueOrDefault(subtask) ?? [], truth, notes);
+                if (lines.Count == 0)
+                {
+                    notes.Add($"subtask {subtask}: no questions, scored 0 (calculation.py cannot open its file)");
+                    metrics[subtask] = 0.0;
+                    continue;
+                }
+                scored += lines.Count(l => l.Answered);
+                var right = lines.Count(l => l.Right);
+                var pairs = 0;
+                var pairsRight = 0;
+                for (var i = 0; i < lines.Count; i += 2)
+                {
+                    pairs++;
+                    pairsRight += i + 1 < lines.Count && lines[i].Right && lines[i + 1].Right ? 1 : 0;
+                }
+                if (lines.Count % 2 != 0)
+                {
+                    notes.Add($"subtask {subtask}: {lines.Count} lines, not pairs; the last stands alone and never counts for acc+");
+                }
+                var a = (double)right / lines.Count;
+                var ap = (double)pairsRight / pairs;
+                var score = 0.0;
+                score += a * 100;
+                score += ap * 100;
+                metrics[subtask] = score;
+                acc[subtask] = a;
+                accPlus[subtask] = ap;
+                total += score;
+            }
+            metrics[group] = total;
+        }
+        metrics["acc"] = acc;
+        metrics["acc_plus"] = accPlus;
+        var result = new BenchmarkMetrics(Name, metrics, scored, questions.Values.Sum(q => q.Count), problems);
+        foreach (var note in notes)
+        {
+            result.Notes.Add(note);
+        }
+        return Task.FromResult(result);
+    }
+
+    /// <summary>calculation.py's reading of an answer: "yes", "no" or "other".</summary>
+    public static string ParseAnswer(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var end = text.AsSpan().IndexOfAny('\t', '\n', '\r');
+        var line = (end >= 0 ? text[..end] : text) + "\n";
+        var prefix = LlavaEvalFiles.PythonPrefix(LlavaEvalFiles.PythonLower(line), 4);
+        return prefix.Contains("yes", StringComparison.Ordinal) ? "yes" : prefix.Contains("no", StringComparison.Ordinal) ? "no" : "other";
+    }
+
+    private static List<(bool Answered, bool Right)> Lines(string subtask, List<Key> questions, List<(Key Key, string Text)> answers, Dictionary<Key, string> truth, List<string> notes)
+    {
+        var complete = answers.Count == questions.Count
+            && answers.Select(a => a.Key).ToHashSet().SetEquals(questions)
+            && answers.Select(a => a.Key).Distinct().Count() == answers.Count
+            && questions.Distinct().Count() == questions.Count;
+        if (complete)
+        {
+            return [.. answers.Select(a => (true, Right(truth[a.Key], a.Text)))];
+        }
+        notes.Add($"subtask {subtask}: {answers.Count} answers for {questions.Count} questions; scored in question-file order, a missing answer counts as wrong");
+        var first = new Dictionary<Key, string>();
+        foreach (var (key, text) in answers)
+        {
+            first.TryAdd(key, text);
+        }
+        return [.. questions.Select(q => first.TryGetValue(q, out var text) ? (true, Right(truth[q], text)) : (false, false))];
+    }
+
+    private static bool Right(string groundTruth, string text) => LlavaEvalFiles.PythonLower(groundTruth) == ParseAnswer(text);
+
+    private static Key? Match(Dictionary<Key, string> truth, string questionId, string prompt)
+    {
+        var subtask = questionId.Split('/')[0];
+        var file = questionId.Split('/')[^1].Split('.')[0] + ".txt";
+        if (prompt.Contains(SingleWord, StringComparison.Ordinal))
+        {
+            prompt = LlavaEvalFiles.PythonStrip(prompt.Replace(SingleWord, string.Empty, StringComparison.Ordinal));
+        }
+        if (!prompt.Contains(YesNo[1..], StringComparison.Ordinal))
+        {
+            prompt += YesNo;
+            if (!truth.ContainsKey(new Key(subtask, file, prompt)))
+            {
+                prompt = prompt.Replace(YesNo, " " + YesNo, StringComparison.Ordinal);
+            }
+        }
+        var key = new Key(subtask, file, prompt);
+        return truth.ContainsKey(key) ? key : null;
+    }
+
+    private static Dictionary<Key, string> ReadGroundTruth(string release)
+    {
+        if (!Directory.Exists(release))
+        {
+            throw BenchmarkFormatException.For(release, $"the MME release folder: <subtask>/questions_answers_YN/*.txt or <subtask>/*.txt, {GroundTruthFormat}", "the folder does not exist");
+        }
+        var truth = new Dictionary<Key, string>();
+        foreach (var categoryDir in Directory.GetDirectories(release).Order(StringComparer.Ordinal))
+        {
+            var category = Path.GetFileName(categoryDir);
+            var qa = Directory.Exists(Path.Combine(categoryDir, "images")) ? Path.Combine(categoryDir, "questions_answers_YN") : categoryDir;
+            if (!Directory.Exists(qa))
+            {
+                throw BenchmarkFormatException.For(qa, $"a folder of .txt files, {GroundTruthFormat}", "the folder does not exist");
+            }
+            foreach (var file in Directory.GetFiles(qa, "*.txt").Order(StringComparer.Ordinal))
+            {
+                var lines = LlavaEvalFiles.PythonLines(File.ReadAllText(file));
+                for (var i = 0; i < lines.Count; i++)
+                {
+                    var stripped = LlavaEvalFiles.PythonStrip(lines[i]);
+                    if (stripped.Length == 0)
+                    {
+                        continue;
+                    }
+                    var parts = stripped.Split('\t');
+                    if (parts.Length != 2)
+                    {
+                        throw BenchmarkFormatException.For(file, GroundTruthFormat, $"line {i + 1} has {parts.Length} tab-separated fields");
+                    }
+                    if (LlavaEvalFiles.PythonLower(parts[1]) is not ("yes" or "no"))
+                    {
+                        throw BenchmarkFormatException.For(file, GroundTruthFormat, $"line {i + 1}'s answer is \"{parts[1]}\", not Yes or No");
+                    }
+                    truth[new Key(category, Path.GetFileName(file), parts[0])] = parts[1];
+                }
+            }
+        }
+        return truth;
+    }
+
+    private static void Add<T>(Dictionary<string, List<T>> lists, string key, T value)
+    {
+        if (!lists.TryGetValue(key, out var list))
+        {
+            lists[key] = list = [];
+        }
+        list.Add(value);
+    }
+
+    private readonly record struct Key(string Subtask, string File, string Question);
+}
