@@ -62,6 +62,30 @@ public sealed class VqaAnswerNormalizer
         "yall'd've=y'all'd've y'alld've=y'all'd've y'all'dve=y'all'd've youd=you'd youd've=you'd've " +
         "you'dve=you'd've youll=you'll youre=you're youve=you've";
 
+    // The VizWiz challenge's table: most restored apostrophes are U+2019 (’), a few keys and values keep "'".
+    private const string VizWizContractionTable =
+        "aint=ain't arent=aren't cant=can't couldve=could've couldnt=couldn't couldn'tve=couldn’t’ve " +
+        "couldnt’ve=couldn’t’ve didnt=didn’t doesnt=doesn’t dont=don’t hadnt=hadn’t hadnt’ve=hadn’t’ve " +
+        "hadn'tve=hadn’t’ve hasnt=hasn’t havent=haven’t hed=he’d hed’ve=he’d’ve he’dve=he’d’ve hes=he’s " +
+        "howd=how’d howll=how’ll hows=how’s Id’ve=I’d’ve I’dve=I’d’ve Im=I’m Ive=I’ve isnt=isn’t itd=it’d " +
+        "itd’ve=it’d’ve it’dve=it’d’ve itll=it’ll let’s=let’s maam=ma’am mightnt=mightn’t " +
+        "mightnt’ve=mightn’t’ve mightn’tve=mightn’t’ve mightve=might’ve mustnt=mustn’t mustve=must’ve " +
+        "neednt=needn’t notve=not’ve oclock=o’clock oughtnt=oughtn’t ow’s’at=’ow’s’at ’ows’at=’ow’s’at " +
+        "’ow’sat=’ow’s’at shant=shan’t shed’ve=she’d’ve she’dve=she’d’ve she’s=she’s shouldve=should’ve " +
+        "shouldnt=shouldn’t shouldnt’ve=shouldn’t’ve shouldn’tve=shouldn’t’ve somebody’d=somebodyd " +
+        "somebodyd’ve=somebody’d’ve somebody’dve=somebody’d’ve somebodyll=somebody’ll somebodys=somebody’s " +
+        "someoned=someone’d someoned’ve=someone’d’ve someone’dve=someone’d’ve someonell=someone’ll " +
+        "someones=someone’s somethingd=something’d somethingd’ve=something’d’ve something’dve=something’d’ve " +
+        "somethingll=something’ll thats=that’s thered=there’d thered’ve=there’d’ve there’dve=there’d’ve " +
+        "therere=there’re theres=there’s theyd=they’d theyd’ve=they’d’ve they’dve=they’d’ve theyll=they’ll " +
+        "theyre=they’re theyve=they’ve twas=’twas wasnt=wasn’t wed’ve=we’d’ve we’dve=we’d’ve weve=we've " +
+        "werent=weren’t whatll=what’ll whatre=what’re whats=what’s whatve=what’ve whens=when’s whered=where’d " +
+        "wheres=where's whereve=where’ve whod=who’d whod’ve=who’d’ve who’dve=who’d’ve wholl=who’ll whos=who’s " +
+        "whove=who've whyll=why’ll whyre=why’re whys=why’s wont=won’t wouldve=would’ve wouldnt=wouldn’t " +
+        "wouldnt’ve=wouldn’t’ve wouldn’tve=wouldn’t’ve yall=y’all yall’ll=y’all’ll y’allll=y’all’ll " +
+        "yall’d’ve=y’all’d’ve y’alld’ve=y’all’d’ve y’all’dve=y’all’d’ve youd=you’d youd’ve=you’d’ve " +
+        "you’dve=you’d’ve youll=you’ll youre=you’re youve=you’ve";
+
     private readonly Regex _commaTest;
     private readonly Regex _periodStrip;
 
@@ -78,6 +102,9 @@ public sealed class VqaAnswerNormalizer
 
     /// <summary>LLaVA's <c>EvalAIAnswerProcessor</c> (Python 3; comma test <c>(?&lt;=\d)(\,)+(?=\d)</c>).</summary>
     public static VqaAnswerNormalizer EvalAi { get; } = new("EvalAIAnswerProcessor", @"(?<=\d)(,)+(?=\d)", @"(?!<=\d)(\.)(?!\d)", VqaEval.Contractions);
+
+    /// <summary>The VizWiz challenge's <c>vqaEval.py</c> (Python 3: Unicode digits; comma test <c>(\d)(\,)(\d)</c>; its own contraction table, whose restored apostrophes are mostly U+2019).</summary>
+    public static VqaAnswerNormalizer VizWiz { get; } = new("VizWiz vqaEval", @"(\d)(,)(\d)", @"(?!<=\d)(\.)(?!\d)", ParseTable(VizWizContractionTable));
 
     /// <summary>The name of the official code this flavour follows.</summary>
     public string Name { get; }
