@@ -18,7 +18,9 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// "Reference OCR token:") when the prompt has "Reference OCR token: " and exactly three lines; else
 /// the first line when it has exactly two lines. The pair (answer's <c>question_id</c>, lower-cased
 /// question) is looked up among (annotation <c>image_id</c>, lower-cased annotation question) — LLaVA's
-/// question ids are TextVQA image ids, and when two annotations share the key the later wins.</para>
+/// question ids are TextVQA image ids (e.g. "003a8ae2ef43b901"), so they repeat when an image has several
+/// questions: a runner must keep every answer line (and write <c>prompt</c>, see
+/// <see cref="BenchmarkQuestion.AnswerFields"/>); when two annotations share a key the later wins.</para>
 /// <para>Score: the prediction and the ten human answers go through <see cref="VqaAnswerNormalizer.EvalAiAnswer"/>;
 /// the prediction scores the mean over the ten humans of min(1, matches among the other nine / 3), or 0 when
 /// no human gave it. "accuracy" is 100 × the mean over the answers, rounded to 2 decimals as the script
