@@ -1,0 +1,220 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace SynthVlm.Evaluation.Benchmarks;
+
+/// <summary>
+/// TextVQA (val, with OCR tokens in the prompt) as LLaVA-1.5 runs it (scripts/v1_5/eval/textvqa.sh):
+/// questions from <c>llava_textvqa_val_v051_ocr.jsonl</c>, images in <c>train_images/</c>, scored by
+/// llava/eval/eval_textvqa.py with m4c_evaluator.TextVQAAccuracyEvaluator against
+/// <c>TextVQA_0.5.1_val.json</c>.
+/// </summary>
+/// <remarks>
+/// <para>How eval_textvqa.py pairs answers with annotations, reproduced: every line of the answers file
+/// counts (repeats too, in file order); the question is recovered from the answer's <c>prompt</c> field
+/// (LLaVA's loader writes the question file's text there): after "Question: " and before " Short answer:"
+/// when the prompt starts with "OCR tokens: "; else the first line (the second when it starts with
+/// "Reference OCR token:") when the prompt has "Reference OCR token: " and exactly three lines; else
+/// the first line when it has exactly two lines. The pair (answer's <c>question_id</c>, lower-cased
+/// question) is looked up among (annotation <c>image_id</c>, lower-cased annotation question) — LLaVA's
+/// question ids are TextVQA image ids (e.g. "003a8ae2ef43b901"), so they repeat when an image has several
+/// questions: a runner must keep every answer line (and write <c>prompt</c>, see
+/// <see cref="BenchmarkQuestion.AnswerFields"/>); when two annotations share a key the later wins.</para>
+/// <para>Score: the prediction and the ten human answers go through <see cref="VqaAnswerNormalizer.EvalAiAnswer"/>;
+/// the prediction scores the mean over the ten humans of min(1, matches among the other nine / 3), or 0 when
+/// no human gave it. "accuracy" is 100 × the mean over the answers, rounded to 2 decimals as the script
+/// prints it (<c>{:.2f}</c>); "samples" is how many answers were scored.</para>
+/// <para>Where the official script would stop (a line without a prompt, a prompt of another shape, no
+/// annotation for the pair), the line is reported as a problem and the rest are scored. Questions without
+/// an answer are not counted at all, as in the official script, which averages over the answers file;
+/// a note says how many annotations went unanswered. An annotation without exactly ten answers is a
+/// <see cref="BenchmarkFormatException"/> (the official evaluator asserts ten).</para>
+/// </remarks>
+public sealed partial class TextVqaBenchmark : IBenchmark
+{
+    /// <summary>LLaVA's question file.</summary>
+    public const string QuestionFile = "llava_textvqa_val_v051_ocr.jsonl";
+
+    /// <summary>The image folder.</summary>
+    public const string ImageFolder = "train_images";
+
+    /// <summary>The official val annotations.</summary>
+    public const string AnnotationFile = "TextVQA_0.5.1_val.json";
+
+    internal const string AnnotationFormat = "the TextVQA annotations JSON {\"data\": [{\"image_id\": str, \"question\": str, \"answers\": [10 str]}]}";
+
+    /// <inheritdoc />
+    public string Name => "textvqa";
+
+    /// <inheritdoc />
+    public string DisplayName => "TextVQA";
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> Variants => [];
+
+    /// <inheritdoc />
+    public string ExpectedLayout => $"{QuestionFile} + {ImageFolder}/ + {AnnotationFile}";
+
+    /// <inheritdoc />
+    public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var questions = LlavaQuestionFile.Read(Path.Combine(directory, QuestionFile));
+        return LlavaQuestionFile.ToBenchmarkQuestions(questions, Path.Combine(directory, ImageFolder), carryPrompt: true).ToList();
+    }
+
+    /// <inheritdoc />
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scoring);
+        if (scoring.Variant is not null)
+        {
+            throw new ArgumentException($"textvqa has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
+        }
+        return Task.Run(() => Score(scoring.Directory, scoring.Answers).Metrics, cancellationToken);
+    }
+
+    /// <summary>Scores the answers; also returns the unrounded accuracy (a fraction) and each scored line's score.</summary>
+    internal static TextVqaResult Score(string directory, AnswerFile answers)
+    {
+        var annotationPath = Path.Combine(directory, AnnotationFile);
+        var annotations = ReadAnnotations(annotationPath);
+        var problems = new List<InputProblem>(answers.Problems);
+        var scores = new List<(int Line, double Score)>();
+        var answered = new HashSet<(string, string)>();
+        foreach (var answer in answers.All)
+        {
+            if (!answer.Fields.TryGetProperty("prompt", out var promptElement) || promptElement.ValueKind != JsonValueKind.String)
+            {
+                problems.Add(new InputProblem(answers.Path, answer.Line, $"question {answer.QuestionId}: no \"prompt\" string (eval_textvqa.py finds the question in it)"));
+                continue;
+            }
+            var question = PromptQuestion(promptElement.GetString()!);
+            if (question is null)
+            {
+                problems.Add(new InputProblem(answers.Path, answer.Line, $"question {answer.QuestionId}: the prompt is neither \"OCR tokens: ... Question: ... Short answer:\" nor two lines nor three lines with \"Reference OCR token: \""));
+                continue;
+            }
+            if (!annotations.TryGetValue((answer.QuestionId, question), out var humans))
+            {
+                problems.Add(new InputProblem(answers.Path, answer.Line, $"no annotation in {AnnotationFile} has image_id {answer.QuestionId} and question \"{question}\"; not scored"));
+                continue;
+            }
+            if (humans.Count != 10)
+            {
+                throw BenchmarkFormatException.For(annotationPath, AnnotationFormat, $"image {answer.QuestionId}, question \"{question}\" has {humans.Count} answers, not 10");
+            }
+            answered.Add((answer.QuestionId, question));
+            scores.Add((answer.Line, AnswerScore(humans, VqaAnswerNormalizer.EvalAiAnswer(answer.Text))));
+        }
+
+        var sum = 0.0;
+        foreach (var (_, score) in scores)
+        {
+            sum += score;
+        }
+        var accuracy = scores.Count == 0 ? 0 : sum / scores.Count;
+        var metrics = new JsonObject
+        {
+            ["accuracy"] = VqaText.RoundPython3(100.0 * accuracy, 2),
+            ["samples"] = scores.Count,
+        };
+        var result = new BenchmarkMetrics("textvqa", metrics, scores.Count, annotations.Count, problems);
+        if (scores.Count == 0)
+        {
+            result.Notes.Add("No answer could be scored (the official script would divide by zero); accuracy is 0.");
+        }
+        var unanswered = annotations.Count - answered.Count;
+        if (unanswered > 0)
+        {
+            result.Notes.Add($"{unanswered} of {annotations.Count} annotated questions have no scored answer; like eval_textvqa.py, the accuracy averages over the {scores.Count} answers only.");
+        }
+        return new TextVqaResult(result, accuracy, scores);
+    }
+
+    /// <summary>The question eval_textvqa.py's prompt_processor recovers from a prompt, lower-cased; null where the script fails.</summary>
+    internal static string? PromptQuestion(string prompt)
+    {
+        string question;
+        var lines = prompt.Split('\n');
+        if (prompt.StartsWith("OCR tokens: ", StringComparison.Ordinal))
+        {
+            var match = OcrPromptQuestion().Match(prompt);
+            if (!match.Success)
+            {
+                return null;
+            }
+            question = match.Groups[1].Value;
+        }
+        else if (prompt.Contains("Reference OCR token: ", StringComparison.Ordinal) && lines.Length == 3)
+        {
+            question = prompt.StartsWith("Reference OCR token:", StringComparison.Ordinal) ? lines[1] : lines[0];
+        }
+        else if (lines.Length == 2)
+        {
+            question = lines[0];
+        }
+        else
+        {
+            return null;
+        }
+        return VqaText.Lower(question);
+    }
+
+    /// <summary>TextVQAAccuracyEvaluator's score of one (already processed) prediction against ten raw human answers.</summary>
+    internal static double AnswerScore(IReadOnlyList<string> rawHumans, string prediction)
+    {
+        var humans = rawHumans.Select(VqaAnswerNormalizer.EvalAiAnswer).ToList();
+        if (!humans.Contains(prediction, StringComparer.Ordinal))
+        {
+            return 0.0;
+        }
+        var sum = 0.0;
+        for (var i = 0; i < humans.Count; i++)
+        {
+            var matches = 0;
+            for (var j = 0; j < humans.Count; j++)
+            {
+                if (j != i && humans[j] == prediction)
+                {
+                    matches++;
+                }
+            }
+            sum += Math.Min(1, matches / 3.0);
+        }
+        return sum / humans.Count;
+    }
+
+    private static Dictionary<(string ImageId, string Question), List<string>> ReadAnnotations(string path)
+    {
+        using var document = LlavaQuestionFile.ReadJson(path, AnnotationFormat);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
+        {
+            throw BenchmarkFormatException.For(path, AnnotationFormat, "no \"data\" array at the top level");
+        }
+        var annotations = new Dictionary<(string, string), List<string>>();
+        var index = 0;
+        foreach (var item in data.EnumerateArray())
+        {
+            index++;
+            if (item.ValueKind != JsonValueKind.Object
+                || !item.TryGetProperty("image_id", out var imageElement) || AnswerFile.IdText(imageElement) is not { } imageId
+                || !item.TryGetProperty("question", out var question) || question.ValueKind != JsonValueKind.String
+                || !item.TryGetProperty("answers", out var list) || list.ValueKind != JsonValueKind.Array
+                || list.EnumerateArray().Any(a => a.ValueKind != JsonValueKind.String))
+            {
+                throw BenchmarkFormatException.For(path, AnnotationFormat, $"entry {index} lacks image_id, question or an answers array of strings");
+            }
+            annotations[(imageId, VqaText.Lower(question.GetString()!))] = list.EnumerateArray().Select(a => a.GetString()!).ToList();
+        }
+        return annotations;
+    }
+
+    [GeneratedRegex("Question: (.*?) Short answer:", RegexOptions.Singleline | RegexOptions.CultureInvariant)]
+    private static partial Regex OcrPromptQuestion();
+}
+
+/// <summary>TextVQA's metrics, the unrounded accuracy (a fraction, what the evaluator returns) and each scored line's score.</summary>
+internal sealed record TextVqaResult(BenchmarkMetrics Metrics, double Accuracy, IReadOnlyList<(int Line, double Score)> Scores);
