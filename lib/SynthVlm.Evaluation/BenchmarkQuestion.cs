@@ -11,6 +11,13 @@ namespace SynthVlm.Evaluation;
 /// <param name="MaxNewTokens">Most tokens to generate (LLaVA's scripts: 128 for short answers; MM-Vet more).</param>
 public sealed record BenchmarkQuestion(string Id, string Prompt, string? ImagePath, int MaxNewTokens = 128)
 {
+    /// <summary>
+    /// Whether the question file gives the id as a JSON number (true) or string (false); the answers
+    /// file writes it back the same way, since official scripts that key dictionaries by id tell 12
+    /// from "12" (ScienceQA, SEED). Null: a number when the id is one.
+    /// </summary>
+    public bool? IdIsNumber { get; init; }
+
     /// <summary>Extra fields the answers file should carry for this benchmark's scoring (e.g. MMBench's <c>round_id</c>), or null.</summary>
     public IReadOnlyDictionary<string, string>? AnswerFields { get; init; }
 

@@ -92,7 +92,7 @@ public sealed class BenchmarkRunner
         var writeLock = new Lock();
         await using (var writer = new StreamWriter(new FileStream(answersPath, FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false)))
         {
-            var questions = benchmark.ReadQuestions(benchmarkDirectory).Where(q => !done.Contains(q.Id));
+            var questions = benchmark.ReadQuestions(benchmarkDirectory).Where(q => !done.Contains(Key(q.Id, PromptOf(q))));
             await Parallel.ForEachAsync(
                 questions,
                 new ParallelOptions { MaxDegreeOfParallelism = options.Concurrency, CancellationToken = cancellationToken },
@@ -173,7 +173,7 @@ public sealed class BenchmarkRunner
     {
         var line = new JsonObject
         {
-            ["question_id"] = long.TryParse(question.Id, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n.ToString(CultureInfo.InvariantCulture) == question.Id
+            ["question_id"] = question.IdIsNumber != false && long.TryParse(question.Id, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) && n.ToString(CultureInfo.InvariantCulture) == question.Id
                 ? JsonValue.Create(n)
                 : JsonValue.Create(question.Id),
             ["prompt"] = question.Prompt,
@@ -189,7 +189,17 @@ public sealed class BenchmarkRunner
         return line.ToJsonString();
     }
 
-    /// <summary>The ids already answered; a torn last line (no newline: the writer was killed) is cut off first.</summary>
+    /// <summary>
+    /// What identifies an answered question: its id and the prompt the answer records (ids alone
+    /// repeat in some benchmarks: LLaVA's TextVQA file uses image ids).
+    /// </summary>
+    private static string Key(string id, string? prompt) => id + "\u001f" + prompt;
+
+    /// <summary>The prompt an answers line records for <paramref name="question"/>.</summary>
+    private static string PromptOf(BenchmarkQuestion question) =>
+        question.AnswerFields is { } fields && fields.TryGetValue("prompt", out var prompt) ? prompt : question.Prompt;
+
+    /// <summary>The (id, prompt) keys already answered; a torn last line (no newline: the writer was killed) is cut off first.</summary>
     private static HashSet<string> ExistingAnswers(string path)
     {
         if (!File.Exists(path))
@@ -214,6 +224,8 @@ public sealed class BenchmarkRunner
                 stream.SetLength(keep);
             }
         }
-        return AnswerFile.Read(path).Answers.Select(a => a.QuestionId).ToHashSet(StringComparer.Ordinal);
+        return AnswerFile.Read(path).All
+            .Select(a => Key(a.QuestionId, a.Fields.ValueKind == JsonValueKind.Object && a.Fields.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null))
+            .ToHashSet(StringComparer.Ordinal);
     }
 }

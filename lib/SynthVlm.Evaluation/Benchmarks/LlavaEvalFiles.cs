@@ -89,6 +89,9 @@ internal static class LlavaEvalFiles
             ? id
             : throw BenchmarkFormatException.For(path, expected, $"line {line} has no \"{key}\" (string or integer)");
 
+    /// <summary>Whether <paramref name="item"/>'s <paramref name="key"/> is a JSON number (the answers file writes the id back as the question file has it).</summary>
+    public static bool IsNumber(JsonElement item, string key) => item.TryGetProperty(key, out var value) && value.ValueKind == JsonValueKind.Number;
+
     /// <summary>
     /// A JSON value as a Python dictionary key: integers and strings never match each other
     /// (<c>1</c> is not <c>"1"</c>), which the official scripts' lookups depend on. Null for other kinds.

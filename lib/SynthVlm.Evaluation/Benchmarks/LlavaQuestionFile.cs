@@ -67,6 +67,7 @@ internal static class LlavaQuestionFile
     public static IEnumerable<BenchmarkQuestion> ToBenchmarkQuestions(IEnumerable<LlavaQuestion> questions, string imageFolder, bool carryPrompt = false) =>
         questions.Select(q => new BenchmarkQuestion(q.Id, q.Text, Path.Combine(imageFolder, q.Image))
         {
+            IdIsNumber = q.RawId.ValueKind == JsonValueKind.Number,
             AnswerFields = carryPrompt ? new Dictionary<string, string>(StringComparer.Ordinal) { ["prompt"] = q.Text } : null,
         });
 

@@ -77,6 +77,7 @@ public sealed class MmeBenchmark : IBenchmark
             return new BenchmarkQuestion(LlavaEvalFiles.RequiredId(q.Item, "question_id", path, q.Line, QuestionFormat), text, LlavaEvalFiles.ImagePath(directory, ReleaseFolder, q.Item))
             {
                 AnswerFields = new Dictionary<string, string>(StringComparer.Ordinal) { ["prompt"] = text },
+                IdIsNumber = LlavaEvalFiles.IsNumber(q.Item, "question_id"),
             };
         })];
     }

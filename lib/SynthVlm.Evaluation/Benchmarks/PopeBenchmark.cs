@@ -71,7 +71,7 @@ public sealed class PopeBenchmark : IBenchmark
         return [.. LlavaEvalFiles.ReadJsonLines(path, QuestionFormat).Select(q => new BenchmarkQuestion(
             LlavaEvalFiles.RequiredId(q.Item, "question_id", path, q.Line, QuestionFormat),
             LlavaEvalFiles.RequiredString(q.Item, "text", path, q.Line, QuestionFormat),
-            LlavaEvalFiles.ImagePath(directory, ImageFolder, q.Item)))];
+            LlavaEvalFiles.ImagePath(directory, ImageFolder, q.Item)) { IdIsNumber = LlavaEvalFiles.IsNumber(q.Item, "question_id") })];
     }
 
     /// <inheritdoc />

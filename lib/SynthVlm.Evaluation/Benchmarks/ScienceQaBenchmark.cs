@@ -84,6 +84,7 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
             questions.Add(new BenchmarkQuestion(id, text, image, MaxNewTokens)
             {
                 AnswerFields = new Dictionary<string, string>(StringComparer.Ordinal) { ["prompt"] = image is null ? text : "<image>\n" + text },
+                IdIsNumber = idElement.ValueKind == JsonValueKind.Number,
             });
         }
         return questions;

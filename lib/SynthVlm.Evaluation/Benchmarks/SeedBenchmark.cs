@@ -57,7 +57,7 @@ public sealed class SeedBenchmark : IBenchmark
         return [.. LlavaEvalFiles.ReadJsonLines(path, QuestionFormat).Select(q => new BenchmarkQuestion(
             LlavaEvalFiles.RequiredId(q.Item, "question_id", path, q.Line, QuestionFormat),
             LlavaEvalFiles.RequiredString(q.Item, "text", path, q.Line, QuestionFormat),
-            LlavaEvalFiles.ImagePath(directory, null, q.Item)))];
+            LlavaEvalFiles.ImagePath(directory, null, q.Item)) { IdIsNumber = LlavaEvalFiles.IsNumber(q.Item, "question_id") })];
     }
 
     /// <inheritdoc />
