@@ -67,14 +67,38 @@ public sealed class MmBenchBenchmarkTests : IDisposable
     }
 
     [Fact]
-    public async Task A_judge_is_not_used_and_the_result_says_so()
+    public async Task With_a_judge_unread_predictions_are_extracted_as_vlmevalkit_does()
     {
         var answers = AnswerFile.Read(Path.Combine(Fixtures, "answers.jsonl"));
+        var judge = new ScriptedJudge(Path.Combine(Fixtures, "judge_replies.json"));
 
-        var result = await _benchmark.ScoreAsync(new BenchmarkScoring(Fixtures, answers, Judge: new NeverCalledJudge()));
+        var result = await _benchmark.ScoreAsync(new BenchmarkScoring(Fixtures, answers, Judge: judge));
 
-        result.Metrics["Overall"]!.GetValue<double>().Should().BeApproximately(Expected.GetProperty("metrics").GetProperty("Overall").GetDouble(), Tolerance);
-        result.Notes.Should().Contain(n => n.Contains("judge was given but not used", StringComparison.Ordinal));
+        var expected = Expected.GetProperty("judged");
+        var metrics = expected.GetProperty("metrics").EnumerateObject().ToList();
+        result.Metrics.Select(p => p.Key).Should().Equal(metrics.Select(p => p.Name));
+        foreach (var p in metrics)
+        {
+            result.Metrics[p.Name]!.GetValue<double>().Should().BeApproximately(p.Value.GetDouble(), Tolerance, p.Name);
+        }
+        judge.Prompts.Should().Equal(expected.GetProperty("judge_prompts").EnumerateArray().Select(p => p.GetString()!));
+        result.Notes.Should().Contain(n => n.Contains("judge scripted was asked 6 times", StringComparison.Ordinal));
+        var hits = _benchmark.CircularHits(Fixtures, answers, new ScriptedJudge(Path.Combine(Fixtures, "judge_replies.json")));
+        hits.Should().BeEquivalentTo(expected.GetProperty("hits").EnumerateObject().ToDictionary(p => long.Parse(p.Name, System.Globalization.CultureInfo.InvariantCulture), p => p.Value.GetInt32() == 1));
+    }
+
+    [Fact]
+    public async Task A_judge_that_never_names_an_option_gets_three_asks_then_a_seeded_random_choice()
+    {
+        var answers = AnswerFile.Read(Path.Combine(Fixtures, "answers.jsonl"));
+        var failing = new FailingJudge();
+
+        var first = await _benchmark.ScoreAsync(new BenchmarkScoring(Fixtures, answers, Judge: failing));
+        var second = await _benchmark.ScoreAsync(new BenchmarkScoring(Fixtures, answers, Judge: new FailingJudge()));
+
+        failing.Calls.Should().BeGreaterThanOrEqualTo(3).And.Subject.Should().Match(c => c % 3 == 0, "each unread prediction is asked about three times");
+        first.Notes.Should().Contain(n => n.Contains("drawn at random (seeded)", StringComparison.Ordinal));
+        first.MetricsJson().Should().Be(second.MetricsJson(), "the fallback is seeded");
     }
 
     [Fact]
@@ -217,11 +241,39 @@ public sealed class MmBenchBenchmarkTests : IDisposable
     /// <inheritdoc />
     public void Dispose() => _dir.Delete(recursive: true);
 
-    private sealed class NeverCalledJudge : SynthVlm.ChatEndpoints.IChatModel
+    private sealed class ScriptedJudge(string repliesPath) : SynthVlm.ChatEndpoints.IChatModel
     {
-        public string ModelName => "never";
+        private readonly Dictionary<string, string[]> _replies = JsonSerializer.Deserialize<Dictionary<string, string[]>>(File.ReadAllText(repliesPath))!;
+        private readonly Dictionary<string, int> _asked = [];
 
-        public Task<SynthVlm.ChatEndpoints.ChatReply> CompleteAsync(SynthVlm.ChatEndpoints.ChatRequest request, CancellationToken cancellationToken = default) =>
-            throw new InvalidOperationException("the judge must not be called");
+        public List<string> Prompts { get; } = [];
+
+        public string ModelName => "scripted";
+
+        public Task<SynthVlm.ChatEndpoints.ChatReply> CompleteAsync(SynthVlm.ChatEndpoints.ChatRequest request, CancellationToken cancellationToken = default)
+        {
+            var prompt = request.Messages.Single().Text;
+            Prompts.Add(prompt);
+            var answer = prompt[(prompt.LastIndexOf("\nAnswer: ", StringComparison.Ordinal) + 9)..prompt.LastIndexOf("\nYour output: ", StringComparison.Ordinal)];
+            var n = _asked.GetValueOrDefault(answer);
+            _asked[answer] = n + 1;
+            var replies = _replies[answer];
+            return Task.FromResult(new SynthVlm.ChatEndpoints.ChatReply(replies[Math.Min(n, replies.Length - 1)]));
+        }
+    }
+
+    private sealed class FailingJudge : SynthVlm.ChatEndpoints.IChatModel
+    {
+        public int Calls { get; private set; }
+
+        public string ModelName => "failing";
+
+        public Task<SynthVlm.ChatEndpoints.ChatReply> CompleteAsync(SynthVlm.ChatEndpoints.ChatRequest request, CancellationToken cancellationToken = default)
+        {
+            Calls++;
+            return Calls % 2 == 0
+                ? throw new SynthVlm.ChatEndpoints.ChatModelException("failing: no route")
+                : Task.FromResult(new SynthVlm.ChatEndpoints.ChatReply("I am not sure."));
+        }
     }
 }

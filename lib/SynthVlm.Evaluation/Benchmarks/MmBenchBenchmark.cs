@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json.Nodes;
+using SynthVlm.ChatEndpoints;
 
 namespace SynthVlm.Evaluation.Benchmarks;
 
@@ -25,15 +27,23 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// <c>scripts/convert_mmbench_for_submission.py</c> writes (one prediction per TSV row: the last answer
 /// whose <c>question_id</c> is the row's index, so with several rounds the last round wins; a row with no answer
 /// gets no prediction); VLMEvalKit reads that file back with pandas, so a missing prediction and a prediction
-/// that is exactly one of pandas' missing-value strings ("", "NA", "None", "null", ...) become the text
-/// <c>"nan"</c> (quirk: "nan" is then matched like any answer, so it names an option whose text contains "nan").
+/// that is exactly one of pandas 1.5's missing-value strings ("", "NA", "N/A", "null", "nan", ...; pandas 2 adds
+/// "None") become the text <c>"nan"</c> (quirk: "nan" is then matched like any answer, so it names an option whose
+/// text is contained in "nan", e.g. "Nan"). The TSV is read the same way: an option cell holding one of those strings
+/// is no option (and LLaVA's prompt stops at it, and also at "Nan"/"NONE", which its own is_none rejects).
 /// Each row's prediction goes through <see cref="MultipleChoiceAnswer.Infer"/> over its options (every column
 /// A–Z with a value). A question (a row whose index is below 1,000,000 in the sense of
 /// <c>index == int(index % 1e6)</c>) is right only when every row of its group (itself and the rows with that
-/// remainder) reads as the row's <c>answer</c>. With no judge, a row whose option cannot be read makes its
-/// question wrong, which is what VLMEvalKit's exact-matching mode does ("Failed in Prefetch, no GPT-based answer
-/// matching"); this class never calls a judge (the ChatGPT extraction is not implemented; a given judge is
-/// ignored and a note says so). Metrics as <c>report_acc</c> names them: "Overall" (mean over questions), then
+/// remainder) reads as the row's <c>answer</c>. A row read as a wrong option (or Z) fails its question at once.
+/// With no judge, a row whose option cannot be read makes its question wrong, which is what VLMEvalKit's
+/// exact-matching mode (its default without an API key) does ("Failed in Prefetch, no GPT-based answer matching").
+/// With a judge (<see cref="BenchmarkScoring.Judge"/>) the undecided questions go through VLMEvalKit's
+/// <c>eval_circular_group</c>: each unread row in index order is put to the judge with <see cref="JudgePrompt"/>
+/// (one user message, temperature 0), up to three times, until <see cref="MultipleChoiceAnswer.Infer"/> reads an
+/// option or Z from its reply; a reply containing "Failed to obtain answer via API", or a
+/// <see cref="ChatModelException"/>, is a failed ask. After three failed asks an option or Z is drawn at random, as
+/// the official code does, but from a <see cref="Random"/> seeded with 0 (so it cannot equal Python's draw). The
+/// first row read wrong ends its question. Metrics as <c>report_acc</c> names them: "Overall" (mean over questions), then
 /// each <c>l2-category</c> (sorted, abbreviated as MMB_abbrs: CP, FP-S, FP-C, LR, RR, AR), then each
 /// <c>category</c> (sorted), as fractions. When the TSV has a <c>split</c> column with several values the metrics
 /// are nested under each split name.</para>
@@ -45,6 +55,24 @@ public sealed class MmBenchBenchmark : IBenchmark
 
     private const string TsvName = "mmbench_dev_20230712.tsv";
     private const long CircularOffset = 1_000_000;
+    private const int JudgeAttempts = 3;
+    private const int JudgeFallbackSeed = 0;
+
+    private const string JudgeTemplate =
+        "You are an AI assistant who will help me to match an answer with several options of a single-choice question. " +
+        "You are provided with a question, several options, and an answer, and you need to find which option is most similar to the answer. " +
+        "If the meaning of all options are significantly different from the answer, output Z. " +
+        "Your should output a single uppercase character in A, B, C, D (if they are valid options), and Z. \n" +
+        "Example 1: \nQuestion: What is the main object in image?\nOptions: A. teddy bear B. rabbit C. cat D. dog\nAnswer: a cute teddy bear\nYour output: A\n" +
+        "Example 2: \nQuestion: What is the main object in image?\nOptions: A. teddy bear B. rabbit C. cat D. dog\nAnswer: Spider\nYour output: Z\n" +
+        "Example 3: \nQuestion: {0}?\nOptions: {1}\nAnswer: {2}\nYour output: ";
+
+    private const string JudgeTemplateCn =
+        "你是一个帮助我匹配答案与单选题中多个选项的 AI 助手。你会被提供：一个问题，多个选项，一个答案。你的任务是找到与答案意义最相近的选项。" +
+        "如果所有选项的意义都与答案显著不同，则输出 Z。你应该输出一个单个的大写字母，例如 A, B, C, D（如果它们是有效选项），或 Z。" +
+        "例 1:问题: 图中最主要的物体是什么?\n选项: A. 泰迪熊 B. 兔子 C. 猫 D. 狗\n答案: 一只可爱的泰迪熊\n输出: A\n" +
+        "例 2: \n问题: 图中最主要的物体是什么?\n选项: A. 泰迪熊 B. 兔子 C. 猫 D. 狗\n答案: 蜘蛛\n输出: Z\n" +
+        "例 3: \n问题: {0}?\n选项: {1}\n答案: {2}\n输出: ";
 
     private static readonly Dictionary<string, string> Abbreviations = new(StringComparer.Ordinal)
     {
@@ -133,7 +161,7 @@ public sealed class MmBenchBenchmark : IBenchmark
         {
             throw new ArgumentException($"mmbench has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
         }
-        return Task.FromResult(Score(scoring.Directory, scoring.Answers, scoring.Judge is not null));
+        return ScoreCoreAsync(scoring.Directory, scoring.Answers, scoring.Judge, cancellationToken);
     }
 
     /// <summary>
@@ -175,7 +203,7 @@ public sealed class MmBenchBenchmark : IBenchmark
             new(value, column == "index" && long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _));
     }
 
-    private BenchmarkMetrics Score(string directory, AnswerFile answers, bool judgeGiven)
+    private async Task<BenchmarkMetrics> ScoreCoreAsync(string directory, AnswerFile answers, IChatModel? judge, CancellationToken cancellationToken)
     {
         var table = ReadTable(directory, ["index", "A", "B", "answer"]);
         var indices = Enumerable.Range(0, table.Rows.Count).Select(r => IndexOf(table, r)).ToList();
@@ -183,7 +211,8 @@ public sealed class MmBenchBenchmark : IBenchmark
         var problems = new List<InputProblem>(answers.Problems);
         problems.AddRange(unknown.Select(a => new InputProblem(answers.Path, a.Line, $"question {a.QuestionId} is not an index of {table.Path}; ignored, as the official convert script ignores it")));
 
-        var (mains, hits, unread) = CircularHits(table, indices, predictions);
+        var circular = await CircularHitsAsync(table, indices, predictions, judge, cancellationToken).ConfigureAwait(false);
+        var (mains, hits, unread) = (circular.Mains, circular.Hits, circular.Unread);
 
         var metrics = Report(table, mains, m => hits[indices[m]]);
         var result = new BenchmarkMetrics(Name, metrics, mains.Count, mains.Count, problems);
@@ -192,13 +221,13 @@ public sealed class MmBenchBenchmark : IBenchmark
         {
             result.Notes.Add($"{missing} of {table.Rows.Count} TSV rows had no answer; their prediction is \"nan\" as the official read-back makes it, so their question counts as wrong (unless \"nan\" is in an option's text).");
         }
-        if (unread > 0)
+        if (unread > 0 && judge is null)
         {
             result.Notes.Add($"{unread} predictions named no option; with no judge (VLMEvalKit's exact matching) their question counts as wrong.");
         }
-        if (judgeGiven)
+        if (judge is not null)
         {
-            result.Notes.Add("A judge was given but not used: the ChatGPT option extraction is not implemented; scored with exact matching.");
+            result.Notes.Add($"{unread} predictions named no option; the judge {judge.ModelName} was asked {circular.JudgeCalls} times (questions already decided are not asked about){(circular.RandomChoices > 0 ? $", and {circular.RandomChoices} times no option could be read from its replies, so an option or Z was drawn at random (seeded)" : "")}.");
         }
         if (answers.Duplicates > 0)
         {
@@ -208,18 +237,16 @@ public sealed class MmBenchBenchmark : IBenchmark
     }
 
     /// <summary>Each question's circular result (index of the question's first row → every copy read right), for tests.</summary>
-    internal IReadOnlyDictionary<long, bool> CircularHits(string directory, AnswerFile answers)
+    internal IReadOnlyDictionary<long, bool> CircularHits(string directory, AnswerFile answers, IChatModel? judge = null)
     {
         var table = ReadTable(directory, ["index", "A", "B", "answer"]);
         var indices = Enumerable.Range(0, table.Rows.Count).Select(r => IndexOf(table, r)).ToList();
-        return CircularHits(table, indices, Predictions(table, answers, out _)).Hits;
+        return CircularHitsAsync(table, indices, Predictions(table, answers, out _), judge, CancellationToken.None).GetAwaiter().GetResult().Hits;
     }
 
-    private static (List<int> Mains, Dictionary<long, bool> Hits, int Unread) CircularHits(MultipleChoiceTable table, List<long> indices, List<string?> predictions)
+    private static async Task<Circular> CircularHitsAsync(MultipleChoiceTable table, List<long> indices, List<string?> predictions, IChatModel? judge, CancellationToken cancellationToken)
     {
         var answer = table.Column("answer");
-        // Rows read as the official pipeline reads the submission back: missing predictions become "nan".
-        var hits = new Dictionary<long, bool>();
         var groups = new Dictionary<long, List<int>>();
         for (var r = 0; r < table.Rows.Count; r++)
         {
@@ -231,27 +258,105 @@ public sealed class MmBenchBenchmark : IBenchmark
             list.Add(r);
         }
         var mains = Enumerable.Range(0, table.Rows.Count).Where(r => PythonRemainder(indices[r]) == indices[r]).OrderBy(r => indices[r]).ToList();
-        var unread = 0;
+        var result = new Circular(mains);
+        var random = new Random(JudgeFallbackSeed);
         foreach (var m in mains)
         {
-            var hit = true;
-            foreach (var r in groups[indices[m]])
+            // The group in index order, as the official code sorts the predictions by index.
+            var rows = groups[indices[m]].OrderBy(r => indices[r]).ToList();
+            var truth = rows.Select(r => table.Rows[r][answer]).ToList();
+            // Rows read as the official pipeline reads the submission back: missing predictions become "nan".
+            var texts = rows.Select(r => predictions[r] is { } p && !MultipleChoicePython.PandasNaStrings.Contains(p) ? p : "nan").ToList();
+            var read = rows.Select((r, i) => MultipleChoiceAnswer.Infer(texts[i], Choices(table, table.Rows[r]))).ToList();
+            result.Unread += read.Count(x => x is null);
+            bool hit;
+            if (read.Where((x, i) => x is { } letter && letter.ToString() != truth[i]).Any())
             {
-                var text = predictions[r] is { } p && !MultipleChoicePython.PandasNaStrings.Contains(p) ? p : "nan";
-                var read = MultipleChoiceAnswer.Infer(text, Choices(table, table.Rows[r]));
-                if (read is null)
+                hit = false;
+            }
+            else if (read.All(x => x is not null))
+            {
+                hit = true;
+            }
+            else if (judge is null)
+            {
+                hit = false;
+            }
+            else
+            {
+                hit = true;
+                for (var i = 0; i < rows.Count && hit; i++)
                 {
-                    unread++;
-                }
-                if (read is not { } letter || table.Rows[r][answer] != letter.ToString())
-                {
-                    hit = false;
+                    if (read[i] is null)
+                    {
+                        var option = await ExtractAsync(judge, table, table.Rows[rows[i]], texts[i], random, result, cancellationToken).ConfigureAwait(false);
+                        hit = option.ToString() == truth[i];
+                    }
                 }
             }
-            hits[indices[m]] = hit;
+            result.Hits[indices[m]] = hit;
         }
+        return result;
+    }
 
-        return (mains, hits, unread);
+    /// <summary>VLMEvalKit's <c>extract_answer_from_item</c> with a judge: up to three asks, then a random option or Z.</summary>
+    private static async Task<char> ExtractAsync(IChatModel judge, MultipleChoiceTable table, string?[] row, string prediction, Random random, Circular result, CancellationToken cancellationToken)
+    {
+        var choices = Choices(table, row);
+        var prompt = JudgePrompt(Cell(table, row, "question") ?? "nan", choices, prediction);
+        for (var attempt = 0; attempt < JudgeAttempts; attempt++)
+        {
+            string reply;
+            try
+            {
+                result.JudgeCalls++;
+                reply = (await judge.CompleteAsync(new ChatRequest([ChatMessage.User(prompt)]), cancellationToken).ConfigureAwait(false)).Text;
+            }
+            catch (ChatModelException e)
+            {
+                reply = "Failed to obtain answer via API: " + e.Message;
+            }
+            if (!reply.Contains("Failed to obtain answer via API", StringComparison.Ordinal) && MultipleChoiceAnswer.Infer(reply, choices) is { } option)
+            {
+                return option;
+            }
+        }
+        result.RandomChoices++;
+        var options = choices.Select(c => c.Key).Append('Z').ToList();
+        return options[random.Next(options.Count)];
+    }
+
+    /// <summary>
+    /// The judge's prompt, VLMEvalKit's <c>build_prompt</c> (or <c>build_prompt_cn</c> when the question has a
+    /// CJK ideograph, U+4E00–U+9FFF): two worked examples, then "Question: QUESTION?" (quirk: a question that
+    /// ends in "?" gets a second one), "Options: There are several options: \nA. text\n..." and the answer.
+    /// </summary>
+    public static string JudgePrompt(string question, IReadOnlyList<KeyValuePair<char, string>> choices, string prediction)
+    {
+        ArgumentNullException.ThrowIfNull(question);
+        ArgumentNullException.ThrowIfNull(choices);
+        var options = new StringBuilder("There are several options: \n");
+        foreach (var (letter, text) in choices)
+        {
+            options.Append(letter).Append(". ").Append(text).Append('\n');
+        }
+        var chinese = question.Any(c => c is >= '\u4e00' and <= '\u9fff');
+        return chinese
+            ? string.Format(CultureInfo.InvariantCulture, JudgeTemplateCn, question, options, prediction)
+            : string.Format(CultureInfo.InvariantCulture, JudgeTemplate, question, options, prediction);
+    }
+
+    private sealed class Circular(List<int> mains)
+    {
+        public List<int> Mains { get; } = mains;
+
+        public Dictionary<long, bool> Hits { get; } = [];
+
+        public int Unread { get; set; }
+
+        public int JudgeCalls { get; set; }
+
+        public int RandomChoices { get; set; }
     }
 
     private static JsonObject Report(MultipleChoiceTable table, List<int> mains, Func<int, bool> hit)

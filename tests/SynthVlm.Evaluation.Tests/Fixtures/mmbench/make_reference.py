@@ -21,6 +21,10 @@ __init__.py (which import every model). The steps:
      column read back from that xlsx by pandas (as VLMEvalKit's load does).
   4. ImageMCQDataset.evaluate(model='exact_matching') on it: metrics (report_acc's columns) and the
      per-question hits from the record it writes.
+  5. The same with a judge: a stand-in for build_judge's model that answers from judge_replies.json
+     (by the prediction in the prompt; the n-th ask gets the n-th reply, then the last again) and
+     records every prompt (judged: metrics, hits, judge_prompts). No reply list ends in a failure,
+     so the official random fallback is not reached.
 Debian 12's pandas is 1.5.3, whose missing-value strings lack "None" (pandas >= 2.0 has it): the
 fixture's "None" option and prediction show that the 1.5 reading is what SynthVlm follows.
 
@@ -57,6 +61,27 @@ def ensure(name, **attrs):
         __import__(name)
     except ImportError:
         stub(name, **attrs)
+
+
+class FixtureJudge:
+    """The judge: replies from judge_replies.json by the prediction in the prompt; records the prompts."""
+
+    def __init__(self):
+        with open(os.path.join(HERE, 'judge_replies.json'), encoding='utf-8') as f:
+            self.replies = json.load(f)
+        self.asked = {}
+        self.prompts = []
+
+    def working(self):
+        return True
+
+    def generate(self, prompt):
+        self.prompts.append(prompt)
+        prediction = prompt.rsplit('\nAnswer: ', 1)[1].rsplit('\nYour output: ', 1)[0]
+        n = self.asked.get(prediction, 0)
+        self.asked[prediction] = n + 1
+        replies = self.replies[prediction]
+        return replies[min(n, len(replies) - 1)]
 
 
 def llava_prompts(root, all_rounds):
@@ -181,7 +206,10 @@ def main():
     package('vlmeval.dataset', os.path.join(vlmeval_root, 'vlmeval', 'dataset'))
     utils = package('vlmeval.dataset.utils', os.path.join(vlmeval_root, 'vlmeval', 'dataset', 'utils'))
     utils.DEBUG_MESSAGE = ''
-    utils.build_judge = None
+    judge = FixtureJudge()
+    utils.build_judge = lambda **kwargs: judge
+    if not callable(getattr(sys.modules['tqdm'], 'tqdm', None)):
+        sys.modules['tqdm'].tqdm = lambda it, total=None: it
     from vlmeval.dataset.image_mcq import ImageMCQDataset
     from vlmeval.utils import can_infer
     can_infer_cases = [
@@ -230,12 +258,21 @@ def main():
         acc = dataset.evaluate(eval_file, model='exact_matching', nproc=1)
         record = smp.load(smp.get_intermediate_file_path(eval_file, '_exact_matching_result'))
 
+        # 5. with the stand-in judge
+        judged_acc = dataset.evaluate(eval_file, model='fixture-judge', nproc=1)
+        judged_record = smp.load(smp.get_intermediate_file_path(eval_file, '_fixture-judge_result'))
+
     metrics = {k: float(acc[k][0]) for k in acc.columns if k != 'split'}
     expected = {
         'metrics': metrics,
         'hits': {str(k): int(v) for k, v in zip(record['index'], record['hit'])},
         'submission_predictions': {i: (p if p else None) for i, p in written.items()},
         'submission_columns': list(submission.columns),
+        'judged': {
+            'metrics': {k: float(judged_acc[k][0]) for k in judged_acc.columns if k != 'split'},
+            'hits': {str(k): int(v) for k, v in zip(judged_record['index'], judged_record['hit'])},
+            'judge_prompts': judge.prompts,
+        },
         'can_infer': can_infer_cases,
         'prompts': prompts,
         'prompts_all_rounds': prompts_all,
