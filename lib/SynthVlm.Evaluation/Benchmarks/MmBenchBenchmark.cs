@@ -200,7 +200,9 @@ public sealed class MmBenchBenchmark : IBenchmark
         return (tsv, xlsx);
 
         static MmBenchSubmissionCell Cell(string column, string? value) =>
-            new(value, column == "index" && long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _));
+            column == "index" && long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
+                ? new(n.ToString(CultureInfo.InvariantCulture), true)
+                : new(value, false);
     }
 
     private async Task<BenchmarkMetrics> ScoreCoreAsync(string directory, AnswerFile answers, IChatModel? judge, CancellationToken cancellationToken)

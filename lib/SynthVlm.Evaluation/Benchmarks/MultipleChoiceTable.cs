@@ -7,7 +7,7 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// A CSV or TSV file read as pandas' <c>read_csv</c> reads it with its defaults (the official
 /// MMBench and MMLU code reads its files that way): fields may be quoted with <c>"</c> and a
 /// doubled quote stands for one, a quoted field may hold the delimiter and newlines, blank lines
-/// are skipped, a short row is padded with missing cells, a long one is an error, and a cell in
+/// (also lines of spaces and tabs) are skipped, a short row is padded with missing cells, a long one is an error, and a cell in
 /// <see cref="MultipleChoicePython.PandasNaStrings"/> is missing (null).
 /// </summary>
 internal sealed class MultipleChoiceTable
@@ -115,8 +115,8 @@ internal sealed class MultipleChoiceTable
         }
         void EndRecord()
         {
-            // pandas skips lines that are empty (no field text at all).
-            if (!(cells.Count == 1 && cells[0].Length == 0 && !quotedFieldSeen))
+            // pandas skips blank lines: empty, or only spaces and tabs that are not the delimiter.
+            if (!(cells.Count == 1 && !quotedFieldSeen && cells[0].All(ch => ch is ' ' or '\t')))
             {
                 records.Add((recordLine, cells));
             }
