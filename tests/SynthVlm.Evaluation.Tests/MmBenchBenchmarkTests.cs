@@ -231,6 +231,17 @@ public sealed class MmBenchBenchmarkTests : IDisposable
         }
     }
 
+    // Expected values are Python 3.11's str.lower(): İ becomes two characters, Σ at a word's end becomes ς.
+    [Theory]
+    [InlineData("ΣΑΣ ΣΑΣ.", "σας σας.")]
+    [InlineData("Σ", "σ")]
+    [InlineData("ΑΣ'Α", "ασ'α")]
+    [InlineData("İI", "i\u0307i")]
+    [InlineData("ΟΔΟΣ-ΟΔΟΣ", "οδος-οδος")]
+    [InlineData("ǅ", "ǆ")]
+    [InlineData("ΑΣ1", "ας1")]
+    public void Lower_case_is_pythons(string text, string expected) => MultipleChoicePython.Lower(text).Should().Be(expected);
+
     private string CopyTsv()
     {
         var dir = Directory.CreateDirectory(Path.Combine(_dir.FullName, "bench")).FullName;

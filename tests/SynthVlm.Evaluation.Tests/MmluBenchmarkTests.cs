@@ -91,6 +91,40 @@ public sealed class MmluBenchmarkTests : IDisposable
     [InlineData(new[] { double.NegativeInfinity, -100.0, double.NegativeInfinity, -100.0 }, 1)]
     public void Argmax_is_numpys(double[] values, int expected) => MmluBenchmark.ArgMax(values).Should().Be(expected);
 
+    // Expected values are Python 3.11's str(float) (the prompt prints pandas' float cells with it).
+    [Theory]
+    [InlineData(0.5, "0.5")]
+    [InlineData(2.0, "2.0")]
+    [InlineData(100000.0, "100000.0")]
+    [InlineData(1e16, "1e+16")]
+    [InlineData(1.5e16, "1.5e+16")]
+    [InlineData(9999999999999998.0, "9999999999999998.0")]
+    [InlineData(1e-4, "0.0001")]
+    [InlineData(1e-5, "1e-05")]
+    [InlineData(0.00012345, "0.00012345")]
+    [InlineData(123456789.125, "123456789.125")]
+    [InlineData(-0.0, "-0.0")]
+    [InlineData(5e-324, "5e-324")]
+    [InlineData(1.7976931348623157e308, "1.7976931348623157e+308")]
+    [InlineData(0.30000000000000004, "0.30000000000000004")]
+    [InlineData(1.0 / 3, "0.3333333333333333")]
+    [InlineData(-2.5e-7, "-2.5e-07")]
+    [InlineData(1e22, "1e+22")]
+    [InlineData(12345678901234567890.0, "1.2345678901234567e+19")]
+    public void Floats_print_as_python_prints_them(double value, string expected) => MultipleChoicePython.FloatText(value).Should().Be(expected);
+
+    // pandas 1.5 read_csv(header=None) column types, printed with str (checked with Debian's pandas).
+    [Theory]
+    [InlineData(new[] { "1", "2", "3" }, new[] { "1", "2", "3" })]
+    [InlineData(new[] { "1", null, "3" }, new[] { "1.0", "nan", "3.0" })]
+    [InlineData(new[] { "1", "2.5", "+3" }, new[] { "1.0", "2.5", "3.0" })]
+    [InlineData(new[] { "True", "false", "TRUE" }, new[] { "True", "False", "True" })]
+    [InlineData(new[] { "True", "1" }, new[] { "True", "1" })]
+    [InlineData(new[] { "1", "two" }, new[] { "1", "two" })]
+    [InlineData(new string?[] { null, null }, new[] { "nan", "nan" })]
+    [InlineData(new[] { "1e3", ".5", "5." }, new[] { "1000.0", "0.5", "5.0" })]
+    public void Csv_columns_print_as_pandas_reads_them(string?[] cells, string[] expected) => MmluBenchmark.PrintColumn(cells).Should().Equal(expected);
+
     [Fact]
     public void A_folder_without_test_files_names_the_folder_and_the_layout()
     {
