@@ -39,7 +39,8 @@ public sealed record BenchmarkRunResult(
 /// arrive, then the benchmark scores the file and the metrics go to metrics.json beside it.
 /// </summary>
 /// <remarks>
-/// Questions stream from the question file with a bounded number in flight, so memory does not
+/// Questions stream from the question file with a bounded number in flight, and answers are
+/// written in question order (some official scripts pair answers by position), so memory does not
 /// grow with the benchmark. A run over an existing answers file asks only the questions it lacks
 /// (a torn last line from a killed run is cut off first), so an interrupted run resumes and a
 /// finished one re-scores for free. A question whose image is missing, or that the model cannot
@@ -90,34 +91,52 @@ public sealed class BenchmarkRunner
         var answered = done.Count;
         var asked = 0;
         var writeLock = new Lock();
+        // Answers go out in question order (POPE pairs answers with labels by position, MME pairs
+        // acc+ by file order): finished answers wait in a reorder buffer for the ones before them,
+        // and a question starts only while it is fewer than `window` places ahead of the next
+        // one to write, which bounds the buffer whatever a slow question does.
+        using var window = new SemaphoreSlim(options.Concurrency * 4);
+        var buffered = new SortedDictionary<long, (string? Line, string? Failure)>();
+        long nextToWrite = 0;
         await using (var writer = new StreamWriter(new FileStream(answersPath, FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false)))
         {
-            var questions = benchmark.ReadQuestions(benchmarkDirectory).Where(q => !done.Contains(Key(q.Id, PromptOf(q))));
+            var questions = Numbered(benchmark.ReadQuestions(benchmarkDirectory).Where(q => !done.Contains(Key(q.Id, PromptOf(q)))), window, cancellationToken);
             await Parallel.ForEachAsync(
                 questions,
                 new ParallelOptions { MaxDegreeOfParallelism = options.Concurrency, CancellationToken = cancellationToken },
-                async (question, token) =>
+                async (item, token) =>
                 {
                     var started = System.Diagnostics.Stopwatch.GetTimestamp();
-                    var (line, failure) = await AskAsync(question, token).ConfigureAwait(false);
+                    var result = await AskAsync(item.Question, token).ConfigureAwait(false);
                     EvaluationTelemetry.AnswerDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
-                    (line is null ? EvaluationTelemetry.Unanswered : EvaluationTelemetry.Answered).Add(1, tag);
+                    (result.Line is null ? EvaluationTelemetry.Unanswered : EvaluationTelemetry.Answered).Add(1, tag);
                     lock (writeLock)
                     {
-                        asked++;
-                        if (line is not null)
+                        buffered[item.Index] = result;
+                        while (buffered.Remove(nextToWrite, out var next))
                         {
-                            writer.WriteLine(line);
-                            writer.Flush();
-                            answered++;
+                            nextToWrite++;
+                            window.Release();
+                            asked++;
+                            if (next.Line is not null)
+                            {
+                                writer.WriteLine(next.Line);
+                                answered++;
+                            }
+                            else
+                            {
+                                failures.Add(new InputProblem(answersPath, 0, next.Failure!));
+                            }
                         }
-                        else
-                        {
-                            failures.Add(new InputProblem(answersPath, 0, failure!));
-                        }
+                        writer.Flush();
                         progress?.Report(new BenchmarkProgress(benchmark.Name, answered, failures.Count));
                     }
                 }).ConfigureAwait(false);
+        }
+        if (done.Count > 0 && asked > 0)
+        {
+            // A resumed run appended after the earlier answers: put the file back in question order.
+            SortByQuestionOrder(answersPath, benchmark.ReadQuestions(benchmarkDirectory));
         }
 
         try
@@ -141,6 +160,54 @@ public sealed class BenchmarkRunner
             return new BenchmarkRunResult(benchmark.Name, answersPath, null, null, asked, done.Count, failures, e.Message);
         }
     }
+
+    /// <summary>The questions with their order, each handed out once the reorder window has room for it.</summary>
+    private static async IAsyncEnumerable<(BenchmarkQuestion Question, long Index)> Numbered(
+        IEnumerable<BenchmarkQuestion> questions, SemaphoreSlim window, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        long index = 0;
+        foreach (var question in questions)
+        {
+            await window.WaitAsync(cancellationToken).ConfigureAwait(false);
+            yield return (question, index++);
+        }
+    }
+
+    /// <summary>
+    /// Rewrites the answers file in the order of the question file (answers to questions it does not
+    /// have stay at the end, in their order). Holds the answers in memory: only a resumed run does this.
+    /// </summary>
+    private static void SortByQuestionOrder(string answersPath, IEnumerable<BenchmarkQuestion> questions)
+    {
+        var lines = new Dictionary<string, Queue<string>>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var answer in AnswerFile.Read(answersPath).All)
+        {
+            var key = Key(answer.QuestionId, PromptText(answer));
+            if (!lines.TryGetValue(key, out var queue))
+            {
+                lines[key] = queue = new Queue<string>();
+                order.Add(key);
+            }
+            queue.Enqueue(answer.Fields.GetRawText());
+        }
+        var text = new StringBuilder();
+        foreach (var question in questions)
+        {
+            if (lines.TryGetValue(Key(question.Id, PromptOf(question)), out var queue) && queue.TryDequeue(out var line))
+            {
+                text.Append(line).Append('\n');
+            }
+        }
+        foreach (var line in order.SelectMany(k => lines[k]))
+        {
+            text.Append(line).Append('\n');
+        }
+        IO.AtomicFile.WriteAllText(answersPath, text.ToString());
+    }
+
+    private static string? PromptText(ModelAnswer answer) =>
+        answer.Fields.ValueKind == JsonValueKind.Object && answer.Fields.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
 
     /// <summary>One answers line for <paramref name="question"/>, or the reason there is none.</summary>
     private async Task<(string? Line, string? Failure)> AskAsync(BenchmarkQuestion question, CancellationToken cancellationToken)
@@ -224,8 +291,6 @@ public sealed class BenchmarkRunner
                 stream.SetLength(keep);
             }
         }
-        return AnswerFile.Read(path).All
-            .Select(a => Key(a.QuestionId, a.Fields.ValueKind == JsonValueKind.Object && a.Fields.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null))
-            .ToHashSet(StringComparer.Ordinal);
+        return AnswerFile.Read(path).All.Select(a => Key(a.QuestionId, PromptText(a))).ToHashSet(StringComparer.Ordinal);
     }
 }
