@@ -29,7 +29,7 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
     [Fact]
     public async Task Service_reports_its_queue_and_its_health_follows_redis()
     {
-        // EvalService has no stream worker yet, so the entries stay queued (TrainingService now consumes its stream).
+        // EvalService's worker consumes synthvlm:checkpoints; entries of an unknown kind are dead-lettered.
         await using var service = await ServiceProcess.StartAsync(KnownServices.Eval,
             new Dictionary<string, string?> { [KnownEnvironment.RedisConnectionStringEnv] = _redis.ConnectionString });
         using var channel = GrpcChannel.ForAddress(service.GrpcAddress);
@@ -45,10 +45,15 @@ public sealed class RedisBackedServiceTests : IAsyncLifetime
             }
         }
 
+        await TestTimeout.Until(async () => (await worker.GetStatusAsync(new GetWorkerStatusRequest())).Queues[0] is { Lag: 0, Pending: 0 }, what: "the three entries consumed");
         var status = await worker.GetStatusAsync(new GetWorkerStatusRequest()).ResponseAsync.WithTimeout();
         status.RedisConnected.Should().BeTrue();
         var queue = status.Queues.Should().ContainSingle().Subject;
-        (queue.Stream, queue.Group, queue.Length, queue.Pending, queue.Lag, queue.Consuming).Should().Be((KnownStreams.Checkpoints, "eval", 3L, 0L, 3L, false));
+        (queue.Stream, queue.Group, queue.Length, queue.Pending, queue.Lag, queue.Consuming).Should().Be((KnownStreams.Checkpoints, "eval", 3L, 0L, 0L, true));
+        await using (var redisMux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout())
+        {
+            (await redisMux.GetDatabase().StreamLengthAsync(KnownStreams.Dead).WithTimeout()).Should().Be(3, "an entry of kind 'k' is not a ModelReady: dead-lettered, not retried");
+        }
         await TestTimeout.Until(async () => await GrpcHealthAsync(channel) == HealthCheckResponse.Types.ServingStatus.Serving, what: "SERVING");
 
         // Redis goes away: /health turns 503 and gRPC health NOT_SERVING, the process keeps serving.
