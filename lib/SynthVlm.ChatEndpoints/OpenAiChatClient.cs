@@ -1,7 +1,5 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -37,19 +35,10 @@ namespace SynthVlm.ChatEndpoints;
 /// </remarks>
 public sealed partial class OpenAiChatClient : IChatModel, IDisposable
 {
-    private const int ErrorExcerptLength = 300;
-
-    private readonly OpenAiChatOptions _options;
     private readonly string _model;
-    private readonly string? _apiKey;
-    private readonly Uri _uri;
-    private readonly HttpClient _http;
-    private readonly bool _ownsHttp;
-    private readonly SemaphoreSlim _slots;
+    private readonly ChatCompletionsTransport _transport;
     private readonly ChatReplyCache? _cache;
     private readonly ILogger _logger;
-    private readonly TimeProvider _time;
-    private int _requestsSent;
 
     /// <summary>Creates a client; throws <see cref="ArgumentException"/> naming the first unusable option.</summary>
     /// <param name="options">Endpoint, model, limits and cache settings.</param>
@@ -61,32 +50,14 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        _options = options;
         _model = options.Model!;
-        _apiKey = options.ResolveApiKey();
-        _uri = options.ChatCompletionsUri();
         _logger = logger ?? NullLogger.Instance;
-        _time = timeProvider ?? TimeProvider.System;
-        _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
         _cache = options.Cache ? new ChatReplyCache(options.CacheFile) : null;
-        if (httpClient is null)
-        {
-            // Per-attempt deadlines are ours (linked tokens), so the client's own timeout is off.
-            _http = new HttpClient(new SocketsHttpHandler
-            {
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-                ConnectTimeout = options.Timeout,
-                MaxConnectionsPerServer = options.MaxConcurrency,
-            })
-            {
-                Timeout = Timeout.InfiniteTimeSpan,
-            };
-            _ownsHttp = true;
-        }
-        else
-        {
-            _http = httpClient;
-        }
+        _transport = new ChatCompletionsTransport(
+            new ChatTransportSettings(options.ChatCompletionsUri(), options.ResolveApiKey(), options.MaxConcurrency, options.Timeout,
+                options.MaxRetries, options.InitialBackoff, options.MaxBackoff, options.MaxRetryAfter),
+            httpClient,
+            timeProvider);
         if (_cache is { TornBytesDropped: > 0 })
         {
             Log.TornTailDropped(_logger, _cache.Path!, _cache.TornBytesDropped);
@@ -97,10 +68,10 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
     public string ModelName => _model;
 
     /// <summary>The URL every request goes to.</summary>
-    public Uri ChatCompletionsUri => _uri;
+    public Uri ChatCompletionsUri => _transport.Uri;
 
     /// <summary>HTTP requests sent so far (attempts, retries included; cache hits send none).</summary>
-    public int RequestsSent => Volatile.Read(ref _requestsSent);
+    public int RequestsSent => _transport.RequestsSent;
 
     /// <summary>Whether a request may be answered from the cache: temperature 0 or a seed (see remarks).</summary>
     public static bool IsCacheable(ChatRequest request)
@@ -141,11 +112,7 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
     /// <summary>Releases the private HTTP client (if any) and the cache file.</summary>
     public void Dispose()
     {
-        if (_ownsHttp)
-        {
-            _http.Dispose();
-        }
-        _slots.Dispose();
+        _transport.Dispose();
         _cache?.Dispose();
     }
 
@@ -188,145 +155,23 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
 
     private async Task<string> CallWithRetriesAsync(byte[] body, CancellationToken cancellationToken)
     {
-        var maxAttempts = _options.MaxRetries + 1;
-        for (var attempt = 1; ; attempt++)
+        var result = await _transport.SendAsync(body, ReadCompletion, (attempt, error, delay) => Log.Retrying(_logger, _model, attempt, error, delay.TotalMilliseconds), cancellationToken).ConfigureAwait(false);
+        if (result.Error is null)
         {
-            Attempt result;
-            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                Interlocked.Increment(ref _requestsSent);
-                result = await AttemptAsync(body, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                _slots.Release();
-            }
-            if (result.Text is not null)
-            {
-                return result.Text;
-            }
-            if (!result.Retryable)
-            {
-                Log.Failed(_logger, _model, attempt, result.Error!);
-                throw new ChatModelException($"{_model} at {_uri}: {result.Error}");
-            }
-            if (attempt >= maxAttempts)
-            {
-                Log.Failed(_logger, _model, attempt, result.Error!);
-                throw new ChatModelException(string.Create(CultureInfo.InvariantCulture, $"{_model} at {_uri}: {result.Error} (gave up after {attempt} attempts)"));
-            }
-            var delay = result.RetryAfter ?? Backoff(attempt);
-            Log.Retrying(_logger, _model, attempt, result.Error!, delay.TotalMilliseconds);
-            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            return result.Content!;
         }
+        Log.Failed(_logger, _model, result.Attempts, result.Error);
+        throw new ChatModelException(result.GaveUp
+            ? string.Create(CultureInfo.InvariantCulture, $"{_model} at {_transport.Uri}: {result.Error} (gave up after {result.Attempts} attempts)")
+            : $"{_model} at {_transport.Uri}: {result.Error}");
     }
 
-    private async Task<Attempt> AttemptAsync(byte[] body, CancellationToken cancellationToken)
-    {
-        using var deadline = new CancellationTokenSource(_options.Timeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        using var request = new HttpRequestMessage(HttpMethod.Post, _uri) { Content = new ByteArrayContent(body) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        if (_apiKey is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _apiKey);
-        }
-        try
-        {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-            var status = (int)response.StatusCode;
-            var bytes = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
-            if (response.IsSuccessStatusCode)
-            {
-                return ReadCompletion(bytes);
-            }
-            var message = ErrorMessage(bytes);
-            var error = string.Create(CultureInfo.InvariantCulture, $"http {status} {response.ReasonPhrase}: {message}");
-            var retryable = status is 408 or 429 || status >= 500;
-            return new Attempt(null, error, retryable, retryable ? RetryAfter(response) : null);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return new Attempt(null, string.Create(CultureInfo.InvariantCulture, $"timeout after {_options.Timeout.TotalSeconds:0.###} s"), true, null);
-        }
-        catch (HttpRequestException e)
-        {
-            return new Attempt(null, "connection error: " + e.Message, true, null);
-        }
-        catch (IOException e)
-        {
-            return new Attempt(null, "connection error: " + e.Message, true, null);
-        }
-    }
-
-    private static Attempt ReadCompletion(byte[] bytes)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(bytes);
-            var root = document.RootElement;
-            if (root.ValueKind == JsonValueKind.Object
-                && root.TryGetProperty("choices", out var choices)
-                && choices.ValueKind == JsonValueKind.Array
-                && choices.GetArrayLength() > 0
-                && choices[0].ValueKind == JsonValueKind.Object
-                && choices[0].TryGetProperty("message", out var message)
-                && message.ValueKind == JsonValueKind.Object
-                && message.TryGetProperty("content", out var content))
-            {
-                // A null content (a refusal, a tool call) is an empty answer: what a grader parses as garbage.
-                if (content.ValueKind == JsonValueKind.String)
-                {
-                    return new Attempt(content.GetString()!, null, false, null);
-                }
-                if (content.ValueKind == JsonValueKind.Null)
-                {
-                    return new Attempt(string.Empty, null, false, null);
-                }
-            }
-        }
-        catch (JsonException)
-        {
-        }
-        // A 200 with a body that is not a completion is a broken proxy or server: worth another try.
-        return new Attempt(null, "malformed response (no choices[0].message.content): " + Excerpt(Encoding.UTF8.GetString(bytes)), true, null);
-    }
-
-    private static string ErrorMessage(byte[] bytes)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(bytes);
-            var root = document.RootElement;
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("error", out var error))
-            {
-                if (error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String)
-                {
-                    return Excerpt(message.GetString()!);
-                }
-                if (error.ValueKind == JsonValueKind.String)
-                {
-                    return Excerpt(error.GetString()!);
-                }
-            }
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("message", out var top) && top.ValueKind == JsonValueKind.String)
-            {
-                return Excerpt(top.GetString()!);
-            }
-        }
-        catch (JsonException)
-        {
-        }
-        return Excerpt(Encoding.UTF8.GetString(bytes));
-    }
-
-    private static string Excerpt(string text)
-    {
-        var flat = text.ReplaceLineEndings(" ").Trim();
-        return flat.Length <= ErrorExcerptLength ? flat : flat[..ErrorExcerptLength] + "…";
-    }
+    // A null content (a refusal, a tool call) is an empty answer: what a grader parses as garbage.
+    // A 200 whose body is not a completion is a broken proxy or server: worth another try.
+    private static ChatBodyReading ReadCompletion(byte[] bytes) =>
+        ChatCompletionsTransport.TryReadContent(bytes, string.Empty, out var content)
+            ? new ChatBodyReading(content, null, false)
+            : new ChatBodyReading(null, "malformed response (no choices[0].message.content): " + ChatCompletionsTransport.ErrorMessage(bytes), true);
 
     private byte[] RequestBody(ChatRequest request, List<List<Image>> images)
     {
@@ -377,34 +222,7 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
         return stream.ToArray();
     }
 
-    private TimeSpan? RetryAfter(HttpResponseMessage response)
-    {
-        var header = response.Headers.RetryAfter;
-        TimeSpan? wait = header?.Delta ?? (header?.Date is { } date ? date - _time.GetUtcNow() : null);
-        if (wait is null)
-        {
-            return null;
-        }
-        return wait.Value < TimeSpan.Zero ? TimeSpan.Zero
-            : wait.Value > _options.MaxRetryAfter ? _options.MaxRetryAfter
-            : wait.Value;
-    }
-
-    // Equal jitter: half of the exponential step is kept so retries still spread out, half is
-    // random so that many calls failing together do not retry in lockstep.
-    private TimeSpan Backoff(int attempt)
-    {
-        var step = _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, attempt - 1);
-        step = Math.Min(step, _options.MaxBackoff.TotalMilliseconds);
-#pragma warning disable CA5394 // jitter needs no cryptographic randomness
-        var jittered = (step / 2) + (Random.Shared.NextDouble() * step / 2);
-#pragma warning restore CA5394
-        return TimeSpan.FromMilliseconds(jittered);
-    }
-
     private sealed record Image(string Mime, byte[] Bytes, byte[] Sha256);
-
-    private readonly record struct Attempt(string? Text, string? Error, bool Retryable, TimeSpan? RetryAfter);
 
     private static partial class Log
     {
