@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -30,7 +31,8 @@ namespace SynthVlm.ChatEndpoints;
 /// Only calls at temperature 0 or with a seed are cached (memory, and the optional JSONL file):
 /// they are meant to be repeatable, so a re-run may take the stored reply. A sampled call without
 /// a seed asks for a fresh draw each time (several captions per image, MM-Vet's repeated runs);
-/// caching it would silently turn N samples into N copies of one.
+/// caching it would silently turn N samples into N copies of one. Identical cacheable calls made
+/// at the same time share one request; failures are not cached, so a re-run asks again.
 /// </para>
 /// </remarks>
 public sealed partial class OpenAiChatClient : IChatModel, IDisposable
@@ -38,6 +40,7 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
     private readonly string _model;
     private readonly ChatCompletionsTransport _transport;
     private readonly ChatReplyCache? _cache;
+    private readonly ConcurrentDictionary<string, Task<string>> _inFlight = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
 
     /// <summary>Creates a client; throws <see cref="ArgumentException"/> naming the first unusable option.</summary>
@@ -90,23 +93,60 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
         }
         cancellationToken.ThrowIfCancellationRequested();
         var images = await ReadImagesAsync(request, cancellationToken).ConfigureAwait(false);
-        var cacheable = _cache is not null && IsCacheable(request);
-        string? key = null;
-        if (cacheable)
+        if (_cache is null || !IsCacheable(request))
         {
-            key = ChatReplyCache.Key(_model, request, [.. images.Select(m => (IReadOnlyList<byte[]>)[.. m.Select(i => i.Sha256)])]);
-            if (_cache!.TryGet(key, out var cached))
+            return new ChatReply(await CallWithRetriesAsync(RequestBody(request, images), cancellationToken).ConfigureAwait(false));
+        }
+        var key = ChatReplyCache.Key(_model, request, [.. images.Select(m => (IReadOnlyList<byte[]>)[.. m.Select(i => i.Sha256)])]);
+        while (true)
+        {
+            if (_cache.TryGet(key, out var cached))
             {
                 return new ChatReply(cached, FromCache: true);
             }
+            // Identical cacheable calls at the same time share one request.
+            var mine = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var owner = _inFlight.GetOrAdd(key, mine.Task);
+            if (owner != mine.Task)
+            {
+                try
+                {
+                    return new ChatReply(await owner.WaitAsync(cancellationToken).ConfigureAwait(false), FromCache: true);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The caller that owned the request gave up; this one still wants an answer.
+                    continue;
+                }
+            }
+            try
+            {
+                // A request that finished between the cache miss and taking ownership has filled the cache.
+                if (_cache.TryGet(key, out cached))
+                {
+                    mine.SetResult(cached);
+                    return new ChatReply(cached, FromCache: true);
+                }
+                var text = await CallWithRetriesAsync(RequestBody(request, images), cancellationToken).ConfigureAwait(false);
+                _cache.Add(key, _model, text);
+                mine.SetResult(text);
+                return new ChatReply(text);
+            }
+            catch (OperationCanceledException)
+            {
+                mine.TrySetCanceled(cancellationToken);
+                throw;
+            }
+            catch (Exception e)
+            {
+                mine.TrySetException(e);
+                throw;
+            }
+            finally
+            {
+                _inFlight.TryRemove(new KeyValuePair<string, Task<string>>(key, mine.Task));
+            }
         }
-        var body = RequestBody(request, images);
-        var text = await CallWithRetriesAsync(body, cancellationToken).ConfigureAwait(false);
-        if (key is not null)
-        {
-            _cache!.Add(key, _model, text);
-        }
-        return new ChatReply(text);
     }
 
     /// <summary>Releases the private HTTP client (if any) and the cache file.</summary>

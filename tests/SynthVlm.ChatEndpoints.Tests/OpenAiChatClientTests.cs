@@ -48,6 +48,7 @@ public sealed class OpenAiChatClientTests : IDisposable
     [Theory]
     [InlineData("0")]
     [InlineData("3600")] // capped by MaxRetryAfter = 0
+    [InlineData("Wed, 21 Oct 2015 07:28:00 GMT")] // an HTTP date in the past: no wait
     public async Task Retry_after_replaces_the_backoff(string retryAfter)
     {
         await using var server = new FakeChatServer(r => r.Number == 1
@@ -101,6 +102,21 @@ public sealed class OpenAiChatClientTests : IDisposable
 
         (await act.Should().ThrowAsync<ChatModelException>()).Which.Message.Should().Contain("timeout after 0.2 s");
         server.RequestCount.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task The_callers_cancellation_ends_the_call_as_a_cancellation_not_a_model_error()
+    {
+        await using var server = new FakeChatServer(_ => new FakeChatReply { Hang = true });
+        using var client = Client(server);
+        using var cancel = new CancellationTokenSource();
+
+        var call = client.CompleteAsync(Ask("hello"), cancel.Token);
+        await TestTimeout.Until(() => server.RequestCount == 1, what: "the request at the server");
+        await cancel.CancelAsync();
+
+        await FluentActions.Awaiting(() => call.WithTimeout()).Should().ThrowAsync<OperationCanceledException>();
+        server.RequestCount.Should().Be(1);
     }
 
     [Fact]
@@ -224,6 +240,25 @@ public sealed class OpenAiChatClientTests : IDisposable
             (await second.CompleteAsync(requests[1] with { Seed = 2 }).WithTimeout()).FromCache.Should().BeFalse();
         }
         server.RequestCount.Should().Be(6);
+    }
+
+    [Fact]
+    public async Task Identical_cacheable_calls_at_once_share_one_request_and_a_failure_is_not_cached()
+    {
+        var fail = true;
+        await using var server = new FakeChatServer(r => Volatile.Read(ref fail)
+            ? FakeChatReply.Error(400, "context too long")
+            : new FakeChatReply { Content = "shared", Delay = TimeSpan.FromMilliseconds(100) });
+        using var client = Client(server);
+
+        var failed = () => client.CompleteAsync(Ask("same")).WithTimeout();
+        await failed.Should().ThrowAsync<ChatModelException>();
+        Volatile.Write(ref fail, false);
+        var replies = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => client.CompleteAsync(Ask("same")))).WithTimeout();
+
+        replies.Select(r => r.Text).Should().AllBe("shared");
+        replies.Count(r => !r.FromCache).Should().Be(1);
+        server.RequestCount.Should().Be(2);
     }
 
     [Fact]
