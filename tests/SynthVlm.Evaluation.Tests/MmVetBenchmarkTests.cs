@@ -57,6 +57,7 @@ public sealed class MmVetBenchmarkTests : IDisposable
         SameTable(result.Metrics["capability_integration"]!, expected.GetProperty("capability_integration"));
         SameTable(result.Metrics["unrounded"]!["capabilities"]!, expected.GetProperty("unrounded").GetProperty("capabilities"));
         SameTable(result.Metrics["unrounded"]!["capability_integration"]!, expected.GetProperty("unrounded").GetProperty("capability_integration"));
+        result.Metrics["total"]!.GetValue<double>().Should().Be(expected.GetProperty("capabilities").GetProperty("total").GetDouble());
         result.Benchmark.Should().Be("mmvet");
         result.Variant.Should().Be(variant);
         result.Metrics["grader"]!.GetValue<string>().Should().Be("replay");

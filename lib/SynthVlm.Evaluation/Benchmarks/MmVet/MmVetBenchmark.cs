@@ -259,7 +259,8 @@ public sealed class MmVetBenchmark : IBenchmark
     }
 
     /// <summary>
-    /// The official tables from grades: <c>{"capabilities": {cap…, total, std, runs}, "capability_integration": {combination…, total, std, runs}, "unrounded": {…}}</c>.
+    /// The official tables from grades: <c>{"total", "capabilities": {cap…, total, std, runs}, "capability_integration": {combination…, total, std, runs}, "unrounded": {…}}</c>
+    /// ("total" at the top is the rounded total again, the headline number).
     /// </summary>
     /// <param name="items">The questions (denominators count all of them).</param>
     /// <param name="grades">Per MM-Vet id, one grade per run.</param>
@@ -327,9 +328,12 @@ public sealed class MmVetBenchmark : IBenchmark
             table["runs"] = RunsArray();
             return table;
         }
+        var capabilities = Table(capSums, capCount, capOrder, rounded: true);
         return new JsonObject
         {
-            ["capabilities"] = Table(capSums, capCount, capOrder, rounded: true),
+            // The headline number (the report's MM-Vet column): the rounded total, as printed.
+            [Total] = capabilities[Total]?.DeepClone(),
+            ["capabilities"] = capabilities,
             ["capability_integration"] = Table(comboSums, comboCount, comboOrder, rounded: true),
             ["unrounded"] = new JsonObject
             {
