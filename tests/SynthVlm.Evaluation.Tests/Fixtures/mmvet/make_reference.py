@@ -124,7 +124,8 @@ def table(row, rename):
             out["runs"] = [number(v) for v in json.loads(plain)]
         else:
             out[canonical(key) if rename and key not in ("total", "std") else key] = number(value)
-    return out
+    # Column order follows Python's set iteration (PYTHONHASHSEED); sorted here so the file is stable.
+    return {k: out[k] for k in sorted(out, key=lambda k: (k in ("total", "std", "runs"), k))}
 
 
 def evaluate(module, mmvet_dir, results_file, replies, use_sub_set, unrounded, num_run=NUM_RUN):
