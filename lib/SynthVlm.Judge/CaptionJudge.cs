@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SynthVlm.ChatEndpoints;
 
 namespace SynthVlm.Judge;
 
@@ -25,7 +25,9 @@ namespace SynthVlm.Judge;
 /// connection errors, waiting for the server's <c>Retry-After</c> when it sends one and otherwise
 /// an exponential backoff with jitter; other 4xx answers (a bad key, an unknown model) fail at
 /// once because repeating them cannot help. The concurrency limit counts requests on the wire:
-/// a caption waiting out its backoff gives its slot to another.
+/// a caption waiting out its backoff gives its slot to another. This HTTP side is
+/// <see cref="ChatCompletionsTransport"/>, shared with <see cref="OpenAiChatClient"/>; an HTTP
+/// error's reason carries the server's <c>error.message</c> when the body has one.
 /// </para>
 /// <para>
 /// Yes/No verdicts are cached by SHA-256 of (model, <see cref="JudgePrompt.Version"/>, caption),
@@ -35,15 +37,9 @@ namespace SynthVlm.Judge;
 /// </remarks>
 public sealed partial class CaptionJudge : IDisposable
 {
-    private const int ErrorBodyExcerptLength = 200;
-
     private readonly JudgeOptions _options;
     private readonly string _model;
-    private readonly string? _apiKey;
-    private readonly Uri _chatCompletions;
-    private readonly HttpClient _http;
-    private readonly bool _ownsHttp;
-    private readonly SemaphoreSlim _slots;
+    private readonly ChatCompletionsTransport _transport;
     private readonly VerdictCache _cache;
     private readonly ConcurrentDictionary<VerdictKey, Task<CallResult>> _inFlight = new();
     private readonly ILogger _logger;
@@ -61,29 +57,15 @@ public sealed partial class CaptionJudge : IDisposable
         options.Validate();
         _options = options;
         _model = options.Model!;
-        _apiKey = options.ResolveApiKey();
-        _chatCompletions = options.ChatCompletionsUri();
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
-        _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
         _cache = new VerdictCache(options.CacheCapacity, options.CacheFile);
-        if (httpClient is null)
-        {
-            // Per-attempt deadlines are ours (linked tokens), so the client's own timeout is off.
-            _http = new HttpClient(new SocketsHttpHandler
-            {
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-                ConnectTimeout = options.Timeout,
-            })
-            {
-                Timeout = Timeout.InfiniteTimeSpan,
-            };
-            _ownsHttp = true;
-        }
-        else
-        {
-            _http = httpClient;
-        }
+        // The HTTP side (retries, Retry-After, backoff, timeouts, concurrency) is the chat endpoints' shared transport.
+        _transport = new ChatCompletionsTransport(
+            new ChatTransportSettings(options.ChatCompletionsUri(), options.ResolveApiKey(), options.MaxConcurrency, options.Timeout,
+                options.MaxRetries, options.InitialBackoff, options.MaxBackoff, options.MaxRetryAfter),
+            httpClient,
+            _time);
         if (_cache.TornBytesDropped > 0)
         {
             Log.TornTailDropped(_logger, options.CacheFile!, _cache.TornBytesDropped);
@@ -91,7 +73,7 @@ public sealed partial class CaptionJudge : IDisposable
     }
 
     /// <summary>The URL every request goes to.</summary>
-    public Uri ChatCompletionsUri => _chatCompletions;
+    public Uri ChatCompletionsUri => _transport.Uri;
 
     /// <summary>How many distinct verdicts the cache file held at start plus those added since.</summary>
     public int FileCacheCount => _cache.FileCount;
@@ -224,125 +206,37 @@ public sealed partial class CaptionJudge : IDisposable
     /// <summary>Releases the private HTTP client (if any) and the cache file.</summary>
     public void Dispose()
     {
-        if (_ownsHttp)
-        {
-            _http.Dispose();
-        }
-        _slots.Dispose();
+        _transport.Dispose();
         _cache.Dispose();
     }
 
     private async Task<CallResult> CallWithRetriesAsync(string id, string caption, CancellationToken cancellationToken)
     {
-        var body = RequestBody(caption);
-        var maxAttempts = _options.MaxRetries + 1;
-        for (var attempt = 1; ; attempt++)
+        var result = await _transport.SendAsync(RequestBody(caption), ReadCompletion,
+            (attempt, error, delay) => Log.Retrying(_logger, id, attempt, error, delay.TotalMilliseconds), cancellationToken).ConfigureAwait(false);
+        if (result.Error is not null)
         {
-            AttemptResult result;
-            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                result = await AttemptAsync(body, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                _slots.Release();
-            }
-            if (!result.Retryable)
-            {
-                if (result.Outcome == JudgeOutcome.Failed)
-                {
-                    Log.Failed(_logger, id, attempt, result.Reason!);
-                }
-                return new CallResult(result.Outcome, result.Answer, result.Reason, attempt);
-            }
-            if (attempt >= maxAttempts)
-            {
-                var reason = string.Create(CultureInfo.InvariantCulture, $"{result.Reason} (gave up after {attempt} attempts)");
-                Log.Failed(_logger, id, attempt, reason);
-                return new CallResult(JudgeOutcome.Failed, result.Answer, reason, attempt);
-            }
-            var delay = result.RetryAfter ?? Backoff(attempt);
-            Log.Retrying(_logger, id, attempt, result.Reason!, delay.TotalMilliseconds);
-            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            var reason = result.GaveUp
+                ? string.Create(CultureInfo.InvariantCulture, $"{result.Error} (gave up after {result.Attempts} attempts)")
+                : result.Error;
+            Log.Failed(_logger, id, result.Attempts, reason);
+            return new CallResult(JudgeOutcome.Failed, null, reason, result.Attempts);
         }
+        // A readable answer is never retried, whatever it says.
+        var outcome = JudgePrompt.ParseAnswer(result.Content!, out var unparseable);
+        if (outcome == JudgeOutcome.Failed)
+        {
+            Log.Failed(_logger, id, result.Attempts, unparseable!);
+        }
+        return new CallResult(outcome, result.Content, unparseable, result.Attempts);
     }
 
-    private async Task<AttemptResult> AttemptAsync(byte[] body, CancellationToken cancellationToken)
-    {
-        using var deadline = new CancellationTokenSource(_options.Timeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        using var request = new HttpRequestMessage(HttpMethod.Post, _chatCompletions)
-        {
-            Content = new ByteArrayContent(body),
-        };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        if (_apiKey is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _apiKey);
-        }
-        try
-        {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-            var status = (int)response.StatusCode;
-            if (response.IsSuccessStatusCode)
-            {
-                var bytes = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
-                return ReadCompletion(bytes);
-            }
-            var text = await response.Content.ReadAsStringAsync(linked.Token).ConfigureAwait(false);
-            var reason = string.Create(CultureInfo.InvariantCulture,
-                $"http {status} {response.ReasonPhrase}: {JudgePrompt.Excerpt(text.ReplaceLineEndings(" ").Trim(), ErrorBodyExcerptLength)}");
-            var retryable = status is 408 or 429 || status >= 500;
-            return new AttemptResult(JudgeOutcome.Failed, null, reason, retryable, retryable ? RetryAfter(response) : null);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return new AttemptResult(JudgeOutcome.Failed, null,
-                string.Create(CultureInfo.InvariantCulture, $"timeout after {_options.Timeout.TotalSeconds:0.###} s"), true, null);
-        }
-        catch (HttpRequestException e)
-        {
-            return new AttemptResult(JudgeOutcome.Failed, null, "connection error: " + e.Message, true, null);
-        }
-        catch (IOException e)
-        {
-            return new AttemptResult(JudgeOutcome.Failed, null, "connection error: " + e.Message, true, null);
-        }
-    }
-
-    private static AttemptResult ReadCompletion(byte[] bytes)
-    {
-        string? content = null;
-        try
-        {
-            using var document = JsonDocument.Parse(bytes);
-            if (document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("choices", out var choices)
-                && choices.ValueKind == JsonValueKind.Array
-                && choices.GetArrayLength() > 0
-                && choices[0].ValueKind == JsonValueKind.Object
-                && choices[0].TryGetProperty("message", out var message)
-                && message.ValueKind == JsonValueKind.Object
-                && message.TryGetProperty("content", out var contentElement)
-                && contentElement.ValueKind == JsonValueKind.String)
-            {
-                content = contentElement.GetString();
-            }
-        }
-        catch (JsonException)
-        {
-            content = null;
-        }
-        if (content is null)
-        {
-            var excerpt = JudgePrompt.Excerpt(Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 400)), JudgePrompt.UnparseableExcerptLength);
-            return new AttemptResult(JudgeOutcome.Failed, null, "malformed response (no choices[0].message.content): " + excerpt, false, null);
-        }
-        var outcome = JudgePrompt.ParseAnswer(content, out var reason);
-        return new AttemptResult(outcome, content, reason, false, null);
-    }
+    // A 200 whose body is not a completion fails the caption at once (it is not retried).
+    private static ChatBodyReading ReadCompletion(byte[] bytes) =>
+        ChatCompletionsTransport.TryReadContent(bytes, nullContent: null, out var content)
+            ? new ChatBodyReading(content, null, false)
+            : new ChatBodyReading(null, "malformed response (no choices[0].message.content): "
+                + JudgePrompt.Excerpt(Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 400)), JudgePrompt.UnparseableExcerptLength), false);
 
     private byte[] RequestBody(string caption)
     {
@@ -364,36 +258,9 @@ public sealed partial class CaptionJudge : IDisposable
         return stream.ToArray();
     }
 
-    private TimeSpan? RetryAfter(HttpResponseMessage response)
-    {
-        var header = response.Headers.RetryAfter;
-        TimeSpan? wait = header?.Delta ?? (header?.Date is { } date ? date - _time.GetUtcNow() : null);
-        if (wait is null)
-        {
-            return null;
-        }
-        return wait.Value < TimeSpan.Zero ? TimeSpan.Zero
-            : wait.Value > _options.MaxRetryAfter ? _options.MaxRetryAfter
-            : wait.Value;
-    }
-
-    // Equal jitter: half the exponential step is kept so retries still spread out, half is random
-    // so that many captions failing together do not retry in lockstep.
-    private TimeSpan Backoff(int attempt)
-    {
-        var step = _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, attempt - 1);
-        step = Math.Min(step, _options.MaxBackoff.TotalMilliseconds);
-#pragma warning disable CA5394 // jitter needs no cryptographic randomness
-        var jittered = (step / 2) + (Random.Shared.NextDouble() * step / 2);
-#pragma warning restore CA5394
-        return TimeSpan.FromMilliseconds(jittered);
-    }
-
     private double Elapsed(long started) => _time.GetElapsedTime(started).TotalMilliseconds;
 
     private readonly record struct CallResult(JudgeOutcome Outcome, string? Answer, string? Reason, int Attempts);
-
-    private readonly record struct AttemptResult(JudgeOutcome Outcome, string? Answer, string? Reason, bool Retryable, TimeSpan? RetryAfter);
 
     private static partial class Log
     {
