@@ -86,19 +86,21 @@ public sealed class EvalRpcService(EvaluationJobManager jobs, DataPaths paths) :
             throw new ArgumentException("must be at least 1.", request.HasConcurrency && request.Concurrency < 1 ? "concurrency" : "batch_size");
         }
         var batch = request.HasBatchSize ? request.BatchSize : DefaultBatchSize;
+        var concurrency = request.HasConcurrency ? request.Concurrency : Math.Max(DefaultConcurrency, 2 * batch);
         var model = new EvaluationModel(
             request.ModelDir.Length > 0 ? Resolve(request.ModelDir, "model_dir") : null,
             request.Endpoint.Length > 0 ? Endpoint(request.Endpoint, "endpoint") : null,
             request.EndpointModel.Length > 0 ? request.EndpointModel : null,
-            batch);
+            batch,
+            concurrency);
         var judge = request.JudgeEndpoint.Length > 0
-            ? new EvaluationModel(null, Endpoint(request.JudgeEndpoint, "judge_endpoint"), request.JudgeModel.Length > 0 ? request.JudgeModel : throw new ArgumentException("is required with judge_endpoint.", "judge_model"))
+            ? new EvaluationModel(null, Endpoint(request.JudgeEndpoint, "judge_endpoint"), request.JudgeModel.Length > 0 ? request.JudgeModel : throw new ArgumentException("is required with judge_endpoint.", "judge_model"), Concurrency: concurrency)
             : null;
         var output = request.OutputDir.Length > 0
             ? Resolve(request.OutputDir, "output_dir")
             : Path.Combine(dataDirectory, "evaluations", $"job-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}");
         var evaluation = new EvaluationRequest(Resolve(request.BenchDir, "bench_dir"), [.. request.Only], output,
-            new BenchmarkRunOptions(request.HasConcurrency ? request.Concurrency : Math.Max(DefaultConcurrency, 2 * batch)));
+            new BenchmarkRunOptions(concurrency));
         return new EvaluationJobRequest(model, evaluation, judge, request.Run.Length > 0 ? request.Run : null);
     }
 

@@ -53,7 +53,7 @@ public static partial class EvalSetup
             var pipeline = LlavaPipeline.Open(folder, settings.Load);
             return new LlavaChatModel(pipeline, maxBatchSize: model.BatchSize, ownsPipeline: true);
         }
-        throw new ArgumentException($"endpoint {model.Endpoint}: OpenAI-compatible endpoints are not wired in this build.", "endpoint");
+        return EvaluationEndpoints.Open(model.Endpoint!, model.EndpointModel!, model.Concurrency, settings.CacheDirectory);
     }
 }
 
@@ -65,7 +65,8 @@ public static partial class EvalSetup
 /// <param name="BenchDirectory">The default benchmarks folder, or null.</param>
 /// <param name="OutputRoot">Where runs' evaluations go ({root}/{run}).</param>
 /// <param name="Load">How checkpoints are loaded.</param>
-public sealed record EvalSettings(string? BenchDirectory, string OutputRoot, LlavaLoadOptions Load)
+/// <param name="CacheDirectory">Reply caches of endpoints ({data}/evaluations/cache).</param>
+public sealed record EvalSettings(string? BenchDirectory, string OutputRoot, LlavaLoadOptions Load, string CacheDirectory)
 {
     /// <summary>Reads the section; throws <see cref="StartupConfigurationException"/> naming a bad key.</summary>
     public static EvalSettings Read(IConfiguration configuration, DataPaths paths)
@@ -79,6 +80,6 @@ public sealed record EvalSettings(string? BenchDirectory, string OutputRoot, Lla
         }
         var root = configuration[$"{EvalSetup.Section}:OutputRoot"] is { Length: > 0 } r ? r : Path.Combine(paths.DataDirectory, "evaluations", "runs");
         var load = StartupConfigurationException.For(EvalSetup.Section, () => LlavaLoadOptions.FromSettings(configuration[$"{EvalSetup.Section}:DType"], configuration[$"{EvalSetup.Section}:Device"]));
-        return new EvalSettings(bench, Path.GetFullPath(root), load);
+        return new EvalSettings(bench, Path.GetFullPath(root), load, Path.Combine(paths.DataDirectory, "evaluations", "cache"));
     }
 }

@@ -30,7 +30,8 @@ public enum EvaluationJobState
 /// <param name="Endpoint">An OpenAI-compatible base URL, or null.</param>
 /// <param name="EndpointModel">The endpoint's model name.</param>
 /// <param name="BatchSize">In-process micro-batch.</param>
-public sealed record EvaluationModel(string? ModelDirectory, Uri? Endpoint, string? EndpointModel, int BatchSize = 8);
+/// <param name="Concurrency">An endpoint's requests on the wire at most.</param>
+public sealed record EvaluationModel(string? ModelDirectory, Uri? Endpoint, string? EndpointModel, int BatchSize = 8, int Concurrency = 16);
 
 /// <summary>A job to queue.</summary>
 /// <param name="Model">The model under test.</param>
