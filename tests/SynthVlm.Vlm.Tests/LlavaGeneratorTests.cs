@@ -106,6 +106,29 @@ public sealed class LlavaGeneratorTests
     }
 
     [Fact]
+    public void Each_row_of_a_batch_grows_to_the_context_on_its_own_so_a_short_prompt_is_not_cut_by_a_long_one()
+    {
+        using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        using var pixels = LlavaParityTests.Pixels();
+        var generator = new LlavaGenerator(model);
+        var (prompt, image, _) = ReferenceGenerations()[0];
+        // A text-only prompt that leaves little room, beside the image prompt that leaves much more.
+        int[] longPrompt = [1, .. Enumerable.Range(0, model.Config.ModelMaxLength - 12).Select(i => 5 + (i % 200))];
+        // No EOS: every row runs to its own limit.
+        var options = new GenerationOptions(MaxNewTokens: 1000, EosTokenId: -1);
+
+        var alone = generator.Generate([new GenerationRequest(prompt, pixels[image])], options)[0];
+        var longAlone = generator.Generate([new GenerationRequest(longPrompt, null)], options)[0];
+        var together = generator.Generate([new GenerationRequest(prompt, pixels[image]), new GenerationRequest(longPrompt, null)], options);
+
+        longAlone.Ids.Should().HaveCount(11, "the long prompt has 11 positions left before the context of 128");
+        alone.Ids.Length.Should().BeGreaterThan(longAlone.Ids.Length);
+        together[0].Ids.Should().Equal(alone.Ids, "the short prompt is not cut to the long one's room");
+        together[1].Ids.Should().Equal(longAlone.Ids);
+        together.Should().AllSatisfy(r => r.Finish.Should().Be(FinishReason.Length));
+    }
+
+    [Fact]
     public void Bad_prompts_are_refused_one_by_one_naming_the_prompt_and_the_rest_of_the_batch_is_generated()
     {
         using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);

@@ -170,7 +170,9 @@ public sealed class LlavaGenerator
         var texts = new string?[count];
         var positions = batch.Lengths.ToArray();
         var mask = batch.AttentionMask.clone().DetachFromDisposeScope();
-        var room = (int)Math.Min(options.MaxNewTokens, config.ModelMaxLength - batch.Lengths.Max());
+        // Each row may grow to the context on its own: a short prompt is not cut because a longer one shares its batch.
+        var rowRoom = batch.Lengths.Select(length => (int)Math.Min(options.MaxNewTokens, config.ModelMaxLength - length)).ToArray();
+        var room = rowRoom.Max();
 
         // The step loop hands lastLogits and mask from one step's scope to the next, so they
         // live outside every scope; the finally frees them on every exit, a cancellation included.
@@ -204,13 +206,18 @@ public sealed class LlavaGenerator
                             texts[b] = text[..at];
                         }
                     }
+                    if (finish[b] is null && generated[b].Count >= rowRoom[b])
+                    {
+                        // Its own limit: max new tokens, or the context (positions), reached.
+                        finish[b] = FinishReason.Length;
+                    }
                 }
                 if (finish.All(f => f is not null) || step == room - 1)
                 {
                     break;
                 }
                 // Finished rows keep stepping (with their last token) so the batch keeps its shape; their output is ignored.
-                var tokens = tensor(next.Select((t, b) => finish[b] is null ? t : options.EosTokenId).ToArray(), [count, 1], ScalarType.Int64, model.Device);
+                var tokens = tensor(next.Select((t, b) => finish[b] is null ? t : generated[b][^1]).ToArray(), [count, 1], ScalarType.Int64, model.Device);
                 var embeds = model.LanguageModel.Embed(tokens);
                 var stepPositions = tensor(positions, [count, 1], ScalarType.Int64, model.Device);
                 for (var b = 0; b < count; b++)
