@@ -152,6 +152,13 @@ public sealed class BenchmarkRunner
                 failed.Add(f.Problem);
             }
             json["unanswered"] = failed;
+            var (submissions, skipped) = BenchmarkSubmissions.Write(benchmark, benchmarkDirectory, answers, folder);
+            json["submission"] = new JsonArray([.. submissions.Select(f => JsonValue.Create(f))]);
+            if (skipped is not null)
+            {
+                metrics.Notes.Add($"submission: {skipped}");
+                json["notes"]!.AsArray().Add(JsonValue.Create($"submission: {skipped}"));
+            }
             IO.AtomicFile.WriteAllText(metricsPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return new BenchmarkRunResult(benchmark.Name, answersPath, metricsPath, metrics, asked, done.Count, failures, null);
         }

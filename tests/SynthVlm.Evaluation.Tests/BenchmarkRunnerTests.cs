@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SynthVlm.ChatEndpoints;
 using SynthVlm.Evaluation;
+using SynthVlm.Testing;
 
 namespace SynthVlm.Evaluation.Tests;
 
@@ -69,8 +70,40 @@ public sealed class BenchmarkRunnerTests : IDisposable
         result.Metrics!.Metrics["accuracy"]!.GetValue<double>().Should().Be(0.75, "the unanswered question counts as wrong");
     }
 
+    [Fact]
+    public async Task A_VQAv2_run_on_test_dev_writes_the_upload_for_every_test_question_beside_the_answers()
+    {
+        // The fixture's question files, with stand-in image files (the model here does not read them).
+        var bench = Path.Combine(_dir.FullName, "vqav2");
+        Directory.CreateDirectory(Path.Combine(bench, "test2015"));
+        foreach (var file in Directory.GetFiles(Path.Combine(RepoPaths.Root, "tests", "SynthVlm.Evaluation.Tests", "Fixtures", "vqav2")))
+        {
+            File.Copy(file, Path.Combine(bench, Path.GetFileName(file)));
+        }
+        foreach (var line in File.ReadLines(Path.Combine(bench, Benchmarks.Vqav2Benchmark.TestDevQuestionFile)))
+        {
+            File.WriteAllBytes(Path.Combine(bench, "test2015", JsonNode.Parse(line)!["image"]!.GetValue<string>()), [1]);
+        }
+
+        var result = await new BenchmarkRunner(new ConstantModel("Two.")).RunAsync(new Benchmarks.Vqav2Benchmark(), bench, Path.Combine(_dir.FullName, "out"));
+
+        var upload = Path.Combine(Path.GetDirectoryName(result.AnswersPath)!, "submission_vqav2_test-dev2015.json");
+        var rows = JsonNode.Parse(await File.ReadAllTextAsync(upload))!.AsArray();
+        rows.Should().HaveCount(File.ReadLines(Path.Combine(bench, Benchmarks.Vqav2Benchmark.TestQuestionFile)).Count(), "every test question, as LLaVA's converter writes it");
+        rows.Where(r => r!["answer"]!.GetValue<string>() == "2").Should().HaveCount(File.ReadAllLines(result.AnswersPath).Length, "test-dev answers go through the EvalAI processing");
+        JsonNode.Parse(await File.ReadAllTextAsync(result.MetricsPath!))!["submission"]!.AsArray().Should().ContainSingle();
+    }
+
     /// <inheritdoc />
     public void Dispose() => _dir.Delete(recursive: true);
+
+    /// <summary>Answers every question with the same text.</summary>
+    private sealed class ConstantModel(string text) : IChatModel
+    {
+        public string ModelName => "constant";
+
+        public Task<ChatReply> CompleteAsync(ChatRequest request, CancellationToken cancellationToken = default) => Task.FromResult(new ChatReply(text));
+    }
 
     private static List<int> Ids(string answers) =>
         [.. File.ReadAllLines(answers).Select(l => JsonNode.Parse(l)!["question_id"]!.GetValue<int>())];
