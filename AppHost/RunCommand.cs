@@ -167,7 +167,8 @@ internal static class RunCommand
                     output.WriteLine(line);
                 }
             }
-            return evaluated?.State == EvalState.Succeeded ? 0 : 1;
+            // A benchmark that could not run is printed above; the command fails only when none was scored.
+            return evaluated?.State == EvalState.Succeeded && evaluated.Results.Any(r => r.Error.Length == 0) ? 0 : 1;
         }
         finally
         {

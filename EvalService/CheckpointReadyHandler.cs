@@ -66,7 +66,8 @@ public sealed partial class CheckpointReadyHandler : IStreamHandler
         }
         var bench = eval.BenchDir.Length > 0 ? eval.BenchDir : settings.BenchDirectory
             ?? throw new PermanentStreamFailureException($"run '{run}': eval.enabled is set but neither eval.bench_dir nor {EvalSetup.Section}:BenchDir names the benchmarks folder.");
-        var request = new SubmitEvalRequest { ModelDir = ready.ModelDir, BenchDir = bench, OutputDir = Path.Combine(settings.OutputRoot, run), Run = run };
+        // Rows of reports name the run's model by the run, not by its folder ("model").
+        var request = new SubmitEvalRequest { ModelDir = ready.ModelDir, BenchDir = bench, OutputDir = Path.Combine(settings.OutputRoot, run), Run = run, ModelName = $"{run} stage {(ready.Stage == TrainingStage.Finetune ? 2 : 1)}" };
         request.Only.AddRange(eval.Only);
         if (jobs.List().FirstOrDefault(j => !j.IsFinal && j.OutputDirectory == Path.GetFullPath(request.OutputDir)) is { } running)
         {

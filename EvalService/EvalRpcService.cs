@@ -92,7 +92,8 @@ public sealed class EvalRpcService(EvaluationJobManager jobs, DataPaths paths) :
             request.Endpoint.Length > 0 ? Endpoint(request.Endpoint, "endpoint") : null,
             request.EndpointModel.Length > 0 ? request.EndpointModel : null,
             batch,
-            concurrency);
+            concurrency,
+            request.ModelName.Length > 0 ? request.ModelName : null);
         var judge = request.JudgeEndpoint.Length > 0
             ? new EvaluationModel(null, Endpoint(request.JudgeEndpoint, "judge_endpoint"), request.JudgeModel.Length > 0 ? request.JudgeModel : throw new ArgumentException("is required with judge_endpoint.", "judge_model"), Concurrency: concurrency)
             : null;

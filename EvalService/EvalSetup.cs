@@ -51,7 +51,7 @@ public static partial class EvalSetup
         if (model.ModelDirectory is { Length: > 0 } folder)
         {
             var pipeline = LlavaPipeline.Open(folder, settings.Load);
-            return new LlavaChatModel(pipeline, maxBatchSize: model.BatchSize, ownsPipeline: true);
+            return new LlavaChatModel(pipeline, model.Name, model.BatchSize, ownsPipeline: true);
         }
         return EvaluationEndpoints.Open(model.Endpoint!, model.EndpointModel!, model.Concurrency, settings.CacheDirectory);
     }

@@ -31,7 +31,8 @@ public enum EvaluationJobState
 /// <param name="EndpointModel">The endpoint's model name.</param>
 /// <param name="BatchSize">In-process micro-batch.</param>
 /// <param name="Concurrency">An endpoint's requests on the wire at most.</param>
-public sealed record EvaluationModel(string? ModelDirectory, Uri? Endpoint, string? EndpointModel, int BatchSize = 8, int Concurrency = 16);
+/// <param name="Name">The name answers and reports give a checkpoint (default: its folder's name).</param>
+public sealed record EvaluationModel(string? ModelDirectory, Uri? Endpoint, string? EndpointModel, int BatchSize = 8, int Concurrency = 16, string? Name = null);
 
 /// <summary>A job to queue.</summary>
 /// <param name="Model">The model under test.</param>

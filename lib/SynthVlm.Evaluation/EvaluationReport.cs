@@ -20,23 +20,24 @@ public static class EvaluationReport
 {
     /// <summary>
     /// SynthVLM's Table 1 columns (ScienceQA-IMG, MM-Vet, VizWiz, VQAv2, GQA, MMBench, MME perception
-    /// and cognition, POPE, MMLU), then TextVQA and SEED-Bench; each reads the headline metric the
-    /// official script prints.
+    /// and cognition, POPE F1 averaged over the three splits as LLaVA-1.5 reports it, MMLU), then
+    /// TextVQA and SEED-Bench image; each reads the headline metric the official script prints.
     /// </summary>
     public static IReadOnlyList<ReportColumn> DefaultColumns { get; } =
     [
-        new("SQA-IMG", "scienceqa", m => Number(m, "img_accuracy")),
+        new("SQA-IMG", "scienceqa", m => Number(m, "img_acc")),
         new("MM-Vet", "mmvet", m => Number(m, "total")),
         new("VizWiz", "vizwiz", m => Number(m, "overall")),
         new("VQAv2", "vqav2", m => Number(m, "overall")),
         new("GQA", "gqa", m => Number(m, "accuracy")),
-        new("MMBench", "mmbench", m => Number(m, "overall")),
+        // MMBench, POPE and MMLU report fractions; the paper's table shows percentages.
+        new("MMBench", "mmbench", m => Percent(Number(m, "Overall"))),
         new("MME-P", "mme", m => Number(m, "perception")),
         new("MME-C", "mme", m => Number(m, "cognition")),
-        new("POPE", "pope", m => Mean(m, ["adversarial", "popular", "random"], "f1")),
-        new("MMLU", "mmlu", m => Number(m, "average_accuracy")),
+        new("POPE", "pope", m => Percent(Mean(m, ["adversarial", "popular", "random"], "f1"))),
+        new("MMLU", "mmlu", m => Percent(Number(m, "Average accuracy"))),
         new("TextVQA", "textvqa", m => Number(m, "accuracy")),
-        new("SEED-IMG", "seed", m => Number(m, "image_accuracy")),
+        new("SEED-IMG", "seed", m => Number(m, "image")),
     ];
 
     /// <summary>A row: a checkpoint's name and its summary's metrics by benchmark.</summary>
@@ -72,6 +73,10 @@ public static class EvaluationReport
     {
         ArgumentNullException.ThrowIfNull(rows);
         var shown = Shown(rows, columns ?? DefaultColumns);
+        if (shown.Count == 0)
+        {
+            return "(no benchmark has a score)\n";
+        }
         var values = rows.Select(r => shown.Select(c => ValueOf(r, c)).ToArray()).ToList();
         var text = new StringBuilder();
         text.Append("| Model | ").AppendJoin(" | ", shown.Select(c => c.Header)).AppendLine(" |");
@@ -180,6 +185,8 @@ public static class EvaluationReport
         var values = parts.Select(p => metrics[p] is JsonObject part ? Number(part, key) : null).Where(v => v is not null).Select(v => v!.Value).ToList();
         return values.Count > 0 ? values.Average() : null;
     }
+
+    private static double? Percent(double? fraction) => fraction * 100;
 
     private static string Format(double x) => x.ToString(Math.Abs(x) >= 100 ? "0.0" : "0.0#", CultureInfo.InvariantCulture);
 

@@ -16,8 +16,10 @@ public sealed class AppHostProcessTests : IDisposable
     private static string AppHostDll() => AppHostProcess.Dll(typeof(AppHostProcessTests).Assembly);
 
     [Fact]
-    public async Task Run_verb_starts_the_cluster_runs_a_pool_to_a_dataset_trains_stage_1_on_it_prints_the_summary_and_stops_everything()
+    public async Task Run_verb_starts_the_cluster_runs_a_pool_to_a_dataset_trains_and_evaluates_the_model_prints_the_summary_and_stops_everything()
     {
+        var bench = Path.Combine(_dataDir, "bench");
+        WritePope(Path.Combine(bench, "pope"));
         var pool = Path.Combine(_dataDir, "pool.json");
         var captions = Enumerable.Range(0, 8).Select(i => new { id = $"c{i}", caption = $"a yellow kite number {i} flying over a green hill on a windy afternoon" }).ToList();
         captions.Add(new { id = "c3", caption = "a duplicate id that must be dropped with its reason" });
@@ -26,7 +28,7 @@ public sealed class AppHostProcessTests : IDisposable
 
         var result = await ChildProcess.RunAsync("dotnet",
             [AppHostDll(), "run", "--captions", pool, "--out", output, "--top-k", "3", "--variants", "1", "--steps", "2", "--size", "32x32", "--run-id", "apphost-run", "--data-dir", _dataDir, "--dashboard-port", "0", "--otlp-port", "0",
-             "--train", "--train-batch", "1"],
+             "--train", "--train-batch", "1", "--eval", bench, "--eval-only", "pope"],
             TimeSpan.FromMinutes(8));
 
         var text = result.StandardOutput + result.StandardError;
@@ -40,12 +42,34 @@ public sealed class AppHostProcessTests : IDisposable
         File.Exists(Path.Combine(stage1, "mm_projector.bin")).Should().BeTrue("stage 1 writes the projector LLaVA's stage 2 starts from");
         File.Exists(Path.Combine(stage1, "model", "config.json")).Should().BeTrue();
         File.Exists(Path.Combine(_dataDir, "models", "tiny", "llava", "model.safetensors")).Should().BeTrue("no base model was configured, so the tiny LLaVA was written");
+        // --eval: EvalService answers the 3 POPE questions with the trained model and the table is printed.
+        text.Should().Contain("eval:     SUCCEEDED, 1 benchmarks scored").And.Contain("| Model | POPE |").And.Contain("| apphost-run stage 1 |");
+        File.ReadAllLines(Path.Combine(_dataDir, "evaluations", "runs", "apphost-run", "pope", "answers.jsonl")).Should().HaveCount(3);
         var llava = System.Text.Json.JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(output, "llava.json"))).RootElement;
         llava.GetArrayLength().Should().Be(3);
         File.Exists(Path.Combine(_dataDir, "apphost.json")).Should().BeFalse("a run that started its own cluster leaves no running-cluster file");
         // Service output went to the logs folder, one file per replica.
         Directory.GetFiles(Path.Combine(_dataDir, "logs"), "*.log").Should().HaveCount(8);
         File.Exists(Path.Combine(_dataDir, "redis", "appendonlydir", "appendonly.aof.manifest")).Should().BeTrue("Redis runs with AOF in the data folder");
+    }
+
+    /// <summary>POPE in LLaVA's layout, one question per split, with PNGs from the VLM fixtures.</summary>
+    private static string WritePope(string folder)
+    {
+        string[] splits = ["adversarial", "popular", "random"];
+        var images = Directory.GetFiles(Path.Combine(RepoPaths.Root, "tests", "SynthVlm.Vlm.Tests", "Fixtures", "llava_images"), "*.png").Order(StringComparer.Ordinal).ToList();
+        Directory.CreateDirectory(Path.Combine(folder, "coco"));
+        Directory.CreateDirectory(Path.Combine(folder, "val2014"));
+        var questions = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var image = $"COCO_val2014_{i:D12}.png";
+            File.Copy(images[i], Path.Combine(folder, "val2014", image));
+            questions.Add(System.Text.Json.JsonSerializer.Serialize(new { question_id = i + 1, image, text = "Is there a kite in the image?\nAnswer the question using a single word or phrase.", category = splits[i] }));
+            File.WriteAllText(Path.Combine(folder, "coco", $"coco_pope_{splits[i]}.json"), System.Text.Json.JsonSerializer.Serialize(new { question_id = i + 1, image, label = "yes" }) + "\n");
+        }
+        File.WriteAllLines(Path.Combine(folder, "llava_pope_test.jsonl"), questions);
+        return folder;
     }
 
     [Fact]

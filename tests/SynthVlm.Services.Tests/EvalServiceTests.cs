@@ -151,6 +151,41 @@ public sealed class EvalServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MM_Vet_is_graded_by_the_judge_endpoint_given_to_the_job()
+    {
+        var mmvet = Path.Combine(Bench, "mm-vet");
+        Directory.CreateDirectory(Path.Combine(mmvet, "images"));
+        var meta = new JsonObject();
+        for (var i = 0; i < 3; i++)
+        {
+            using (var rgb = RgbImage.Allocate(16 + i, 16))
+            {
+                ImageCodec.EncodeFile(rgb, Path.Combine(mmvet, "images", $"v1_{i}.png"));
+            }
+            meta[$"v1_{i}"] = new JsonObject { ["imagename"] = $"v1_{i}.png", ["capability"] = new JsonArray(i == 2 ? "math" : "rec"), ["question"] = $"Question {i}?", ["answer"] = $"{i}" };
+        }
+        await File.WriteAllTextAsync(Path.Combine(mmvet, "mm-vet.json"), meta.ToJsonString());
+        // The grader: 1.0 for question 0, 0.5 for question 1, garbage for question 2 (recorded as the official code records it: 0.0 after its retries).
+        await using var grader = new FakeChatServer(r => FakeChatReply.Answer(
+            r.LastText.Contains("Question 0?", StringComparison.Ordinal) ? "1.0" : r.LastText.Contains("Question 1?", StringComparison.Ordinal) ? "0.5" : "excellent"));
+        var client = await StartAsync();
+
+        var job = await client.SubmitAsync(new SubmitEvalRequest
+        {
+            ModelDir = TinyModel, BenchDir = "bench", OutputDir = "evaluations/mmvet", Only = { "mmvet" },
+            JudgeEndpoint = grader.BaseUri.ToString(), JudgeModel = "gpt-4-0613",
+        }).ResponseAsync.WithTimeout();
+        var final = (await WatchAsync(client, job.Id))[^1];
+
+        final.State.Should().Be(EvalState.Succeeded, final.Message);
+        var result = final.Results.Should().ContainSingle().Subject;
+        result.Error.Should().BeEmpty();
+        var metrics = JsonNode.Parse(result.MetricsJson)!;
+        metrics["total"]!.GetValue<double>().Should().Be(50.0, "(1.0 + 0.5 + 0.0) / 3 = 50.0 %");
+        grader.Requests.Count(r => r.LastText.Contains("Question 2?", StringComparison.Ordinal)).Should().Be(6, "the official loop asks five more times, raising the temperature, when the score does not parse");
+    }
+
+    [Fact]
     public async Task Bad_requests_are_INVALID_ARGUMENT_naming_the_field_and_unknown_jobs_NOT_FOUND()
     {
         var client = await StartAsync();
