@@ -79,7 +79,7 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
             {
                 throw BenchmarkFormatException.For(path, QuestionFormat, $"item {index} has no \"id\" or no first turn with a \"value\" string");
             }
-            var text = LlavaEvalFiles.PythonStrip(value.GetString()!.Replace("<image>", string.Empty, StringComparison.Ordinal)) + "\n" + Instruction;
+            var text = PythonText.Strip(value.GetString()!.Replace("<image>", string.Empty, StringComparison.Ordinal)) + "\n" + Instruction;
             var image = LlavaEvalFiles.ImagePath(directory, Path.Combine("images", Split), item);
             questions.Add(new BenchmarkQuestion(id, text, image, MaxNewTokens)
             {

@@ -60,8 +60,8 @@ public sealed partial class TextVqaBenchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var questions = LlavaQuestionFile.Read(Path.Combine(directory, QuestionFile));
-        return LlavaQuestionFile.ToBenchmarkQuestions(questions, Path.Combine(directory, ImageFolder), carryPrompt: true).ToList();
+        var questions = LlavaEvalFiles.ReadQuestionFile(Path.Combine(directory, QuestionFile));
+        return LlavaEvalFiles.ToBenchmarkQuestions(questions, Path.Combine(directory, ImageFolder), carryPrompt: true).ToList();
     }
 
     /// <inheritdoc />
@@ -117,7 +117,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
         var accuracy = scores.Count == 0 ? 0 : sum / scores.Count;
         var metrics = new JsonObject
         {
-            ["accuracy"] = VqaText.RoundPython3(100.0 * accuracy, 2),
+            ["accuracy"] = PythonText.RoundPython3(100.0 * accuracy, 2),
             ["samples"] = scores.Count,
         };
         var result = new BenchmarkMetrics("textvqa", metrics, scores.Count, annotations.Count, problems);
@@ -159,7 +159,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
         {
             return null;
         }
-        return VqaText.Lower(question);
+        return PythonText.LowerInvariant(question);
     }
 
     /// <summary>TextVQAAccuracyEvaluator's score of one (already processed) prediction against ten raw human answers.</summary>
@@ -188,7 +188,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
 
     private static Dictionary<(string ImageId, string Question), List<string>> ReadAnnotations(string path)
     {
-        using var document = LlavaQuestionFile.ReadJson(path, AnnotationFormat);
+        using var document = LlavaEvalFiles.ReadJson(path, AnnotationFormat);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
         {
@@ -207,7 +207,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
             {
                 throw BenchmarkFormatException.For(path, AnnotationFormat, $"entry {index} lacks image_id, question or an answers array of strings");
             }
-            annotations[(imageId, VqaText.Lower(question.GetString()!))] = list.EnumerateArray().Select(a => a.GetString()!).ToList();
+            annotations[(imageId, PythonText.LowerInvariant(question.GetString()!))] = list.EnumerateArray().Select(a => a.GetString()!).ToList();
         }
         return annotations;
     }

@@ -59,9 +59,9 @@ public sealed class VizWizBenchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var path = LlavaQuestionFile.FindFirst(directory, QuestionFile, ValQuestionFile);
+        var path = LlavaEvalFiles.FindFirst(directory, QuestionFile, ValQuestionFile);
         var images = Path.Combine(directory, Path.GetFileName(path) == QuestionFile ? "test" : "val");
-        return LlavaQuestionFile.ToBenchmarkQuestions(LlavaQuestionFile.Read(path), images).ToList();
+        return LlavaEvalFiles.ToBenchmarkQuestions(LlavaEvalFiles.ReadQuestionFile(path), images).ToList();
     }
 
     /// <inheritdoc />
@@ -80,7 +80,7 @@ public sealed class VizWizBenchmark : IBenchmark
     {
         var annotationPath = Path.Combine(directory, AnnotationFile);
         var annotations = ReadAnnotations(annotationPath);
-        var questions = LlavaQuestionFile.Read(LlavaQuestionFile.FindFirst(directory, ValQuestionFile, QuestionFile));
+        var questions = LlavaEvalFiles.ReadQuestionFile(LlavaEvalFiles.FindFirst(directory, ValQuestionFile, QuestionFile));
         var problems = new List<InputProblem>(answers.Problems);
 
         // The converter's upload, keyed by image as the official code reads it (a later image entry wins).
@@ -126,7 +126,7 @@ public sealed class VizWizBenchmark : IBenchmark
                 byType[annotation.AnswerType] = list = [];
             }
             list.Add(accuracy);
-            perImage[annotation.Image] = VqaText.RoundPython3(100 * accuracy, 2);
+            perImage[annotation.Image] = PythonText.RoundPython3(100 * accuracy, 2);
         }
 
         var perType = new JsonObject();
@@ -156,7 +156,7 @@ public sealed class VizWizBenchmark : IBenchmark
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(answers);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
-        var questions = LlavaQuestionFile.Read(Path.Combine(directory, QuestionFile));
+        var questions = LlavaEvalFiles.ReadQuestionFile(Path.Combine(directory, QuestionFile));
         var unanswered = questions.Where(q => !answers.ById.ContainsKey(q.Id)).Select(q => q.Id).ToList();
         if (unanswered.Count > 0)
         {
@@ -172,9 +172,9 @@ public sealed class VizWizBenchmark : IBenchmark
                 sb.Append(", ");
             }
             sb.Append("{\"image\": ");
-            VqaText.AppendJsonString(sb, questions[i].Image);
+            PythonText.AppendJsonString(sb, questions[i].Image);
             sb.Append(", \"answer\": ");
-            VqaText.AppendJsonString(sb, VqaAnswerNormalizer.EvalAiAnswer(answers.ById[questions[i].Id].Text));
+            PythonText.AppendJsonString(sb, VqaAnswerNormalizer.EvalAiAnswer(answers.ById[questions[i].Id].Text));
             sb.Append('}');
         }
         sb.Append(']');
@@ -189,7 +189,7 @@ public sealed class VizWizBenchmark : IBenchmark
     /// <summary>One image's accuracy as the VizWiz vqaEval.py computes it (see the class remarks).</summary>
     internal static double ImageAccuracy(IReadOnlyList<string> humans, string prediction)
     {
-        var res = VqaText.Strip(prediction.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
+        var res = PythonText.Strip(prediction.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
         res = VqaAnswerNormalizer.VizWiz.Normalize(res);
         var sum = 0.0;
         for (var i = 0; i < humans.Count; i++)
@@ -214,12 +214,12 @@ public sealed class VizWizBenchmark : IBenchmark
         {
             sum += v;
         }
-        return VqaText.RoundPython3(100 * sum / values.Count, 2);
+        return PythonText.RoundPython3(100 * sum / values.Count, 2);
     }
 
     private static List<VizWizAnnotation> ReadAnnotations(string path)
     {
-        using var document = LlavaQuestionFile.ReadJson(path, AnnotationFormat);
+        using var document = LlavaEvalFiles.ReadJson(path, AnnotationFormat);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Array)
         {

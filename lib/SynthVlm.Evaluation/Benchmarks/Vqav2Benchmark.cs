@@ -67,9 +67,9 @@ public sealed class Vqav2Benchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var path = LlavaQuestionFile.FindFirst(directory, TestDevQuestionFile, ValQuestionFile);
+        var path = LlavaEvalFiles.FindFirst(directory, TestDevQuestionFile, ValQuestionFile);
         var images = Path.Combine(directory, Path.GetFileName(path) == TestDevQuestionFile ? "test2015" : "val2014");
-        return LlavaQuestionFile.ToBenchmarkQuestions(LlavaQuestionFile.Read(path), images).ToList();
+        return LlavaEvalFiles.ToBenchmarkQuestions(LlavaEvalFiles.ReadQuestionFile(path), images).ToList();
     }
 
     /// <inheritdoc />
@@ -116,7 +116,7 @@ public sealed class Vqav2Benchmark : IBenchmark
             all.Add(accuracy);
             Add(byQuestionType, annotation.QuestionType, accuracy);
             Add(byAnswerType, annotation.AnswerType, accuracy);
-            perQuestion[annotation.Id] = VqaText.RoundPython2(100 * accuracy, 2);
+            perQuestion[annotation.Id] = PythonText.RoundPython2(100 * accuracy, 2);
         }
 
         var metrics = new JsonObject
@@ -146,7 +146,7 @@ public sealed class Vqav2Benchmark : IBenchmark
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(answers);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
-        var questions = LlavaQuestionFile.Read(Path.Combine(directory, TestQuestionFile));
+        var questions = LlavaEvalFiles.ReadQuestionFile(Path.Combine(directory, TestQuestionFile));
         var sb = new StringBuilder("[");
         var missing = 0;
         for (var i = 0; i < questions.Count; i++)
@@ -169,7 +169,7 @@ public sealed class Vqav2Benchmark : IBenchmark
             sb.Append("{\"question_id\": ");
             AppendRawId(sb, q.RawId);
             sb.Append(", \"answer\": ");
-            VqaText.AppendJsonString(sb, text);
+            PythonText.AppendJsonString(sb, text);
             sb.Append('}');
         }
         sb.Append(']');
@@ -201,7 +201,7 @@ public sealed class Vqav2Benchmark : IBenchmark
         return sum / gts.Count;
     }
 
-    private static string Clean(string s) => VqaText.Strip(s.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
+    private static string Clean(string s) => PythonText.Strip(s.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
 
     private static void Add(Dictionary<string, List<double>> groups, string key, double value)
     {
@@ -219,7 +219,7 @@ public sealed class Vqav2Benchmark : IBenchmark
         {
             sum += v;
         }
-        return VqaText.RoundPython2(100 * sum / values.Count, 2);
+        return PythonText.RoundPython2(100 * sum / values.Count, 2);
     }
 
     private static JsonObject Percents(Dictionary<string, List<double>> groups)
@@ -236,7 +236,7 @@ public sealed class Vqav2Benchmark : IBenchmark
     {
         if (id.ValueKind == JsonValueKind.String)
         {
-            VqaText.AppendJsonString(sb, id.GetString()!);
+            PythonText.AppendJsonString(sb, id.GetString()!);
         }
         else
         {
@@ -246,7 +246,7 @@ public sealed class Vqav2Benchmark : IBenchmark
 
     internal static List<VqaAnnotation> ReadAnnotations(string path)
     {
-        using var document = LlavaQuestionFile.ReadJson(path, AnnotationFormat);
+        using var document = LlavaEvalFiles.ReadJson(path, AnnotationFormat);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("annotations", out var list) || list.ValueKind != JsonValueKind.Array)
         {
@@ -281,7 +281,7 @@ public sealed class Vqav2Benchmark : IBenchmark
 
     private static void ValidateOfficialQuestions(string path)
     {
-        using var document = LlavaQuestionFile.ReadJson(path, OfficialQuestionFormat);
+        using var document = LlavaEvalFiles.ReadJson(path, OfficialQuestionFormat);
         if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("questions", out var q) || q.ValueKind != JsonValueKind.Array)
         {
             throw BenchmarkFormatException.For(path, OfficialQuestionFormat, "no \"questions\" array at the top level");

@@ -5,15 +5,16 @@ using System.Text;
 namespace SynthVlm.Evaluation.Benchmarks;
 
 /// <summary>
-/// The few Python string and number operations the VQA-family scripts rely on, with Python's
-/// semantics: whitespace as <c>str.isspace</c> sees it (.NET's whitespace plus U+001C..U+001F),
-/// <c>split()</c> and <c>strip()</c> without arguments, <c>round(x, n)</c> (Python 2 ties away
-/// from zero, Python 3 ties to even, both on the double's exact value) and <c>json.dumps</c>'s
+/// The Python string and number operations the official evaluation scripts' parsing and scoring
+/// depend on, with Python's semantics: whitespace as <c>str.isspace</c> sees it (.NET's whitespace
+/// plus U+001C..U+001F), <c>split()</c> and <c>strip()</c> without arguments, <c>str.lower</c>,
+/// slicing by code point, <c>int(str)</c>, universal-newline lines, <c>round(x, n)</c> (Python 2 ties
+/// away from zero, Python 3 ties to even, both on the double's exact value) and <c>json.dumps</c>'s
 /// default output.
 /// </summary>
-internal static class VqaText
+internal static class PythonText
 {
-    /// <summary>Python's <c>str.isspace</c> for one UTF-16 unit.</summary>
+    /// <summary>Python's <c>str.isspace</c> for one UTF-16 unit: .NET's white space plus U+001C–U+001F.</summary>
     public static bool IsSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001c' and <= '\u001f';
 
     /// <summary>Python's <c>s.split()</c>: runs of whitespace separate, no empty parts.</summary>
@@ -59,8 +60,96 @@ internal static class VqaText
         return s[a..b];
     }
 
-    /// <summary>Python's <c>s.lower()</c> (invariant lower-casing; Python differs only for a few special letters such as U+0130).</summary>
-    public static string Lower(string s) => s.ToLowerInvariant();
+    /// <summary>
+    /// Python's <c>str.lower()</c>: Unicode's full lower-case mapping, which differs from .NET's
+    /// invariant one-to-one mapping only for U+0130 (İ → "i̇", two code points).
+    /// </summary>
+    public static string Lower(string s) => s.Replace("\u0130", "i\u0307", StringComparison.Ordinal).ToLowerInvariant();
+
+    /// <summary>
+    /// Lower-casing by .NET's invariant one-to-one mapping, as the VQA-family ports (VQAv2, VizWiz,
+    /// TextVQA answer normalisation) have always done; it differs from <see cref="Lower"/> (Python 3's
+    /// <c>str.lower</c>) only for U+0130.
+    /// </summary>
+    public static string LowerInvariant(string s) => s.ToLowerInvariant();
+
+    /// <summary>Python's <c>text[:count]</c>: the first <paramref name="count"/> code points (a surrogate pair is one).</summary>
+    public static string Prefix(string text, int count)
+    {
+        var units = 0;
+        for (var points = 0; points < count && units < text.Length; points++)
+        {
+            units += char.IsHighSurrogate(text[units]) && units + 1 < text.Length && char.IsLowSurrogate(text[units + 1]) ? 2 : 1;
+        }
+        return text[..units];
+    }
+
+    /// <summary>
+    /// The lines <c>for line in open(path)</c> yields in Python (universal newlines: "\r\n", "\r"
+    /// and "\n" each end a line), without their ends.
+    /// </summary>
+    public static List<string> Lines(string text)
+    {
+        var lines = new List<string>();
+        var start = 0;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] is '\n' or '\r')
+            {
+                lines.Add(text[start..i]);
+                if (text[i] == '\r' && i + 1 < text.Length && text[i + 1] == '\n')
+                {
+                    i++;
+                }
+                start = i + 1;
+            }
+        }
+        if (start < text.Length)
+        {
+            lines.Add(text[start..]);
+        }
+        return lines;
+    }
+
+    /// <summary>
+    /// Python's <c>int(str)</c>: surrounding whitespace, one sign, decimal digits of any script,
+    /// single underscores between digits. Null where Python raises <c>ValueError</c>.
+    /// </summary>
+    public static BigInteger? Int(string text)
+    {
+        var s = Strip(text);
+        var i = 0;
+        var negative = false;
+        if (s.Length > 0 && (s[0] == '+' || s[0] == '-'))
+        {
+            negative = s[0] == '-';
+            i = 1;
+        }
+        var digits = new StringBuilder();
+        var lastWasDigit = false;
+        for (; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == '_' && lastWasDigit && i + 1 < s.Length && CharUnicodeInfo.GetDecimalDigitValue(s[i + 1]) >= 0)
+            {
+                lastWasDigit = false;
+                continue;
+            }
+            var d = CharUnicodeInfo.GetDecimalDigitValue(c);
+            if (d < 0 || char.IsSurrogate(c))
+            {
+                return null;
+            }
+            digits.Append((char)('0' + d));
+            lastWasDigit = true;
+        }
+        if (digits.Length == 0)
+        {
+            return null;
+        }
+        var value = BigInteger.Parse(digits.ToString(), CultureInfo.InvariantCulture);
+        return negative ? -value : value;
+    }
 
     /// <summary>Python 2's <c>round(x, digits)</c>: the exact value rounded to <paramref name="digits"/> decimals, halves away from zero.</summary>
     public static double RoundPython2(double x, int digits) => Round(x, digits, tiesAway: true);
