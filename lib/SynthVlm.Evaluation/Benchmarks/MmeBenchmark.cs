@@ -162,12 +162,7 @@ public sealed class MmeBenchmark : IBenchmark
         }
         metrics["acc"] = acc;
         metrics["acc_plus"] = accPlus;
-        var result = new BenchmarkMetrics(Name, metrics, scored, questions.Values.Sum(q => q.Count), problems);
-        foreach (var note in notes)
-        {
-            result.Notes.Add(note);
-        }
-        return Task.FromResult(result);
+        return Task.FromResult(new BenchmarkMetrics(Name, metrics, scored, questions.Values.Sum(q => q.Count), problems).WithNotes(notes));
     }
 
     /// <summary>calculation.py's reading of an answer: "yes", "no" or "other".</summary>
