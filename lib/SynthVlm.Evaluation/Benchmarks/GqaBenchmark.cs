@@ -69,15 +69,8 @@ public sealed class GqaBenchmark : IBenchmark
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
-        {
-            throw new ArgumentException($"gqa has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
-        }
-        return Task.Run(() => Score(scoring.Directory, scoring.Answers).Metrics, cancellationToken);
-    }
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
+        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
 
     /// <summary>The prediction convert_gqa_for_eval.py writes for an answer: trailing periods stripped, lower-cased.</summary>
     public static string Prediction(string text)

@@ -58,6 +58,18 @@ internal static class LlavaEvalFiles
             AnswerFields = carryPrompt ? new Dictionary<string, string>(StringComparer.Ordinal) { ["prompt"] = q.Text } : null,
         });
 
+    /// <summary>
+    /// The questions of the first question file present: <paramref name="first"/>'s, else <paramref name="fallback"/>'s,
+    /// each with its image folder (e.g. test-dev with <c>test2015/</c>, else val with <c>val2014/</c>).
+    /// </summary>
+    /// <exception cref="BenchmarkFormatException">Neither file is there, or the one read is malformed.</exception>
+    public static List<BenchmarkQuestion> ReadFirstQuestionFile(string directory, (string File, string ImageFolder) first, (string File, string ImageFolder) fallback)
+    {
+        var path = FindFirst(directory, first.File, fallback.File);
+        var images = Path.Combine(directory, Path.GetFileName(path) == first.File ? first.ImageFolder : fallback.ImageFolder);
+        return ToBenchmarkQuestions(ReadQuestionFile(path), images).ToList();
+    }
+
     /// <summary>The first of <paramref name="names"/> present in <paramref name="directory"/>, or a <see cref="BenchmarkFormatException"/> naming them all.</summary>
     public static string FindFirst(string directory, params string[] names)
     {

@@ -65,15 +65,8 @@ public sealed partial class TextVqaBenchmark : IBenchmark
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
-        {
-            throw new ArgumentException($"textvqa has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
-        }
-        return Task.Run(() => Score(scoring.Directory, scoring.Answers).Metrics, cancellationToken);
-    }
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
+        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
 
     /// <summary>Scores the answers; also returns the unrounded accuracy (a fraction) and each scored line's score.</summary>
     internal static TextVqaResult Score(string directory, AnswerFile answers)
@@ -170,20 +163,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
         {
             return 0.0;
         }
-        var sum = 0.0;
-        for (var i = 0; i < humans.Count; i++)
-        {
-            var matches = 0;
-            for (var j = 0; j < humans.Count; j++)
-            {
-                if (j != i && humans[j] == prediction)
-                {
-                    matches++;
-                }
-            }
-            sum += Math.Min(1, matches / 3.0);
-        }
-        return sum / humans.Count;
+        return VqaFamily.HumanAccuracy(humans.Count, (i, j) => j != i, j => humans[j] == prediction);
     }
 
     private static Dictionary<(string ImageId, string Question), List<string>> ReadAnnotations(string path)
