@@ -171,7 +171,7 @@ public sealed class MmeBenchmark : IBenchmark
         ArgumentNullException.ThrowIfNull(text);
         var end = text.AsSpan().IndexOfAny('\t', '\n', '\r');
         var line = (end >= 0 ? text[..end] : text) + "\n";
-        var prefix = PythonText.Prefix(PythonText.Lower(line), 4);
+        var prefix = PythonText.Prefix(PythonText.LowerWithoutFinalSigma(line), 4);
         return prefix.Contains("yes", StringComparison.Ordinal) ? "yes" : prefix.Contains("no", StringComparison.Ordinal) ? "no" : "other";
     }
 
@@ -194,7 +194,7 @@ public sealed class MmeBenchmark : IBenchmark
         return [.. questions.Select(q => first.TryGetValue(q, out var text) ? (true, Right(truth[q], text)) : (false, false))];
     }
 
-    private static bool Right(string groundTruth, string text) => PythonText.Lower(groundTruth) == ParseAnswer(text);
+    private static bool Right(string groundTruth, string text) => PythonText.LowerWithoutFinalSigma(groundTruth) == ParseAnswer(text);
 
     private static Key? Match(Dictionary<Key, string> truth, string questionId, string prompt)
     {
@@ -246,7 +246,7 @@ public sealed class MmeBenchmark : IBenchmark
                     {
                         throw BenchmarkFormatException.For(file, GroundTruthFormat, $"line {i + 1} has {parts.Length} tab-separated fields");
                     }
-                    if (PythonText.Lower(parts[1]) is not ("yes" or "no"))
+                    if (PythonText.LowerWithoutFinalSigma(parts[1]) is not ("yes" or "no"))
                     {
                         throw BenchmarkFormatException.For(file, GroundTruthFormat, $"line {i + 1}'s answer is \"{parts[1]}\", not Yes or No");
                     }

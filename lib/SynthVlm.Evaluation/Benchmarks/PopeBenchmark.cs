@@ -196,8 +196,8 @@ public sealed class PopeBenchmark : IBenchmark
         int correct = 0, tp = 0, fp = 0, fn = 0, yes = 0, no = 0;
         for (var i = 0; i < pairs; i++)
         {
-            var pred = PythonText.Strip(PythonText.Lower(answers[i]));
-            var gt = labels[i].ValueKind == JsonValueKind.String ? PythonText.Strip(PythonText.Lower(labels[i].GetString()!)) : null;
+            var pred = PythonText.Strip(PythonText.LowerWithoutFinalSigma(answers[i]));
+            var gt = labels[i].ValueKind == JsonValueKind.String ? PythonText.Strip(PythonText.LowerWithoutFinalSigma(labels[i].GetString()!)) : null;
             if (gt is not ("yes" or "no"))
             {
                 throw BenchmarkFormatException.For(labelPath, AnnotationFormat, $"label {i + 1} is {labels[i].GetRawText()}, not yes or no");

@@ -8,7 +8,7 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// The Python string and number operations the official evaluation scripts' parsing and scoring
 /// depend on, with Python's semantics: whitespace as <c>str.isspace</c> sees it (.NET's whitespace
 /// plus U+001C..U+001F), <c>split()</c> and <c>strip()</c> without arguments, <c>str.lower</c>,
-/// slicing by code point, <c>int(str)</c>, universal-newline lines, <c>round(x, n)</c> (Python 2 ties
+/// lengths and slicing by code point, <c>int(str)</c>, <c>str(float)</c>, universal-newline lines, <c>round(x, n)</c> (Python 2 ties
 /// away from zero, Python 3 ties to even, both on the double's exact value) and <c>json.dumps</c>'s
 /// default output.
 /// </summary>
@@ -61,15 +61,63 @@ internal static class PythonText
     }
 
     /// <summary>
-    /// Python's <c>str.lower()</c>: Unicode's full lower-case mapping, which differs from .NET's
-    /// invariant one-to-one mapping only for U+0130 (İ → "i̇", two code points).
+    /// Python's <c>str.lower()</c> without its final-sigma rule: .NET's invariant mapping plus U+0130 (İ → "i̇",
+    /// two code points); a capital sigma at a word end becomes σ here where Python gives ς. What POPE's
+    /// lmms-eval variant and MME have always used; <see cref="Lower"/> is the exact one.
     /// </summary>
-    public static string Lower(string s) => s.Replace("\u0130", "i\u0307", StringComparison.Ordinal).ToLowerInvariant();
+    public static string LowerWithoutFinalSigma(string s) => s.Replace("\u0130", "i\u0307", StringComparison.Ordinal).ToLowerInvariant();
+
+    /// <summary>
+    /// Python's <c>str.lower()</c>: the simple lower-case mapping, plus the two context rules
+    /// Python applies that .NET's does not (U+0130 becomes "i̇", and capital sigma at the end of
+    /// a word becomes final sigma).
+    /// </summary>
+    public static string Lower(string text)
+    {
+        var builder = new StringBuilder(text.Length);
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c == '\u0130')
+            {
+                builder.Append("i\u0307");
+            }
+            else if (c == '\u03a3')
+            {
+                builder.Append(IsFinalSigma(text, i) ? '\u03c2' : '\u03c3');
+            }
+            else if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                builder.Append(text.AsSpan(i, 2).ToString().ToLowerInvariant());
+                i++;
+            }
+            else
+            {
+                builder.Append(char.ToLowerInvariant(c));
+            }
+        }
+        return builder.ToString();
+    }
+
+    /// <summary>Python's <c>len()</c>: code points, a surrogate pair counting once.</summary>
+    public static int Length(string text)
+    {
+        var n = 0;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            n++;
+        }
+        return n;
+    }
 
     /// <summary>
     /// Lower-casing by .NET's invariant one-to-one mapping, as the VQA-family ports (VQAv2, VizWiz,
     /// TextVQA answer normalisation) have always done; it differs from <see cref="Lower"/> (Python 3's
-    /// <c>str.lower</c>) only for U+0130.
+    /// <c>str.lower</c>) only for U+0130 and a word-final capital sigma.
     /// </summary>
     public static string LowerInvariant(string s) => s.ToLowerInvariant();
 
@@ -230,4 +278,95 @@ internal static class PythonText
         }
         sb.Append('"');
     }
+
+    /// <summary>Python's <c>str(x)</c> of a float that pandas parsed (shortest round-trip digits, Python's exponent rules).</summary>
+    public static string FloatText(double value)
+    {
+        if (double.IsNaN(value))
+        {
+            return "nan";
+        }
+        if (double.IsInfinity(value))
+        {
+            return value > 0 ? "inf" : "-inf";
+        }
+        if (value == 0)
+        {
+            return double.IsNegative(value) ? "-0.0" : "0.0";
+        }
+        // "E16" style digits: shortest round-trip mantissa and the decimal exponent.
+        var shortest = value.ToString("R", CultureInfo.InvariantCulture);
+        var negative = value < 0;
+        var digits = new StringBuilder();
+        int exponent;
+        var ePos = shortest.IndexOfAny(['E', 'e']);
+        var mantissa = ePos >= 0 ? shortest[..ePos] : shortest;
+        var exp = ePos >= 0 ? int.Parse(shortest[(ePos + 1)..], CultureInfo.InvariantCulture) : 0;
+        mantissa = mantissa.TrimStart('-');
+        var dot = mantissa.IndexOf('.', StringComparison.Ordinal);
+        var intPart = dot >= 0 ? mantissa[..dot] : mantissa;
+        var fracPart = dot >= 0 ? mantissa[(dot + 1)..] : "";
+        var all = (intPart + fracPart).TrimStart('0');
+        var leadingZeros = (intPart + fracPart).Length - all.Length;
+        digits.Append(all.TrimEnd('0'));
+        // position of the decimal point relative to the first significant digit
+        exponent = intPart.Length - leadingZeros - 1 + exp;
+        var d = digits.ToString();
+        if (d.Length == 0)
+        {
+            d = "0";
+        }
+        string body;
+        if (exponent < -4 || exponent >= 16)
+        {
+            var m = d.Length == 1 ? d : d[..1] + "." + d[1..];
+            body = m + "e" + (exponent < 0 ? "-" : "+") + Math.Abs(exponent).ToString("00", CultureInfo.InvariantCulture);
+        }
+        else if (exponent < 0)
+        {
+            body = "0." + new string('0', -exponent - 1) + d;
+        }
+        else if (d.Length <= exponent + 1)
+        {
+            body = d + new string('0', exponent + 1 - d.Length) + ".0";
+        }
+        else
+        {
+            body = d[..(exponent + 1)] + "." + d[(exponent + 1)..];
+        }
+        return negative ? "-" + body : body;
+    }
+
+    private static bool IsFinalSigma(string text, int index)
+    {
+        // Unicode Final_Sigma: preceded by a cased letter (skipping case-ignorable), not followed by one.
+        var before = false;
+        for (var j = index - 1; j >= 0; j--)
+        {
+            if (IsCaseIgnorable(text[j]))
+            {
+                continue;
+            }
+            before = IsCased(text[j]);
+            break;
+        }
+        if (!before)
+        {
+            return false;
+        }
+        for (var j = index + 1; j < text.Length; j++)
+        {
+            if (IsCaseIgnorable(text[j]))
+            {
+                continue;
+            }
+            return !IsCased(text[j]);
+        }
+        return true;
+    }
+
+    private static bool IsCased(char c) => char.IsLetter(c) && (char.IsUpper(c) || char.IsLower(c) || CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.TitlecaseLetter);
+
+    private static bool IsCaseIgnorable(char c) => c is '\'' or '.' or ':' or '^' or '`' or '\u00ad' or '\u2019' ||
+        CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.NonSpacingMark or UnicodeCategory.EnclosingMark or UnicodeCategory.Format or UnicodeCategory.ModifierLetter or UnicodeCategory.ModifierSymbol;
 }
