@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -40,7 +39,7 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
     private readonly string _model;
     private readonly ChatCompletionsTransport _transport;
     private readonly ChatReplyCache? _cache;
-    private readonly ConcurrentDictionary<string, Task<string>> _inFlight = new(StringComparer.Ordinal);
+    private readonly SharedCalls<string, string> _inFlight = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
 
     /// <summary>Creates a client; throws <see cref="ArgumentException"/> naming the first unusable option.</summary>
@@ -98,55 +97,18 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
             return new ChatReply(await CallWithRetriesAsync(RequestBody(request, images), cancellationToken).ConfigureAwait(false));
         }
         var key = ChatReplyCache.Key(_model, request, [.. images.Select(m => (IReadOnlyList<byte[]>)[.. m.Select(i => i.Sha256)])]);
-        while (true)
-        {
-            if (_cache.TryGet(key, out var cached))
+        // Identical cacheable calls at the same time share one request.
+        var (text, source) = await _inFlight.RunAsync(
+            key,
+            () => (_cache.TryGet(key, out var cached), cached),
+            async () =>
             {
-                return new ChatReply(cached, FromCache: true);
-            }
-            // Identical cacheable calls at the same time share one request.
-            var mine = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var owner = _inFlight.GetOrAdd(key, mine.Task);
-            if (owner != mine.Task)
-            {
-                try
-                {
-                    return new ChatReply(await owner.WaitAsync(cancellationToken).ConfigureAwait(false), FromCache: true);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    // The caller that owned the request gave up; this one still wants an answer.
-                    continue;
-                }
-            }
-            try
-            {
-                // A request that finished between the cache miss and taking ownership has filled the cache.
-                if (_cache.TryGet(key, out cached))
-                {
-                    mine.SetResult(cached);
-                    return new ChatReply(cached, FromCache: true);
-                }
-                var text = await CallWithRetriesAsync(RequestBody(request, images), cancellationToken).ConfigureAwait(false);
-                _cache.Add(key, _model, text);
-                mine.SetResult(text);
-                return new ChatReply(text);
-            }
-            catch (OperationCanceledException)
-            {
-                mine.TrySetCanceled(cancellationToken);
-                throw;
-            }
-            catch (Exception e)
-            {
-                mine.TrySetException(e);
-                throw;
-            }
-            finally
-            {
-                _inFlight.TryRemove(new KeyValuePair<string, Task<string>>(key, mine.Task));
-            }
-        }
+                var fresh = await CallWithRetriesAsync(RequestBody(request, images), cancellationToken).ConfigureAwait(false);
+                _cache.Add(key, _model, fresh);
+                return fresh;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return source == SharedCallSource.Called ? new ChatReply(text) : new ChatReply(text, FromCache: true);
     }
 
     /// <summary>Releases the private HTTP client (if any) and the cache file.</summary>

@@ -50,6 +50,17 @@ public sealed class BenchmarkMetrics
     /// <summary>Notes to show with the result (e.g. "3 questions had no answer and count as wrong").</summary>
     public IList<string> Notes { get; } = [];
 
+    /// <summary>Adds <paramref name="notes"/> to <see cref="Notes"/>, in order, and returns this result.</summary>
+    public BenchmarkMetrics WithNotes(IEnumerable<string> notes)
+    {
+        ArgumentNullException.ThrowIfNull(notes);
+        foreach (var note in notes)
+        {
+            Notes.Add(note);
+        }
+        return this;
+    }
+
     /// <summary>The metrics alone as one JSON object (what <c>synthvlm eval score</c> prints).</summary>
     public string MetricsJson() => Metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
 

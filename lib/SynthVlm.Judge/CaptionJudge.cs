@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -41,7 +40,7 @@ public sealed partial class CaptionJudge : IDisposable
     private readonly string _model;
     private readonly ChatCompletionsTransport _transport;
     private readonly VerdictCache _cache;
-    private readonly ConcurrentDictionary<VerdictKey, Task<CallResult>> _inFlight = new();
+    private readonly SharedCalls<VerdictKey, CallResult> _inFlight = new();
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
 
@@ -100,63 +99,26 @@ public sealed partial class CaptionJudge : IDisposable
         }
 
         var key = VerdictKey.Compute(_model, JudgePrompt.Version, caption);
-        while (true)
+        var (result, source) = await _inFlight.RunAsync(
+            key,
+            () => _cache.TryGet(key, out var cached) ? (true, new CallResult(cached.Outcome, cached.Answer, null, 0)) : (false, default),
+            async () =>
+            {
+                var fresh = await CallWithRetriesAsync(id, caption, cancellationToken).ConfigureAwait(false);
+                if (fresh.Outcome != JudgeOutcome.Failed)
+                {
+                    _cache.Add(key, new CachedVerdict(fresh.Outcome, fresh.Answer), _model);
+                }
+                return fresh;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return source switch
         {
-            if (_cache.TryGet(key, out var cached))
-            {
-                return new JudgeVerdict(id, cached.Outcome, cached.Answer, null, 0, true, Elapsed(started));
-            }
-
-            var mine = new TaskCompletionSource<CallResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var owner = _inFlight.GetOrAdd(key, mine.Task);
-            if (owner != mine.Task)
-            {
-                CallResult shared;
-                try
-                {
-                    shared = await owner.WaitAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    // The caller that owned the request gave up; this one still wants an answer.
-                    continue;
-                }
-                return shared.Outcome == JudgeOutcome.Failed
-                    ? new JudgeVerdict(id, shared.Outcome, shared.Answer, shared.Reason, 0, false, Elapsed(started))
-                    : new JudgeVerdict(id, shared.Outcome, shared.Answer, null, 0, true, Elapsed(started));
-            }
-
-            try
-            {
-                // A request that finished between the cache miss and taking ownership has filled the cache.
-                if (_cache.TryGet(key, out cached))
-                {
-                    mine.SetResult(new CallResult(cached.Outcome, cached.Answer, null, 0));
-                    return new JudgeVerdict(id, cached.Outcome, cached.Answer, null, 0, true, Elapsed(started));
-                }
-                var result = await CallWithRetriesAsync(id, caption, cancellationToken).ConfigureAwait(false);
-                if (result.Outcome != JudgeOutcome.Failed)
-                {
-                    _cache.Add(key, new CachedVerdict(result.Outcome, result.Answer), _model);
-                }
-                mine.SetResult(result);
-                return new JudgeVerdict(id, result.Outcome, result.Answer, result.Reason, result.Attempts, false, Elapsed(started));
-            }
-            catch (OperationCanceledException)
-            {
-                mine.TrySetCanceled(cancellationToken);
-                throw;
-            }
-            catch (Exception e)
-            {
-                mine.TrySetException(e);
-                throw;
-            }
-            finally
-            {
-                _inFlight.TryRemove(new KeyValuePair<VerdictKey, Task<CallResult>>(key, mine.Task));
-            }
-        }
+            SharedCallSource.Called => new JudgeVerdict(id, result.Outcome, result.Answer, result.Reason, result.Attempts, false, Elapsed(started)),
+            // A failure shared by an identical call in flight is not a cached verdict.
+            SharedCallSource.Shared when result.Outcome == JudgeOutcome.Failed => new JudgeVerdict(id, result.Outcome, result.Answer, result.Reason, 0, false, Elapsed(started)),
+            _ => new JudgeVerdict(id, result.Outcome, result.Answer, null, 0, true, Elapsed(started)),
+        };
     }
 
     /// <summary>

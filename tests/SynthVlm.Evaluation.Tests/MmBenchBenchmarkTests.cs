@@ -240,7 +240,7 @@ public sealed class MmBenchBenchmarkTests : IDisposable
     [InlineData("ΟΔΟΣ-ΟΔΟΣ", "οδος-οδος")]
     [InlineData("ǅ", "ǆ")]
     [InlineData("ΑΣ1", "ας1")]
-    public void Lower_case_is_pythons(string text, string expected) => MultipleChoicePython.Lower(text).Should().Be(expected);
+    public void Lower_case_is_pythons(string text, string expected) => PythonText.Lower(text).Should().Be(expected);
 
     private string CopyTsv()
     {

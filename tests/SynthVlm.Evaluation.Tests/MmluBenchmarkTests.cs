@@ -111,7 +111,7 @@ public sealed class MmluBenchmarkTests : IDisposable
     [InlineData(-2.5e-7, "-2.5e-07")]
     [InlineData(1e22, "1e+22")]
     [InlineData(12345678901234567890.0, "1.2345678901234567e+19")]
-    public void Floats_print_as_python_prints_them(double value, string expected) => MultipleChoicePython.FloatText(value).Should().Be(expected);
+    public void Floats_print_as_python_prints_them(double value, string expected) => PythonText.FloatText(value).Should().Be(expected);
 
     // pandas 1.5 read_csv(header=None) column types, printed with str (checked with Debian's pandas).
     [Theory]

@@ -43,7 +43,7 @@ public sealed class PopeBenchmarkTests : IDisposable
         }
         foreach (var pair in expected["lmms-eval-parsing"]!.AsArray().Select(p => p!.AsArray()))
         {
-            LlavaEvalFiles.PythonStrip(LlavaEvalFiles.PythonLower(pair[0]!.GetValue<string>())).Should().Be(pair[1]!.GetValue<string>(), pair[0]!.ToJsonString());
+            PythonText.Strip(PythonText.LowerWithoutFinalSigma(pair[0]!.GetValue<string>())).Should().Be(pair[1]!.GetValue<string>(), pair[0]!.ToJsonString());
         }
     }
 

@@ -98,11 +98,11 @@ public sealed class Vqav2BenchmarkTests : IDisposable
     {
         foreach (var p in _expected.GetProperty("py2_round").EnumerateArray())
         {
-            VqaText.RoundPython2(p[0].GetDouble(), 2).Should().Be(p[1].GetDouble(), $"Python 2 round({p[0].GetDouble():R}, 2)");
+            PythonText.RoundPython2(p[0].GetDouble(), 2).Should().Be(p[1].GetDouble(), $"Python 2 round({p[0].GetDouble():R}, 2)");
         }
         foreach (var p in _expected.GetProperty("py3_round").EnumerateArray())
         {
-            VqaText.RoundPython3(p[0].GetDouble(), 2).Should().Be(p[1].GetDouble(), $"Python 3 round({p[0].GetDouble():R}, 2)");
+            PythonText.RoundPython3(p[0].GetDouble(), 2).Should().Be(p[1].GetDouble(), $"Python 3 round({p[0].GetDouble():R}, 2)");
         }
     }
 

@@ -6,7 +6,7 @@ namespace SynthVlm.Judge.Tests;
 
 public sealed class CaptionJudgeTests
 {
-    private static JudgeOptions Fast(OpenAiTestServer server) => new()
+    private static JudgeOptions Fast(FakeChatServer server) => new()
     {
         Endpoint = server.BaseUri,
         Model = "test-model",
@@ -30,7 +30,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task Yes_and_no_answers_become_verdicts_and_the_request_follows_the_protocol()
     {
-        await using var server = new OpenAiTestServer(r => ServerReply.Answer(r.Caption.Contains("dog", StringComparison.Ordinal) ? "Yes." : "no"));
+        await using var server = new FakeChatServer(r => FakeChatReply.Answer(r.Caption().Contains("dog", StringComparison.Ordinal) ? "Yes." : "no"));
         using var judge = new CaptionJudge(Fast(server) with { MaxTokens = 3 });
 
         var yes = await judge.JudgeAsync("c1", "A brown dog with a red collar sits behind a window.").WithTimeout();
@@ -54,7 +54,7 @@ public sealed class CaptionJudgeTests
     public async Task A_garbage_answer_is_a_failed_verdict_with_its_first_80_characters_and_is_not_cached()
     {
         var garbage = "I think " + new string('x', 200);
-        await using var server = new OpenAiTestServer(_ => ServerReply.Answer(garbage));
+        await using var server = new FakeChatServer(_ => FakeChatReply.Answer(garbage));
         using var judge = new CaptionJudge(Fast(server));
 
         var first = await judge.JudgeAsync("g", "A cat on a mat.").WithTimeout();
@@ -71,7 +71,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task A_malformed_completion_body_is_a_failed_verdict()
     {
-        await using var server = new OpenAiTestServer(_ => new ServerReply { RawBody = "{\"choices\":[]}" });
+        await using var server = new FakeChatServer(_ => new FakeChatReply { RawBody = "{\"choices\":[]}" });
         using var judge = new CaptionJudge(Fast(server));
 
         var verdict = await judge.JudgeAsync("m", "A red bus on a street.").WithTimeout();
@@ -83,7 +83,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task A_server_error_then_success_is_retried_and_counts_two_attempts()
     {
-        await using var server = new OpenAiTestServer(r => r.Number == 1 ? new ServerReply { Status = 500 } : ServerReply.Answer("Yes"));
+        await using var server = new FakeChatServer(r => r.Number == 1 ? new FakeChatReply { Status = 500 } : FakeChatReply.Answer("Yes"));
         using var judge = new CaptionJudge(Fast(server));
 
         var verdict = await judge.JudgeAsync("r", "A lighthouse on a rocky coast at dusk.").WithTimeout();
@@ -97,12 +97,12 @@ public sealed class CaptionJudgeTests
     public async Task Too_many_requests_waits_for_retry_after_before_retrying()
     {
         var stamps = new long[3];
-        await using var server = new OpenAiTestServer(r =>
+        await using var server = new FakeChatServer(r =>
         {
             stamps[r.Number] = Stopwatch.GetTimestamp();
             return r.Number == 1
-                ? new ServerReply { Status = 429, Headers = new Dictionary<string, string> { ["Retry-After"] = "1" } }
-                : ServerReply.Answer("yes");
+                ? new FakeChatReply { Status = 429, Headers = new Dictionary<string, string> { ["Retry-After"] = "1" } }
+                : FakeChatReply.Answer("yes");
         });
         // A 1 ms backoff: only the header can explain a gap of a second.
         using var judge = new CaptionJudge(Fast(server) with { InitialBackoff = TimeSpan.FromMilliseconds(1), MaxBackoff = TimeSpan.FromMilliseconds(1) });
@@ -118,9 +118,9 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task A_retry_after_longer_than_the_cap_is_shortened()
     {
-        await using var server = new OpenAiTestServer(r => r.Number == 1
-            ? new ServerReply { Status = 503, Headers = new Dictionary<string, string> { ["Retry-After"] = "3600" } }
-            : ServerReply.Answer("No"));
+        await using var server = new FakeChatServer(r => r.Number == 1
+            ? new FakeChatReply { Status = 503, Headers = new Dictionary<string, string> { ["Retry-After"] = "3600" } }
+            : FakeChatReply.Answer("No"));
         using var judge = new CaptionJudge(Fast(server) with { MaxRetryAfter = TimeSpan.FromMilliseconds(20) });
 
         var verdict = await judge.JudgeAsync("cap", "A bowl of ramen with an egg.").WithTimeout(TimeSpan.FromSeconds(20));
@@ -132,7 +132,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task A_hanging_server_gives_a_failed_timeout_verdict_after_all_retries_in_bounded_time()
     {
-        await using var server = new OpenAiTestServer(_ => new ServerReply { Hang = true });
+        await using var server = new FakeChatServer(_ => new FakeChatReply { Hang = true });
         using var judge = new CaptionJudge(Fast(server) with { Timeout = TimeSpan.FromMilliseconds(200), MaxRetries = 2 });
         var clock = Stopwatch.StartNew();
 
@@ -148,7 +148,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task Unauthorized_is_not_retried_and_the_verdict_names_the_status()
     {
-        await using var server = new OpenAiTestServer(_ => new ServerReply { Status = 401, RawBody = "{\"error\":{\"message\":\"Incorrect API key provided\"}}" });
+        await using var server = new FakeChatServer(_ => new FakeChatReply { Status = 401, RawBody = "{\"error\":{\"message\":\"Incorrect API key provided\"}}" });
         using var judge = new CaptionJudge(Fast(server));
 
         var verdict = await judge.JudgeAsync("u", "A sailboat on a calm lake.").WithTimeout();
@@ -166,7 +166,7 @@ public sealed class CaptionJudgeTests
     [InlineData(502, 3)]
     public async Task Only_408_429_and_5xx_are_retried(int status, int expectedAttempts)
     {
-        await using var server = new OpenAiTestServer(_ => new ServerReply { Status = status });
+        await using var server = new FakeChatServer(_ => new FakeChatReply { Status = status });
         using var judge = new CaptionJudge(Fast(server) with { MaxRetries = 2 });
 
         var verdict = await judge.JudgeAsync("s", "A snowy mountain under a clear sky.").WithTimeout();
@@ -200,7 +200,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task The_concurrency_limit_bounds_simultaneous_requests()
     {
-        await using var server = new OpenAiTestServer(_ => ServerReply.Answer("yes") with { Delay = TimeSpan.FromMilliseconds(150) });
+        await using var server = new FakeChatServer(_ => FakeChatReply.Answer("yes") with { Delay = TimeSpan.FromMilliseconds(150) });
         using var judge = new CaptionJudge(Fast(server) with { MaxConcurrency = 3 });
         var captions = Enumerable.Range(0, 12).Select(i => ($"id{i}", $"Caption number {i}: a bicycle against a wall."));
 
@@ -216,14 +216,14 @@ public sealed class CaptionJudgeTests
     public async Task JudgeMany_yields_in_input_order_and_a_failing_caption_does_not_stop_the_rest()
     {
         // Earlier captions answer later, so completion order is the reverse of input order.
-        await using var server = new OpenAiTestServer(r =>
+        await using var server = new FakeChatServer(r =>
         {
-            if (r.Caption.StartsWith("bad", StringComparison.Ordinal))
+            if (r.Caption().StartsWith("bad", StringComparison.Ordinal))
             {
-                return new ServerReply { Status = 401 };
+                return new FakeChatReply { Status = 401 };
             }
-            var index = int.Parse(r.Caption.AsSpan(0, 1), System.Globalization.CultureInfo.InvariantCulture);
-            return ServerReply.Answer(index % 2 == 0 ? "Yes" : "No") with { Delay = TimeSpan.FromMilliseconds((8 - index) * 40) };
+            var index = int.Parse(r.Caption().AsSpan(0, 1), System.Globalization.CultureInfo.InvariantCulture);
+            return FakeChatReply.Answer(index % 2 == 0 ? "Yes" : "No") with { Delay = TimeSpan.FromMilliseconds((8 - index) * 40) };
         });
         using var judge = new CaptionJudge(Fast(server) with { MaxConcurrency = 8 });
         var captions = new List<(string, string)>();
@@ -247,7 +247,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task A_repeated_caption_reaches_the_server_once()
     {
-        await using var server = new OpenAiTestServer(_ => ServerReply.Answer("Yes") with { Delay = TimeSpan.FromMilliseconds(100) });
+        await using var server = new FakeChatServer(_ => FakeChatReply.Answer("Yes") with { Delay = TimeSpan.FromMilliseconds(100) });
         using var judge = new CaptionJudge(Fast(server));
         const string Caption = "A yellow taxi waits at a crossing in the rain.";
         var captions = Enumerable.Range(0, 5).Select(i => ($"dup{i}", Caption));
@@ -266,7 +266,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task The_cache_key_includes_the_model()
     {
-        await using var server = new OpenAiTestServer(_ => ServerReply.Answer("Yes"));
+        await using var server = new FakeChatServer(_ => FakeChatReply.Answer("Yes"));
         using var a = new CaptionJudge(Fast(server) with { Model = "model-a" });
         using var b = new CaptionJudge(Fast(server) with { Model = "model-b" });
         var file = Path.Combine(Path.GetTempPath(), $"judge-{Guid.NewGuid():N}.jsonl");
@@ -292,7 +292,7 @@ public sealed class CaptionJudgeTests
         var file = Path.Combine(Path.GetTempPath(), $"judge-{Guid.NewGuid():N}.jsonl");
         try
         {
-            await using (var server = new OpenAiTestServer(r => ServerReply.Answer(r.Caption.Contains("dog", StringComparison.Ordinal) ? "Yes" : "No")))
+            await using (var server = new FakeChatServer(r => FakeChatReply.Answer(r.Caption().Contains("dog", StringComparison.Ordinal) ? "Yes" : "No")))
             using (var judge = new CaptionJudge(Fast(server) with { CacheFile = file }))
             {
                 await Collect(judge.JudgeManyAsync([("1", "A dog on a sofa."), ("2", "buy now"), ("3", "A dog in a park.")], TestTimeout.Token()));
@@ -302,7 +302,7 @@ public sealed class CaptionJudgeTests
             // A crash in the middle of a write leaves an unterminated tail.
             await File.AppendAllTextAsync(file, "{\"key\":\"ab");
 
-            await using (var failing = new OpenAiTestServer(r => r.Caption == "A cat." ? ServerReply.Answer("Yes") : new ServerReply { Status = 500 }))
+            await using (var failing = new FakeChatServer(r => r.Caption() == "A cat." ? FakeChatReply.Answer("Yes") : new FakeChatReply { Status = 500 }))
             using (var judge = new CaptionJudge(Fast(failing) with { CacheFile = file, CacheCapacity = 1 }))
             {
                 judge.FileCacheCount.Should().Be(3);
@@ -344,7 +344,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task Cancellation_stops_JudgeMany_and_JudgeAsync_promptly()
     {
-        await using var server = new OpenAiTestServer(_ => new ServerReply { Hang = true });
+        await using var server = new FakeChatServer(_ => new FakeChatReply { Hang = true });
         using var judge = new CaptionJudge(Fast(server) with { Timeout = TimeSpan.FromSeconds(30) });
         var clock = Stopwatch.StartNew();
 
@@ -362,7 +362,7 @@ public sealed class CaptionJudgeTests
     [Fact]
     public async Task An_empty_caption_is_a_failed_verdict_without_a_call()
     {
-        await using var server = new OpenAiTestServer(_ => ServerReply.Answer("Yes"));
+        await using var server = new FakeChatServer(_ => FakeChatReply.Answer("Yes"));
         using var judge = new CaptionJudge(Fast(server));
 
         var verdict = await judge.JudgeAsync("e", "   ").WithTimeout();

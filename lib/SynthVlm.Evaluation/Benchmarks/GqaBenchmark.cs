@@ -64,26 +64,19 @@ public sealed class GqaBenchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var questions = LlavaQuestionFile.Read(Path.Combine(directory, QuestionFile));
-        return LlavaQuestionFile.ToBenchmarkQuestions(questions, Path.Combine(directory, ImageFolder)).ToList();
+        var questions = LlavaEvalFiles.ReadQuestionFile(Path.Combine(directory, QuestionFile));
+        return LlavaEvalFiles.ToBenchmarkQuestions(questions, Path.Combine(directory, ImageFolder)).ToList();
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
-        {
-            throw new ArgumentException($"gqa has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
-        }
-        return Task.Run(() => Score(scoring.Directory, scoring.Answers).Metrics, cancellationToken);
-    }
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
+        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
 
     /// <summary>The prediction convert_gqa_for_eval.py writes for an answer: trailing periods stripped, lower-cased.</summary>
     public static string Prediction(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return VqaText.Lower(text.TrimEnd('.'));
+        return PythonText.LowerInvariant(text.TrimEnd('.'));
     }
 
     /// <summary>Scores the answers; also returns the unrounded scores (eval.py's <c>scores</c> after averaging).</summary>
@@ -91,13 +84,13 @@ public sealed class GqaBenchmark : IBenchmark
     {
         var questionsPath = Path.Combine(directory, AnnotationFile);
         var choicesPath = Path.Combine(directory, ChoicesFile);
-        using var questionsDocument = LlavaQuestionFile.ReadJson(questionsPath, AnnotationFormat);
+        using var questionsDocument = LlavaEvalFiles.ReadJson(questionsPath, AnnotationFormat);
         var questions = questionsDocument.RootElement;
         if (questions.ValueKind != JsonValueKind.Object)
         {
             throw BenchmarkFormatException.For(questionsPath, AnnotationFormat, $"the top level is a JSON {questions.ValueKind}, not an object keyed by question id");
         }
-        using var choicesDocument = File.Exists(choicesPath) ? LlavaQuestionFile.ReadJson(choicesPath, ChoicesFormat) : null;
+        using var choicesDocument = File.Exists(choicesPath) ? LlavaEvalFiles.ReadJson(choicesPath, ChoicesFormat) : null;
         JsonElement? choices = choicesDocument?.RootElement;
         if (choices is { ValueKind: not JsonValueKind.Object })
         {
@@ -141,7 +134,7 @@ public sealed class GqaBenchmark : IBenchmark
             }
             var score = prediction == q.Answer ? 1.0 : 0.0;
             accuracy.Add(score);
-            Add(perLength, VqaText.Split(q.Question).Count, score);
+            Add(perLength, PythonText.Split(q.Question).Count, score);
             Add(perSteps, q.Steps, score);
             Add(perStructural, q.Structural, score);
             Add(perSemantic, q.Semantic, score);
@@ -301,7 +294,7 @@ public sealed class GqaBenchmark : IBenchmark
         return sum / values.Count;
     }
 
-    private static double Printed(double value) => VqaText.RoundPython3(value, 2);
+    private static double Printed(double value) => PythonText.RoundPython3(value, 2);
 
     private static JsonObject Detailed(IEnumerable<(string Key, List<double> Scores)> groups, Dictionary<string, double> raw, string name)
     {

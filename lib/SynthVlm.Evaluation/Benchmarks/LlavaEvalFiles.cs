@@ -5,22 +5,92 @@ using System.Text.Json;
 
 namespace SynthVlm.Evaluation.Benchmarks;
 
+/// <summary>One line of a LLaVA evaluation question file: <c>{"question_id", "image", "text"}</c>.</summary>
+/// <param name="Id">The question id as text (integers as written).</param>
+/// <param name="RawId">The id as the file has it (a submission writes it back unchanged).</param>
+/// <param name="Image">The image file name, relative to the benchmark's image folder.</param>
+/// <param name="Text">The prompt text (LLaVA-1.5's files already end with the answer instruction).</param>
+/// <param name="Line">The 1-based line.</param>
+internal sealed record LlavaQuestion(string Id, JsonElement RawId, string Image, string Text, int Line);
+
 /// <summary>
-/// What the LLaVA-1.5 evaluation benchmarks (POPE, MME, ScienceQA, SEED-Bench) share: reading
-/// their JSON and JSONL files with errors that name the file and the format, and the few Python
-/// string operations whose exact semantics the official scripts' parsing depends on
-/// (<c>str.strip</c>, <c>str.lower</c>, slicing by code point, universal-newline lines, and dictionary
-/// keys that tell <c>1</c> from <c>"1"</c>).
+/// What the LLaVA-1.5 evaluation benchmarks share: reading their JSON and JSONL files (LLaVA's question
+/// files among them) with errors that name the file, the line and the format, and dictionary keys that
+/// tell <c>1</c> from <c>"1"</c> as the official scripts' lookups do.
 /// </summary>
 internal static class LlavaEvalFiles
 {
+    /// <summary>LLaVA's evaluation question-file format (llava/eval/model_vqa_loader.py's input).</summary>
+    public const string QuestionFileFormat = "JSONL, one {\"question_id\": string or integer, \"image\": string, \"text\": string} object per line";
+
+    /// <summary>
+    /// Reads a LLaVA question file (<see cref="ReadJsonLines"/>; blank lines skipped): every line needs a
+    /// <c>question_id</c> (string or integer), an <c>image</c> and a <c>text</c> string.
+    /// </summary>
+    /// <exception cref="BenchmarkFormatException">The file is missing or a line is not such an object (naming the line).</exception>
+    public static List<LlavaQuestion> ReadQuestionFile(string path, string expected = QuestionFileFormat) =>
+        [.. ReadJsonLines(path, expected).Select(q => new LlavaQuestion(
+            RequiredId(q.Item, "question_id", path, q.Line, expected),
+            q.Item.GetProperty("question_id").Clone(),
+            RequiredString(q.Item, "image", path, q.Line, expected),
+            RequiredString(q.Item, "text", path, q.Line, expected),
+            q.Line))];
+
+    /// <summary>
+    /// A LLaVA question file's lines as the runner asks them (<c>question_id</c> and <c>text</c> required, the
+    /// image optional: <see cref="ImagePath"/> under <paramref name="imageFolder"/>, null without one).
+    /// </summary>
+    /// <exception cref="BenchmarkFormatException">The file is missing or a line lacks its id or text (naming the line).</exception>
+    public static List<BenchmarkQuestion> ReadBenchmarkQuestions(string directory, string file, string expected, string? imageFolder)
+    {
+        var path = Path.Combine(directory, file);
+        return [.. ReadJsonLines(path, expected).Select(q => new BenchmarkQuestion(
+            RequiredId(q.Item, "question_id", path, q.Line, expected),
+            RequiredString(q.Item, "text", path, q.Line, expected),
+            ImagePath(directory, imageFolder, q.Item)) { IdIsNumber = IsNumber(q.Item, "question_id") })];
+    }
+
+    /// <summary>The questions as the runner asks them: the file's text as the prompt, the image under <paramref name="imageFolder"/>.</summary>
+    public static IEnumerable<BenchmarkQuestion> ToBenchmarkQuestions(IEnumerable<LlavaQuestion> questions, string imageFolder, bool carryPrompt = false) =>
+        questions.Select(q => new BenchmarkQuestion(q.Id, q.Text, Path.Combine(imageFolder, q.Image))
+        {
+            IdIsNumber = q.RawId.ValueKind == JsonValueKind.Number,
+            AnswerFields = carryPrompt ? new Dictionary<string, string>(StringComparer.Ordinal) { ["prompt"] = q.Text } : null,
+        });
+
+    /// <summary>
+    /// The questions of the first question file present: <paramref name="first"/>'s, else <paramref name="fallback"/>'s,
+    /// each with its image folder (e.g. test-dev with <c>test2015/</c>, else val with <c>val2014/</c>).
+    /// </summary>
+    /// <exception cref="BenchmarkFormatException">Neither file is there, or the one read is malformed.</exception>
+    public static List<BenchmarkQuestion> ReadFirstQuestionFile(string directory, (string File, string ImageFolder) first, (string File, string ImageFolder) fallback)
+    {
+        var path = FindFirst(directory, first.File, fallback.File);
+        var images = Path.Combine(directory, Path.GetFileName(path) == first.File ? first.ImageFolder : fallback.ImageFolder);
+        return ToBenchmarkQuestions(ReadQuestionFile(path), images).ToList();
+    }
+
+    /// <summary>The first of <paramref name="names"/> present in <paramref name="directory"/>, or a <see cref="BenchmarkFormatException"/> naming them all.</summary>
+    public static string FindFirst(string directory, params string[] names)
+    {
+        foreach (var name in names)
+        {
+            var path = Path.Combine(directory, name);
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+        throw BenchmarkFormatException.For(Path.Combine(directory, names[0]), $"{QuestionFileFormat} (looked for {string.Join(", ", names)})", "no such file in the benchmark folder");
+    }
+
     /// <summary>Reads a JSONL file of objects; blank lines are skipped.</summary>
     /// <exception cref="BenchmarkFormatException">The file is missing, or a line is not a JSON object.</exception>
     public static List<(int Line, JsonElement Item)> ReadJsonLines(string path, string expected)
     {
         var text = ReadText(path, expected);
         var items = new List<(int, JsonElement)>();
-        var lines = PythonLines(text);
+        var lines = PythonText.Lines(text);
         for (var i = 0; i < lines.Count; i++)
         {
             if (lines[i].Trim().Length == 0)
@@ -46,24 +116,35 @@ internal static class LlavaEvalFiles
         return items;
     }
 
-    /// <summary>Reads a whole JSON file whose root has the given kind.</summary>
-    /// <exception cref="BenchmarkFormatException">The file is missing, not JSON, or its root is of another kind.</exception>
-    public static JsonElement ReadJson(string path, string expected, JsonValueKind root)
+    /// <summary>Parses a whole JSON file, or throws a <see cref="BenchmarkFormatException"/> naming it and <paramref name="expected"/>.</summary>
+    /// <exception cref="BenchmarkFormatException">The file is missing or not JSON.</exception>
+    public static JsonDocument ReadJson(string path, string expected)
     {
-        var text = ReadText(path, expected);
+        if (!File.Exists(path))
+        {
+            throw BenchmarkFormatException.For(path, expected, "the file does not exist");
+        }
         try
         {
-            using var document = JsonDocument.Parse(text);
-            if (document.RootElement.ValueKind != root)
-            {
-                throw BenchmarkFormatException.For(path, expected, $"the root is a JSON {document.RootElement.ValueKind}, not {root}");
-            }
-            return document.RootElement.Clone();
+            using var stream = File.OpenRead(path);
+            return JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 256 });
         }
         catch (JsonException e)
         {
             throw BenchmarkFormatException.For(path, expected, $"not JSON: {e.Message}");
         }
+    }
+
+    /// <summary>Reads a whole JSON file whose root has the given kind.</summary>
+    /// <exception cref="BenchmarkFormatException">The file is missing, not JSON, or its root is of another kind.</exception>
+    public static JsonElement ReadJson(string path, string expected, JsonValueKind root)
+    {
+        using var document = ReadJson(path, expected);
+        if (document.RootElement.ValueKind != root)
+        {
+            throw BenchmarkFormatException.For(path, expected, $"the root is a JSON {document.RootElement.ValueKind}, not {root}");
+        }
+        return document.RootElement.Clone();
     }
 
     /// <summary>The file's text (UTF-8).</summary>
@@ -125,110 +206,7 @@ internal static class LlavaEvalFiles
 
     /// <summary>The key Python's <c>int(text)</c> gives, or the string's key where <c>int()</c> raises.</summary>
     public static string PythonIntOrStringKey(string text) =>
-        PythonInt(text) is { } n ? "i:" + n.ToString(CultureInfo.InvariantCulture) : "s:" + text;
-
-    /// <summary>
-    /// Python's <c>int(str)</c>: surrounding whitespace, one sign, decimal digits of any script,
-    /// single underscores between digits. Null where Python raises <c>ValueError</c>.
-    /// </summary>
-    public static BigInteger? PythonInt(string text)
-    {
-        var s = PythonStrip(text);
-        var i = 0;
-        var negative = false;
-        if (s.Length > 0 && (s[0] == '+' || s[0] == '-'))
-        {
-            negative = s[0] == '-';
-            i = 1;
-        }
-        var digits = new StringBuilder();
-        var lastWasDigit = false;
-        for (; i < s.Length; i++)
-        {
-            var c = s[i];
-            if (c == '_' && lastWasDigit && i + 1 < s.Length && CharUnicodeInfo.GetDecimalDigitValue(s[i + 1]) >= 0)
-            {
-                lastWasDigit = false;
-                continue;
-            }
-            var d = CharUnicodeInfo.GetDecimalDigitValue(c);
-            if (d < 0 || char.IsSurrogate(c))
-            {
-                return null;
-            }
-            digits.Append((char)('0' + d));
-            lastWasDigit = true;
-        }
-        if (digits.Length == 0)
-        {
-            return null;
-        }
-        var value = BigInteger.Parse(digits.ToString(), CultureInfo.InvariantCulture);
-        return negative ? -value : value;
-    }
-
-    /// <summary>Python's <c>str.isspace</c> for one UTF-16 unit: .NET's white space plus U+001C–U+001F.</summary>
-    public static bool PythonIsSpace(char c) => char.IsWhiteSpace(c) || (c >= '\u001c' && c <= '\u001f');
-
-    /// <summary>Python's <c>str.strip()</c> (no argument).</summary>
-    public static string PythonStrip(string text)
-    {
-        var start = 0;
-        var end = text.Length;
-        while (start < end && PythonIsSpace(text[start]))
-        {
-            start++;
-        }
-        while (end > start && PythonIsSpace(text[end - 1]))
-        {
-            end--;
-        }
-        return text[start..end];
-    }
-
-    /// <summary>
-    /// Python's <c>str.lower()</c>: Unicode's full lower-case mapping, which differs from .NET's
-    /// invariant one-to-one mapping only for U+0130 (İ → "i̇", two code points).
-    /// </summary>
-    public static string PythonLower(string text) => text.Replace("\u0130", "i\u0307", StringComparison.Ordinal).ToLowerInvariant();
-
-    /// <summary>Python's <c>text[:count]</c>: the first <paramref name="count"/> code points (a surrogate pair is one).</summary>
-    public static string PythonPrefix(string text, int count)
-    {
-        var units = 0;
-        for (var points = 0; points < count && units < text.Length; points++)
-        {
-            units += char.IsHighSurrogate(text[units]) && units + 1 < text.Length && char.IsLowSurrogate(text[units + 1]) ? 2 : 1;
-        }
-        return text[..units];
-    }
-
-    /// <summary>
-    /// The lines <c>for line in open(path)</c> yields in Python (universal newlines: "\r\n", "\r"
-    /// and "\n" each end a line), without their ends.
-    /// </summary>
-    public static List<string> PythonLines(string text)
-    {
-        var lines = new List<string>();
-        var start = 0;
-        for (var i = 0; i < text.Length; i++)
-        {
-            if (text[i] is '\n' or '\r')
-            {
-                lines.Add(text[start..i]);
-                if (text[i] == '\r' && i + 1 < text.Length && text[i + 1] == '\n')
-                {
-                    i++;
-                }
-                start = i + 1;
-            }
-        }
-        if (start < text.Length)
-        {
-            lines.Add(text[start..]);
-        }
-        return lines;
-    }
+        PythonText.Int(text) is { } n ? "i:" + n.ToString(CultureInfo.InvariantCulture) : "s:" + text;
 
     /// <summary>A question's image path under the benchmark folder, or null when the question has none.</summary>
     public static string? ImagePath(string directory, string? imageFolder, JsonElement item) =>

@@ -268,7 +268,7 @@ public sealed class MmBenchBenchmark : IBenchmark
             var rows = groups[indices[m]].OrderBy(r => indices[r]).ToList();
             var truth = rows.Select(r => table.Rows[r][answer]).ToList();
             // Rows read as the official pipeline reads the submission back: missing predictions become "nan".
-            var texts = rows.Select(r => predictions[r] is { } p && !MultipleChoicePython.PandasNaStrings.Contains(p) ? p : "nan").ToList();
+            var texts = rows.Select(r => predictions[r] is { } p && !MultipleChoiceTable.PandasNaStrings.Contains(p) ? p : "nan").ToList();
             var read = rows.Select((r, i) => MultipleChoiceAnswer.Infer(texts[i], Choices(table, table.Rows[r]))).ToList();
             result.Unread += read.Count(x => x is null);
             bool hit;

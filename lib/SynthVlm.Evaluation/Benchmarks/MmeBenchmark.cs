@@ -162,12 +162,7 @@ public sealed class MmeBenchmark : IBenchmark
         }
         metrics["acc"] = acc;
         metrics["acc_plus"] = accPlus;
-        var result = new BenchmarkMetrics(Name, metrics, scored, questions.Values.Sum(q => q.Count), problems);
-        foreach (var note in notes)
-        {
-            result.Notes.Add(note);
-        }
-        return Task.FromResult(result);
+        return Task.FromResult(new BenchmarkMetrics(Name, metrics, scored, questions.Values.Sum(q => q.Count), problems).WithNotes(notes));
     }
 
     /// <summary>calculation.py's reading of an answer: "yes", "no" or "other".</summary>
@@ -176,7 +171,7 @@ public sealed class MmeBenchmark : IBenchmark
         ArgumentNullException.ThrowIfNull(text);
         var end = text.AsSpan().IndexOfAny('\t', '\n', '\r');
         var line = (end >= 0 ? text[..end] : text) + "\n";
-        var prefix = LlavaEvalFiles.PythonPrefix(LlavaEvalFiles.PythonLower(line), 4);
+        var prefix = PythonText.Prefix(PythonText.LowerWithoutFinalSigma(line), 4);
         return prefix.Contains("yes", StringComparison.Ordinal) ? "yes" : prefix.Contains("no", StringComparison.Ordinal) ? "no" : "other";
     }
 
@@ -199,7 +194,7 @@ public sealed class MmeBenchmark : IBenchmark
         return [.. questions.Select(q => first.TryGetValue(q, out var text) ? (true, Right(truth[q], text)) : (false, false))];
     }
 
-    private static bool Right(string groundTruth, string text) => LlavaEvalFiles.PythonLower(groundTruth) == ParseAnswer(text);
+    private static bool Right(string groundTruth, string text) => PythonText.LowerWithoutFinalSigma(groundTruth) == ParseAnswer(text);
 
     private static Key? Match(Dictionary<Key, string> truth, string questionId, string prompt)
     {
@@ -207,7 +202,7 @@ public sealed class MmeBenchmark : IBenchmark
         var file = questionId.Split('/')[^1].Split('.')[0] + ".txt";
         if (prompt.Contains(SingleWord, StringComparison.Ordinal))
         {
-            prompt = LlavaEvalFiles.PythonStrip(prompt.Replace(SingleWord, string.Empty, StringComparison.Ordinal));
+            prompt = PythonText.Strip(prompt.Replace(SingleWord, string.Empty, StringComparison.Ordinal));
         }
         if (!prompt.Contains(YesNo[1..], StringComparison.Ordinal))
         {
@@ -238,10 +233,10 @@ public sealed class MmeBenchmark : IBenchmark
             }
             foreach (var file in Directory.GetFiles(qa, "*.txt").Order(StringComparer.Ordinal))
             {
-                var lines = LlavaEvalFiles.PythonLines(File.ReadAllText(file));
+                var lines = PythonText.Lines(File.ReadAllText(file));
                 for (var i = 0; i < lines.Count; i++)
                 {
-                    var stripped = LlavaEvalFiles.PythonStrip(lines[i]);
+                    var stripped = PythonText.Strip(lines[i]);
                     if (stripped.Length == 0)
                     {
                         continue;
@@ -251,7 +246,7 @@ public sealed class MmeBenchmark : IBenchmark
                     {
                         throw BenchmarkFormatException.For(file, GroundTruthFormat, $"line {i + 1} has {parts.Length} tab-separated fields");
                     }
-                    if (LlavaEvalFiles.PythonLower(parts[1]) is not ("yes" or "no"))
+                    if (PythonText.LowerWithoutFinalSigma(parts[1]) is not ("yes" or "no"))
                     {
                         throw BenchmarkFormatException.For(file, GroundTruthFormat, $"line {i + 1}'s answer is \"{parts[1]}\", not Yes or No");
                     }

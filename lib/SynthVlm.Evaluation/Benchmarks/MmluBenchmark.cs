@@ -387,12 +387,12 @@ public sealed partial class MmluBenchmark : IBenchmark
         if (present.Count > 0 && present.All(c => IntegerText().IsMatch(c) && long.TryParse(c.Trim(AsciiSpace), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)))
         {
             return [.. cells.Select(c => c is null ? "nan"
-                : hasMissing ? MultipleChoicePython.FloatText(long.Parse(c.Trim(AsciiSpace), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture))
+                : hasMissing ? PythonText.FloatText(long.Parse(c.Trim(AsciiSpace), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture))
                 : long.Parse(c.Trim(AsciiSpace), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture))];
         }
         if (present.All(c => ParseFloat(c) is not null))
         {
-            return [.. cells.Select(c => c is null ? "nan" : MultipleChoicePython.FloatText(ParseFloat(c)!.Value))];
+            return [.. cells.Select(c => c is null ? "nan" : PythonText.FloatText(ParseFloat(c)!.Value))];
         }
         return [.. cells.Select(c => c ?? "nan")];
     }

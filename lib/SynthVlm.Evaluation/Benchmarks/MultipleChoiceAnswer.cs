@@ -70,7 +70,7 @@ public static partial class MultipleChoiceAnswer
                 chars[i] = ' ';
             }
         }
-        var splits = MultipleChoicePython.Split(new string(chars));
+        var splits = PythonText.Split(new string(chars));
         var count = choices.Count(c => splits.Contains(c.Key.ToString(), StringComparer.Ordinal));
         if (count == 1)
         {
@@ -104,9 +104,9 @@ public static partial class MultipleChoiceAnswer
     {
         ArgumentNullException.ThrowIfNull(answer);
         ArgumentNullException.ThrowIfNull(choices);
-        var lower = MultipleChoicePython.Lower(answer);
-        var total = choices.Sum(c => MultipleChoicePython.Length(c.Value));
-        if (MultipleChoicePython.Length(lower) > 2 * total)
+        var lower = PythonText.Lower(answer);
+        var total = choices.Sum(c => PythonText.Length(c.Value));
+        if (PythonText.Length(lower) > 2 * total)
         {
             return null;
         }
@@ -114,7 +114,7 @@ public static partial class MultipleChoiceAnswer
         var candidates = 0;
         foreach (var (letter, text) in choices)
         {
-            if (lower.Contains(MultipleChoicePython.Lower(text), StringComparison.Ordinal))
+            if (lower.Contains(PythonText.Lower(text), StringComparison.Ordinal))
             {
                 found = letter;
                 candidates++;

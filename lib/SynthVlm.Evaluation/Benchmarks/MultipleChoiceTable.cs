@@ -8,10 +8,21 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// MMBench and MMLU code reads its files that way): fields may be quoted with <c>"</c> and a
 /// doubled quote stands for one, a quoted field may hold the delimiter and newlines, blank lines
 /// (also lines of spaces and tabs) are skipped, a short row is padded with missing cells, a long one is an error, and a cell in
-/// <see cref="MultipleChoicePython.PandasNaStrings"/> is missing (null).
+/// <see cref="PandasNaStrings"/> is missing (null).
 /// </summary>
 internal sealed class MultipleChoiceTable
 {
+    /// <summary>
+    /// The strings pandas' <c>read_csv</c>/<c>read_excel</c> read as NaN by default, as pandas 1.5 (the reference
+    /// runs' pandas, Debian 12's) has them. pandas 2.0 added "None" to the list: with it, an option or a
+    /// prediction that is exactly "None" would read as missing too.
+    /// </summary>
+    public static readonly IReadOnlySet<string> PandasNaStrings = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+        "<NA>", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
+    };
+
     private MultipleChoiceTable(string path, IReadOnlyList<string> header, List<string?[]> rows, List<int> lines)
     {
         Path = path;
@@ -69,7 +80,7 @@ internal sealed class MultipleChoiceTable
             var row = new string?[header.Count];
             for (var c = 0; c < header.Count; c++)
             {
-                row[c] = c < cells.Count && !MultipleChoicePython.PandasNaStrings.Contains(cells[c]) ? cells[c] : null;
+                row[c] = c < cells.Count && !PandasNaStrings.Contains(cells[c]) ? cells[c] : null;
             }
             rows.Add(row);
             lines.Add(line);

@@ -67,11 +67,7 @@ public sealed class PopeBenchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var path = Path.Combine(directory, QuestionFile);
-        return [.. LlavaEvalFiles.ReadJsonLines(path, QuestionFormat).Select(q => new BenchmarkQuestion(
-            LlavaEvalFiles.RequiredId(q.Item, "question_id", path, q.Line, QuestionFormat),
-            LlavaEvalFiles.RequiredString(q.Item, "text", path, q.Line, QuestionFormat),
-            LlavaEvalFiles.ImagePath(directory, ImageFolder, q.Item)) { IdIsNumber = LlavaEvalFiles.IsNumber(q.Item, "question_id") })];
+        return LlavaEvalFiles.ReadBenchmarkQuestions(directory, QuestionFile, QuestionFormat, ImageFolder);
     }
 
     /// <inheritdoc />
@@ -145,12 +141,7 @@ public sealed class PopeBenchmark : IBenchmark
             }
             metrics[split] = lmms ? ScoreLmmsEval(answers, labels, labelPath, pairs) : ScoreOfficial(answers, labels, pairs);
         }
-        var result = new BenchmarkMetrics(Name, metrics, scored, categories.Count, problems, scoring.Variant);
-        foreach (var note in notes)
-        {
-            result.Notes.Add(note);
-        }
-        return Task.FromResult(result);
+        return Task.FromResult(new BenchmarkMetrics(Name, metrics, scored, categories.Count, problems, scoring.Variant).WithNotes(notes));
     }
 
     /// <summary>eval_pope.py's reading of an answer: true for "yes".</summary>
@@ -205,8 +196,8 @@ public sealed class PopeBenchmark : IBenchmark
         int correct = 0, tp = 0, fp = 0, fn = 0, yes = 0, no = 0;
         for (var i = 0; i < pairs; i++)
         {
-            var pred = LlavaEvalFiles.PythonStrip(LlavaEvalFiles.PythonLower(answers[i]));
-            var gt = labels[i].ValueKind == JsonValueKind.String ? LlavaEvalFiles.PythonStrip(LlavaEvalFiles.PythonLower(labels[i].GetString()!)) : null;
+            var pred = PythonText.Strip(PythonText.LowerWithoutFinalSigma(answers[i]));
+            var gt = labels[i].ValueKind == JsonValueKind.String ? PythonText.Strip(PythonText.LowerWithoutFinalSigma(labels[i].GetString()!)) : null;
             if (gt is not ("yes" or "no"))
             {
                 throw BenchmarkFormatException.For(labelPath, AnnotationFormat, $"label {i + 1} is {labels[i].GetRawText()}, not yes or no");

@@ -79,7 +79,7 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
             {
                 throw BenchmarkFormatException.For(path, QuestionFormat, $"item {index} has no \"id\" or no first turn with a \"value\" string");
             }
-            var text = LlavaEvalFiles.PythonStrip(value.GetString()!.Replace("<image>", string.Empty, StringComparison.Ordinal)) + "\n" + Instruction;
+            var text = PythonText.Strip(value.GetString()!.Replace("<image>", string.Empty, StringComparison.Ordinal)) + "\n" + Instruction;
             var image = LlavaEvalFiles.ImagePath(directory, Path.Combine("images", Split), item);
             questions.Add(new BenchmarkQuestion(id, text, image, MaxNewTokens)
             {
@@ -171,12 +171,7 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
         {
             notes.Add($"{total - scored} of {total} problems had no answer (looked up by question_id as JSON types it): counted as wrong, and not in IMG's count");
         }
-        var result = new BenchmarkMetrics(Name, metrics, scored, total, scoring.Answers.Problems);
-        foreach (var note in notes)
-        {
-            result.Notes.Add(note);
-        }
-        return Task.FromResult(result);
+        return Task.FromResult(new BenchmarkMetrics(Name, metrics, scored, total, scoring.Answers.Problems).WithNotes(notes));
     }
 
     /// <summary>eval_science_qa.py's reading of an answer: a letter, or "FAILED".</summary>

@@ -53,11 +53,7 @@ public sealed class SeedBenchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var path = Path.Combine(directory, QuestionFile);
-        return [.. LlavaEvalFiles.ReadJsonLines(path, QuestionFormat).Select(q => new BenchmarkQuestion(
-            LlavaEvalFiles.RequiredId(q.Item, "question_id", path, q.Line, QuestionFormat),
-            LlavaEvalFiles.RequiredString(q.Item, "text", path, q.Line, QuestionFormat),
-            LlavaEvalFiles.ImagePath(directory, null, q.Item)) { IdIsNumber = LlavaEvalFiles.IsNumber(q.Item, "question_id") })];
+        return LlavaEvalFiles.ReadBenchmarkQuestions(directory, QuestionFile, QuestionFormat, null);
     }
 
     /// <inheritdoc />
@@ -138,11 +134,6 @@ public sealed class SeedBenchmark : IBenchmark
         {
             notes.Add($"{missing} of {items.Count} questions had no answer (looked up by question_id as Python types it): counted as wrong");
         }
-        var result = new BenchmarkMetrics(Name, metrics, items.Count - missing, items.Count, scoring.Answers.Problems);
-        foreach (var note in notes)
-        {
-            result.Notes.Add(note);
-        }
-        return Task.FromResult(result);
+        return Task.FromResult(new BenchmarkMetrics(Name, metrics, items.Count - missing, items.Count, scoring.Answers.Problems).WithNotes(notes));
     }
 }

@@ -60,20 +60,13 @@ public sealed partial class TextVqaBenchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var questions = LlavaQuestionFile.Read(Path.Combine(directory, QuestionFile));
-        return LlavaQuestionFile.ToBenchmarkQuestions(questions, Path.Combine(directory, ImageFolder), carryPrompt: true).ToList();
+        var questions = LlavaEvalFiles.ReadQuestionFile(Path.Combine(directory, QuestionFile));
+        return LlavaEvalFiles.ToBenchmarkQuestions(questions, Path.Combine(directory, ImageFolder), carryPrompt: true).ToList();
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
-        {
-            throw new ArgumentException($"textvqa has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
-        }
-        return Task.Run(() => Score(scoring.Directory, scoring.Answers).Metrics, cancellationToken);
-    }
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
+        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
 
     /// <summary>Scores the answers; also returns the unrounded accuracy (a fraction) and each scored line's score.</summary>
     internal static TextVqaResult Score(string directory, AnswerFile answers)
@@ -117,7 +110,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
         var accuracy = scores.Count == 0 ? 0 : sum / scores.Count;
         var metrics = new JsonObject
         {
-            ["accuracy"] = VqaText.RoundPython3(100.0 * accuracy, 2),
+            ["accuracy"] = PythonText.RoundPython3(100.0 * accuracy, 2),
             ["samples"] = scores.Count,
         };
         var result = new BenchmarkMetrics("textvqa", metrics, scores.Count, annotations.Count, problems);
@@ -159,7 +152,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
         {
             return null;
         }
-        return VqaText.Lower(question);
+        return PythonText.LowerInvariant(question);
     }
 
     /// <summary>TextVQAAccuracyEvaluator's score of one (already processed) prediction against ten raw human answers.</summary>
@@ -170,25 +163,12 @@ public sealed partial class TextVqaBenchmark : IBenchmark
         {
             return 0.0;
         }
-        var sum = 0.0;
-        for (var i = 0; i < humans.Count; i++)
-        {
-            var matches = 0;
-            for (var j = 0; j < humans.Count; j++)
-            {
-                if (j != i && humans[j] == prediction)
-                {
-                    matches++;
-                }
-            }
-            sum += Math.Min(1, matches / 3.0);
-        }
-        return sum / humans.Count;
+        return VqaFamily.HumanAccuracy(humans.Count, (i, j) => j != i, j => humans[j] == prediction);
     }
 
     private static Dictionary<(string ImageId, string Question), List<string>> ReadAnnotations(string path)
     {
-        using var document = LlavaQuestionFile.ReadJson(path, AnnotationFormat);
+        using var document = LlavaEvalFiles.ReadJson(path, AnnotationFormat);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
         {
@@ -207,7 +187,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
             {
                 throw BenchmarkFormatException.For(path, AnnotationFormat, $"entry {index} lacks image_id, question or an answers array of strings");
             }
-            annotations[(imageId, VqaText.Lower(question.GetString()!))] = list.EnumerateArray().Select(a => a.GetString()!).ToList();
+            annotations[(imageId, PythonText.LowerInvariant(question.GetString()!))] = list.EnumerateArray().Select(a => a.GetString()!).ToList();
         }
         return annotations;
     }

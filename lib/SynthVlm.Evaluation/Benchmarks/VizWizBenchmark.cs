@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -59,28 +58,19 @@ public sealed class VizWizBenchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var path = LlavaQuestionFile.FindFirst(directory, QuestionFile, ValQuestionFile);
-        var images = Path.Combine(directory, Path.GetFileName(path) == QuestionFile ? "test" : "val");
-        return LlavaQuestionFile.ToBenchmarkQuestions(LlavaQuestionFile.Read(path), images).ToList();
+        return LlavaEvalFiles.ReadFirstQuestionFile(directory, (QuestionFile, "test"), (ValQuestionFile, "val"));
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
-        {
-            throw new ArgumentException($"vizwiz has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
-        }
-        return Task.Run(() => Score(scoring.Directory, scoring.Answers).Metrics, cancellationToken);
-    }
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
+        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
 
     /// <summary>Scores against the val annotations; also returns each image's accuracy (evalQA: 100 × accuracy, rounded).</summary>
     internal static VizWizResult Score(string directory, AnswerFile answers)
     {
         var annotationPath = Path.Combine(directory, AnnotationFile);
         var annotations = ReadAnnotations(annotationPath);
-        var questions = LlavaQuestionFile.Read(LlavaQuestionFile.FindFirst(directory, ValQuestionFile, QuestionFile));
+        var questions = LlavaEvalFiles.ReadQuestionFile(LlavaEvalFiles.FindFirst(directory, ValQuestionFile, QuestionFile));
         var problems = new List<InputProblem>(answers.Problems);
 
         // The converter's upload, keyed by image as the official code reads it (a later image entry wins).
@@ -121,20 +111,15 @@ public sealed class VizWizBenchmark : IBenchmark
             }
             var accuracy = ImageAccuracy(annotation.Answers, prediction);
             all.Add(accuracy);
-            if (!byType.TryGetValue(annotation.AnswerType, out var list))
-            {
-                byType[annotation.AnswerType] = list = [];
-            }
-            list.Add(accuracy);
-            perImage[annotation.Image] = VqaText.RoundPython3(100 * accuracy, 2);
+            VqaFamily.Add(byType, annotation.AnswerType, accuracy);
+            perImage[annotation.Image] = PythonText.RoundPython3(100 * accuracy, 2);
         }
 
-        var perType = new JsonObject();
-        foreach (var (type, values) in byType)
+        var metrics = new JsonObject
         {
-            perType[type] = Percent(values);
-        }
-        var metrics = new JsonObject { ["overall"] = Percent(all), ["perAnswerType"] = perType };
+            ["overall"] = VqaFamily.Percent(all, PythonText.RoundPython3),
+            ["perAnswerType"] = VqaFamily.Percents(byType, PythonText.RoundPython3),
+        };
         var result = new BenchmarkMetrics("vizwiz", metrics, annotations.Count - missing, annotations.Count, problems);
         if (missing > 0)
         {
@@ -156,7 +141,7 @@ public sealed class VizWizBenchmark : IBenchmark
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(answers);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
-        var questions = LlavaQuestionFile.Read(Path.Combine(directory, QuestionFile));
+        var questions = LlavaEvalFiles.ReadQuestionFile(Path.Combine(directory, QuestionFile));
         var unanswered = questions.Where(q => !answers.ById.ContainsKey(q.Id)).Select(q => q.Id).ToList();
         if (unanswered.Count > 0)
         {
@@ -164,62 +149,26 @@ public sealed class VizWizBenchmark : IBenchmark
                 $"{answers.Path}: {unanswered.Count} of {questions.Count} questions in {QuestionFile} have no answer (e.g. {string.Join(", ", unanswered.Take(5))}); the VizWiz upload needs every one.",
                 nameof(answers));
         }
-        var sb = new StringBuilder("[");
-        for (var i = 0; i < questions.Count; i++)
+        VqaFamily.WriteJsonList(outputPath, questions.Count, (sb, i) =>
         {
-            if (i > 0)
-            {
-                sb.Append(", ");
-            }
             sb.Append("{\"image\": ");
-            VqaText.AppendJsonString(sb, questions[i].Image);
+            PythonText.AppendJsonString(sb, questions[i].Image);
             sb.Append(", \"answer\": ");
-            VqaText.AppendJsonString(sb, VqaAnswerNormalizer.EvalAiAnswer(answers.ById[questions[i].Id].Text));
+            PythonText.AppendJsonString(sb, VqaAnswerNormalizer.EvalAiAnswer(answers.ById[questions[i].Id].Text));
             sb.Append('}');
-        }
-        sb.Append(']');
-        var folder = Path.GetDirectoryName(Path.GetFullPath(outputPath));
-        if (!string.IsNullOrEmpty(folder))
-        {
-            Directory.CreateDirectory(folder);
-        }
-        File.WriteAllText(outputPath, sb.ToString(), new UTF8Encoding(false));
+        });
     }
 
     /// <summary>One image's accuracy as the VizWiz vqaEval.py computes it (see the class remarks).</summary>
     internal static double ImageAccuracy(IReadOnlyList<string> humans, string prediction)
     {
-        var res = VqaText.Strip(prediction.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
-        res = VqaAnswerNormalizer.VizWiz.Normalize(res);
-        var sum = 0.0;
-        for (var i = 0; i < humans.Count; i++)
-        {
-            var matches = 0;
-            for (var j = 0; j < humans.Count; j++)
-            {
-                if (j != i && humans[j] == res)
-                {
-                    matches++;
-                }
-            }
-            sum += Math.Min(1, matches / 3.0);
-        }
-        return sum / humans.Count;
-    }
-
-    private static double Percent(List<double> values)
-    {
-        var sum = 0.0;
-        foreach (var v in values)
-        {
-            sum += v;
-        }
-        return VqaText.RoundPython3(100 * sum / values.Count, 2);
+        var res = VqaAnswerNormalizer.VizWiz.Normalize(VqaFamily.Clean(prediction));
+        return VqaFamily.HumanAccuracy(humans.Count, (i, j) => j != i, j => humans[j] == res);
     }
 
     private static List<VizWizAnnotation> ReadAnnotations(string path)
     {
-        using var document = LlavaQuestionFile.ReadJson(path, AnnotationFormat);
+        using var document = LlavaEvalFiles.ReadJson(path, AnnotationFormat);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Array)
         {

@@ -119,9 +119,9 @@ public sealed class VqaAnswerNormalizer
     public static string EvalAiAnswer(string answer)
     {
         ArgumentNullException.ThrowIfNull(answer);
-        var item = VqaText.Lower(answer).Replace(",", "", StringComparison.Ordinal).Replace("?", "", StringComparison.Ordinal).Replace("'s", " 's", StringComparison.Ordinal);
-        item = VqaText.Strip(item);
-        item = VqaText.Strip(item.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
+        var item = PythonText.LowerInvariant(answer).Replace(",", "", StringComparison.Ordinal).Replace("?", "", StringComparison.Ordinal).Replace("'s", " 's", StringComparison.Ordinal);
+        item = PythonText.Strip(item);
+        item = PythonText.Strip(item.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
         item = EvalAi.ProcessPunctuation(item);
         return EvalAi.ProcessDigitArticle(item);
     }
@@ -145,7 +145,7 @@ public sealed class VqaAnswerNormalizer
     {
         ArgumentNullException.ThrowIfNull(text);
         var words = new List<string>();
-        foreach (var raw in VqaText.Split(VqaText.Lower(text)))
+        foreach (var raw in PythonText.Split(PythonText.LowerInvariant(text)))
         {
             var word = NumberWords.GetValueOrDefault(raw, raw);
             if (!Articles.Contains(word, StringComparer.Ordinal))

@@ -67,21 +67,12 @@ public sealed class Vqav2Benchmark : IBenchmark
     public IEnumerable<BenchmarkQuestion> ReadQuestions(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var path = LlavaQuestionFile.FindFirst(directory, TestDevQuestionFile, ValQuestionFile);
-        var images = Path.Combine(directory, Path.GetFileName(path) == TestDevQuestionFile ? "test2015" : "val2014");
-        return LlavaQuestionFile.ToBenchmarkQuestions(LlavaQuestionFile.Read(path), images).ToList();
+        return LlavaEvalFiles.ReadFirstQuestionFile(directory, (TestDevQuestionFile, "test2015"), (ValQuestionFile, "val2014"));
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
-        {
-            throw new ArgumentException($"vqav2 has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
-        }
-        return Task.Run(() => Score(scoring.Directory, scoring.Answers).Metrics, cancellationToken);
-    }
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
+        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
 
     /// <summary>Scores against the val annotations and returns the metrics and each question's accuracy.</summary>
     internal static Vqav2Result Score(string directory, AnswerFile answers)
@@ -114,16 +105,16 @@ public sealed class Vqav2Benchmark : IBenchmark
             }
             var accuracy = QuestionAccuracy(annotation.Answers, prediction);
             all.Add(accuracy);
-            Add(byQuestionType, annotation.QuestionType, accuracy);
-            Add(byAnswerType, annotation.AnswerType, accuracy);
-            perQuestion[annotation.Id] = VqaText.RoundPython2(100 * accuracy, 2);
+            VqaFamily.Add(byQuestionType, annotation.QuestionType, accuracy);
+            VqaFamily.Add(byAnswerType, annotation.AnswerType, accuracy);
+            perQuestion[annotation.Id] = PythonText.RoundPython2(100 * accuracy, 2);
         }
 
         var metrics = new JsonObject
         {
-            ["overall"] = Percent(all),
-            ["perQuestionType"] = Percents(byQuestionType),
-            ["perAnswerType"] = Percents(byAnswerType),
+            ["overall"] = VqaFamily.Percent(all, PythonText.RoundPython2),
+            ["perQuestionType"] = VqaFamily.Percents(byQuestionType, PythonText.RoundPython2),
+            ["perAnswerType"] = VqaFamily.Percents(byAnswerType, PythonText.RoundPython2),
         };
         var result = new BenchmarkMetrics("vqav2", metrics, annotations.Count - missing, annotations.Count, problems);
         if (missing > 0)
@@ -146,10 +137,9 @@ public sealed class Vqav2Benchmark : IBenchmark
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(answers);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
-        var questions = LlavaQuestionFile.Read(Path.Combine(directory, TestQuestionFile));
-        var sb = new StringBuilder("[");
+        var questions = LlavaEvalFiles.ReadQuestionFile(Path.Combine(directory, TestQuestionFile));
         var missing = 0;
-        for (var i = 0; i < questions.Count; i++)
+        VqaFamily.WriteJsonList(outputPath, questions.Count, (sb, i) =>
         {
             var q = questions[i];
             string text;
@@ -162,81 +152,33 @@ public sealed class Vqav2Benchmark : IBenchmark
                 text = "";
                 missing++;
             }
-            if (i > 0)
-            {
-                sb.Append(", ");
-            }
             sb.Append("{\"question_id\": ");
             AppendRawId(sb, q.RawId);
             sb.Append(", \"answer\": ");
-            VqaText.AppendJsonString(sb, text);
+            PythonText.AppendJsonString(sb, text);
             sb.Append('}');
-        }
-        sb.Append(']');
-        var folder = Path.GetDirectoryName(Path.GetFullPath(outputPath));
-        if (!string.IsNullOrEmpty(folder))
-        {
-            Directory.CreateDirectory(folder);
-        }
-        File.WriteAllText(outputPath, sb.ToString(), new UTF8Encoding(false));
+        });
         return missing;
     }
 
     /// <summary>One question's accuracy as vqaEval.py's evaluate() computes it (see the class remarks).</summary>
     internal static double QuestionAccuracy(IReadOnlyList<VqaHumanAnswer> humans, string prediction)
     {
-        var gts = humans.Select(h => h with { Answer = Clean(h.Answer) }).ToList();
-        var res = Clean(prediction);
+        var gts = humans.Select(h => h with { Answer = VqaFamily.Clean(h.Answer) }).ToList();
+        var res = VqaFamily.Clean(prediction);
         if (gts.Select(g => g.Answer).Distinct(StringComparer.Ordinal).Skip(1).Any())
         {
             gts = gts.Select(g => g with { Answer = VqaAnswerNormalizer.VqaEval.Normalize(g.Answer) }).ToList();
             res = VqaAnswerNormalizer.VqaEval.Normalize(res);
         }
-        var sum = 0.0;
-        foreach (var gt in gts)
-        {
-            var matches = gts.Count(other => !other.SameRecord(gt) && other.Answer == res);
-            sum += Math.Min(1, matches / 3.0);
-        }
-        return sum / gts.Count;
-    }
-
-    private static string Clean(string s) => VqaText.Strip(s.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
-
-    private static void Add(Dictionary<string, List<double>> groups, string key, double value)
-    {
-        if (!groups.TryGetValue(key, out var list))
-        {
-            groups[key] = list = [];
-        }
-        list.Add(value);
-    }
-
-    private static double Percent(List<double> values)
-    {
-        var sum = 0.0;
-        foreach (var v in values)
-        {
-            sum += v;
-        }
-        return VqaText.RoundPython2(100 * sum / values.Count, 2);
-    }
-
-    private static JsonObject Percents(Dictionary<string, List<double>> groups)
-    {
-        var o = new JsonObject();
-        foreach (var (key, values) in groups)
-        {
-            o[key] = Percent(values);
-        }
-        return o;
+        return VqaFamily.HumanAccuracy(gts.Count, (i, j) => !gts[j].SameRecord(gts[i]), j => gts[j].Answer == res);
     }
 
     private static void AppendRawId(StringBuilder sb, JsonElement id)
     {
         if (id.ValueKind == JsonValueKind.String)
         {
-            VqaText.AppendJsonString(sb, id.GetString()!);
+            PythonText.AppendJsonString(sb, id.GetString()!);
         }
         else
         {
@@ -246,7 +188,7 @@ public sealed class Vqav2Benchmark : IBenchmark
 
     internal static List<VqaAnnotation> ReadAnnotations(string path)
     {
-        using var document = LlavaQuestionFile.ReadJson(path, AnnotationFormat);
+        using var document = LlavaEvalFiles.ReadJson(path, AnnotationFormat);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("annotations", out var list) || list.ValueKind != JsonValueKind.Array)
         {
@@ -281,7 +223,7 @@ public sealed class Vqav2Benchmark : IBenchmark
 
     private static void ValidateOfficialQuestions(string path)
     {
-        using var document = LlavaQuestionFile.ReadJson(path, OfficialQuestionFormat);
+        using var document = LlavaEvalFiles.ReadJson(path, OfficialQuestionFormat);
         if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("questions", out var q) || q.ValueKind != JsonValueKind.Array)
         {
             throw BenchmarkFormatException.For(path, OfficialQuestionFormat, "no \"questions\" array at the top level");
