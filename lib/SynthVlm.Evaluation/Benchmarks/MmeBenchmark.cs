@@ -34,6 +34,22 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// exactly once, the subtask is scored in question-file order with each missing answer read as
 /// "other" (wrong) and a second answer to a question ignored, with a note. A subtask with no
 /// questions scores 0, with a note.</para>
+/// <para>Variant "lmms-eval" (<see cref="LmmsEvalVariant"/>; lmms_eval/tasks/mme/utils.py, the
+/// same questions, ground truth and answer matching as above), with its quirks:</para>
+/// <list type="bullet">
+/// <item>An answer is read by <see cref="ParseAnswerLmmsEval"/>: the text stripped (lmms-eval's task
+/// strips every generation), lower-cased, stripped and with every '.' removed; "yes" or "no" is
+/// itself, a one-character "y" or "n" is yes or no (any other single character is "other"); longer
+/// texts are read from their first four characters ("yes" there, else "no" there). So " Yes",
+/// "y", "n" and "..no" are read where the official script reads "other" or differently.</item>
+/// <item>acc+ pairs by <c>question_id</c> (the image), not by position: each image's score is
+/// 100·(its right share) + 100·(both right, as "two scores summing to 2"), and a subtask's score
+/// is the mean over its images. "perception" and "cognition" sum the subtasks that have
+/// questions; no "acc"/"acc_plus" breakdown (lmms-eval reports none).</item>
+/// <item>lmms-eval generates an answer for every question, so a missing answer is read as the empty
+/// text ("other", wrong), with a note; a second answer to a question is ignored. An image with other
+/// than two questions (lmms-eval's assertion fails) is scored by the same formula, with a note.</item>
+/// </list>
 /// </remarks>
 public sealed class MmeBenchmark : IBenchmark
 {
@@ -49,6 +65,9 @@ public sealed class MmeBenchmark : IBenchmark
     /// <summary>The cognition subtasks, in calculation.py's order.</summary>
     public static readonly IReadOnlyList<string> Cognition = ["commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning"];
 
+    /// <summary>The variant that parses and aggregates as lmms-eval's MME task does.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
+
     private const string QuestionFormat = "JSONL of {\"question_id\": \"<subtask>/<image>\", \"image\", \"text\", \"category\"} objects (LLaVA's llava_mme.jsonl)";
     private const string GroundTruthFormat = "lines \"question<TAB>Yes|No\"";
     private const string SingleWord = "Answer the question using a single word or phrase.";
@@ -61,7 +80,7 @@ public sealed class MmeBenchmark : IBenchmark
     public string DisplayName => "MME";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants { get; } = [];
+    public IReadOnlyList<string> Variants { get; } = [LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout => $"{QuestionFile}, {ReleaseFolder}/<subtask>/(images/ + questions_answers_YN/*.txt | images and *.txt)";
@@ -86,13 +105,16 @@ public sealed class MmeBenchmark : IBenchmark
     public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
+        var lmms = scoring.Variant switch
         {
-            throw new ArgumentException($"MME has no variant '{scoring.Variant}'.", nameof(scoring));
-        }
+            null => false,
+            LmmsEvalVariant => true,
+            _ => throw new ArgumentException($"MME has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+        };
         var truth = ReadGroundTruth(Path.Combine(scoring.Directory, ReleaseFolder));
         var questionPath = Path.Combine(scoring.Directory, QuestionFile);
         var questions = new Dictionary<string, List<Key>>(StringComparer.Ordinal);
+        var imageOf = new Dictionary<Key, string>();
         foreach (var (line, item) in LlavaEvalFiles.ReadJsonLines(questionPath, QuestionFormat))
         {
             var id = LlavaEvalFiles.RequiredId(item, "question_id", questionPath, line, QuestionFormat);
@@ -100,6 +122,7 @@ public sealed class MmeBenchmark : IBenchmark
             var key = Match(truth, id, text)
                 ?? throw BenchmarkFormatException.For(questionPath, QuestionFormat, $"line {line}: question {id} \"{text}\" has no ground truth in {ReleaseFolder}");
             Add(questions, key.Subtask, key);
+            imageOf.TryAdd(key, id);
         }
         var problems = new List<InputProblem>(scoring.Answers.Problems);
         var answered = new Dictionary<string, List<(Key Key, string Text)>>(StringComparer.Ordinal);
@@ -116,6 +139,10 @@ public sealed class MmeBenchmark : IBenchmark
                 continue;
             }
             Add(answered, key.Subtask, (key, answer.Text));
+        }
+        if (lmms)
+        {
+            return Task.FromResult(ScoreLmmsEval(questions, answered, imageOf, truth, problems, cancellationToken));
         }
         var metrics = new JsonObject();
         var acc = new JsonObject();
@@ -173,6 +200,104 @@ public sealed class MmeBenchmark : IBenchmark
         var line = (end >= 0 ? text[..end] : text) + "\n";
         var prefix = PythonText.Prefix(PythonText.LowerWithoutFinalSigma(line), 4);
         return prefix.Contains("yes", StringComparison.Ordinal) ? "yes" : prefix.Contains("no", StringComparison.Ordinal) ? "no" : "other";
+    }
+
+    /// <summary>
+    /// lmms-eval's reading of an answer (its task's strip of the generation, then
+    /// <c>parse_pred_ans</c>): "yes", "no" or "other".
+    /// </summary>
+    public static string ParseAnswerLmmsEval(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var pred = PythonText.Strip(PythonText.Lower(PythonText.Strip(text))).Replace(".", string.Empty, StringComparison.Ordinal);
+        if (pred is "yes" or "no")
+        {
+            return pred;
+        }
+        if (PythonText.Length(pred) == 1)
+        {
+            return pred == "y" ? "yes" : pred == "n" ? "no" : "other";
+        }
+        var prefix = PythonText.Prefix(pred, 4);
+        return prefix.Contains("yes", StringComparison.Ordinal) ? "yes" : prefix.Contains("no", StringComparison.Ordinal) ? "no" : "other";
+    }
+
+    private BenchmarkMetrics ScoreLmmsEval(Dictionary<string, List<Key>> questions, Dictionary<string, List<(Key Key, string Text)>> answered, Dictionary<Key, string> imageOf, Dictionary<Key, string> truth, List<InputProblem> problems, CancellationToken cancellationToken)
+    {
+        var metrics = new JsonObject();
+        var notes = new List<string>();
+        var scored = 0;
+        foreach (var (group, subtasks) in new[] { ("perception", Perception), ("cognition", Cognition) })
+        {
+            var total = 0.0;
+            var present = 0;
+            foreach (var subtask in subtasks)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var keys = questions.GetValueOrDefault(subtask) ?? [];
+                if (keys.Count == 0)
+                {
+                    continue;
+                }
+                present++;
+                var first = new Dictionary<Key, string>();
+                var answers = answered.GetValueOrDefault(subtask) ?? [];
+                foreach (var (key, text) in answers)
+                {
+                    first.TryAdd(key, text);
+                }
+                if (first.Count != answers.Count)
+                {
+                    notes.Add($"subtask {subtask}: {answers.Count - first.Count} second answers to a question ignored");
+                }
+                var images = new Dictionary<string, List<double>>(StringComparer.Ordinal);
+                var imageOrder = new List<string>();
+                foreach (var key in keys.Distinct())
+                {
+                    string text;
+                    if (first.TryGetValue(key, out var found))
+                    {
+                        text = found;
+                        scored++;
+                    }
+                    else
+                    {
+                        text = string.Empty;
+                        notes.Add($"subtask {subtask}: question {imageOf[key]} \"{key.Question}\" has no answer; read as the empty text (wrong)");
+                    }
+                    var score = PythonText.Lower(PythonText.Strip(truth[key])).Replace(".", string.Empty, StringComparison.Ordinal) == ParseAnswerLmmsEval(text) ? 1.0 : 0.0;
+                    var image = imageOf[key];
+                    if (!images.TryGetValue(image, out var scores))
+                    {
+                        images[image] = scores = [];
+                        imageOrder.Add(image);
+                    }
+                    scores.Add(score);
+                }
+                var sum = 0.0;
+                foreach (var image in imageOrder)
+                {
+                    var scores = images[image];
+                    if (scores.Count != 2)
+                    {
+                        notes.Add($"subtask {subtask}: image {image} has {scores.Count} questions, not 2 (lmms-eval asserts pairs); scored by the same formula");
+                    }
+                    var right = scores.Sum();
+                    var acc = right / scores.Count * 100.0;
+                    var accPlus = right == 2 ? 100.0 : 0.0;
+                    sum += accPlus + acc;
+                }
+                var average = sum / imageOrder.Count;
+                metrics[subtask] = average;
+                total += average;
+            }
+            if (present == 0)
+            {
+                notes.Add($"{group}: no subtask has questions, scored 0 (lmms-eval reports no {group} score)");
+            }
+            metrics[group] = total;
+        }
+        return new BenchmarkMetrics(Name, metrics, scored, questions.Values.Sum(q => q.Count), problems, LmmsEvalVariant).WithNotes(notes);
     }
 
     private static List<(bool Answered, bool Right)> Lines(string subtask, List<Key> questions, List<(Key Key, string Text)> answers, Dictionary<Key, string> truth, List<string> notes)
