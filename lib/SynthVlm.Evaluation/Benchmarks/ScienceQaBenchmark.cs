@@ -29,6 +29,21 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// </list>
 /// <para>Where the official code fails instead (an answer without a <c>prompt</c>, IMG with no
 /// image answer), this class reads the answer as having no image, or leaves img_acc out with a note.</para>
+/// <para>Variant "lmms-eval" (<see cref="LmmsEvalVariant"/>; lmms_eval/tasks/scienceqa/utils.py
+/// <c>sqa_process_results</c>, tasks "scienceqa" and "scienceqa_img"), with its quirks:</para>
+/// <list type="bullet">
+/// <item>An answer (stripped, as lmms-eval's task strips every generation) is right when its
+/// lower-cased text is the right letter in lower case, or when it has at least two characters, the
+/// first an upper-case letter and the second '.', and that letter lower-cased is the right one
+/// (<see cref="IsRightLmmsEval"/>). So "b", " B", "B\n" and "B." are right where the official
+/// script fails them, while "C. z" is right in both and "The answer is B." is wrong here.</item>
+/// <item>"acc" is the mean over the test split's problems (lmms-eval's "scienceqa", ScienceQA-FULL)
+/// and "img_acc" over those whose problems.json entry has an "image" (its "scienceqa_img",
+/// ScienceQA-IMG), both in percent (lmms-eval prints the fraction) under the official keys, with
+/// "correct", "count", "img_correct" and "img_count".</item>
+/// <item>Answers are looked up as above; lmms-eval generates an answer for every problem, so a
+/// missing one is read as the empty text (wrong), with a note.</item>
+/// </list>
 /// </remarks>
 public sealed partial class ScienceQaBenchmark : IBenchmark
 {
@@ -44,6 +59,9 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
     /// <summary>model_vqa_science.py generates up to 1024 new tokens.</summary>
     public const int MaxNewTokens = 1024;
 
+    /// <summary>The variant that scores as lmms-eval's ScienceQA tasks do.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
+
     private static readonly string[] Options = ["A", "B", "C", "D", "E"];
     private const string QuestionFormat = "a JSON array of LLaVA conversations {\"id\", \"image\"?, \"conversations\": [{\"from\": \"human\", \"value\"}, ...]}";
     private const string SplitsFormat = "a JSON object of split name -> problem ids (ScienceQA's pid_splits.json)";
@@ -56,7 +74,7 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
     public string DisplayName => "ScienceQA-IMG";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants { get; } = [];
+    public IReadOnlyList<string> Variants { get; } = [LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout => $"{QuestionFile}, pid_splits.json, problems.json, images/test/<id>/image.png";
@@ -94,10 +112,12 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
     public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
+        var lmms = scoring.Variant switch
         {
-            throw new ArgumentException($"ScienceQA has no variant '{scoring.Variant}'.", nameof(scoring));
-        }
+            null => false,
+            LmmsEvalVariant => true,
+            _ => throw new ArgumentException($"ScienceQA has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+        };
         var splitsPath = Path.Combine(scoring.Directory, "pid_splits.json");
         var splits = LlavaEvalFiles.ReadJson(splitsPath, SplitsFormat, JsonValueKind.Object);
         if (!splits.TryGetProperty(Split, out var ids) || ids.ValueKind != JsonValueKind.Array)
@@ -132,7 +152,7 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
             {
                 throw BenchmarkFormatException.For(problemsPath, ProblemsFormat, $"problem {id} of the {Split} split is missing or has no \"choices\" array and integer \"answer\"");
             }
-            var text = "FAILED";
+            var text = lmms ? string.Empty : "FAILED";
             var multimodal = false;
             if (LlavaEvalFiles.TryFind(answers, "s:" + id, id, out var answer))
             {
@@ -140,7 +160,20 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
                 text = answer.Text;
                 multimodal = LlavaEvalFiles.AnswerString(answer, "prompt")?.Contains("<image>", StringComparison.Ordinal) == true;
             }
-            var right = Array.IndexOf(Options, ParseLetter(text)) is var index && index >= 0 && index < choices.GetArrayLength() && index == truth;
+            bool right;
+            if (lmms)
+            {
+                if (truth < 0 || truth >= choices.GetArrayLength())
+                {
+                    throw BenchmarkFormatException.For(problemsPath, ProblemsFormat, $"problem {id}'s answer {truth} is not an index of its {choices.GetArrayLength()} choices");
+                }
+                multimodal = problem.TryGetProperty("image", out var image) && image.ValueKind == JsonValueKind.String;
+                right = IsRightLmmsEval(text, (char)('A' + truth));
+            }
+            else
+            {
+                right = Array.IndexOf(Options, ParseLetter(text)) is var index && index >= 0 && index < choices.GetArrayLength() && index == truth;
+            }
             total++;
             correct += right ? 1 : 0;
             imgTotal += multimodal ? 1 : 0;
@@ -163,15 +196,17 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
         }
         else
         {
-            notes.Add("no answer's prompt has <image>: img_acc left out (the official script divides by zero)");
+            notes.Add(lmms ? "no test problem has an image: img_acc left out" : "no answer's prompt has <image>: img_acc left out (the official script divides by zero)");
         }
         metrics["img_correct"] = imgCorrect;
         metrics["img_count"] = imgTotal;
         if (scored < total)
         {
-            notes.Add($"{total - scored} of {total} problems had no answer (looked up by question_id as JSON types it): counted as wrong, and not in IMG's count");
+            notes.Add(lmms
+                ? $"{total - scored} of {total} problems had no answer (looked up by question_id as JSON types it): read as the empty text (wrong)"
+                : $"{total - scored} of {total} problems had no answer (looked up by question_id as JSON types it): counted as wrong, and not in IMG's count");
         }
-        return Task.FromResult(new BenchmarkMetrics(Name, metrics, scored, total, scoring.Answers.Problems).WithNotes(notes));
+        return Task.FromResult(new BenchmarkMetrics(Name, metrics, scored, total, scoring.Answers.Problems, scoring.Variant).WithNotes(notes));
     }
 
     /// <summary>eval_science_qa.py's reading of an answer: a letter, or "FAILED".</summary>
@@ -188,6 +223,31 @@ public sealed partial class ScienceQaBenchmark : IBenchmark
         }
         var found = AnswerIs().Matches(text);
         return found.Count == 1 ? found[0].Groups[1].Value : "FAILED";
+    }
+
+    /// <summary>
+    /// lmms-eval's <c>sqa_process_results</c> on an answer (stripped first, as its task strips every
+    /// generation) whose right option is <paramref name="letter"/> (A, B, ...).
+    /// </summary>
+    public static bool IsRightLmmsEval(string text, char letter)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var target = PythonText.Lower(letter.ToString());
+        var pred = PythonText.Strip(PythonText.Strip(text));
+        if (PythonText.Lower(pred) == target)
+        {
+            return true;
+        }
+        if (PythonText.Length(pred) < 2)
+        {
+            return false;
+        }
+        var first = PythonText.Prefix(pred, 1);
+        var second = PythonText.Prefix(pred[first.Length..], 1);
+        // pred[0].isupper() and pred[0].lower() == target: the target is a lower-case ASCII letter, and
+        // the only code points lower-casing to one are that letter itself (not upper case) and its
+        // capital (upper case; the Kelvin sign lower-cases to "k", beyond any ScienceQA option).
+        return second == "." && first != target && PythonText.Lower(first) == target;
     }
 
     [GeneratedRegex("The answer is ([A-Z]).", RegexOptions.CultureInvariant)]
