@@ -28,6 +28,14 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// <para>Missing answers: the official script refuses to run when a balanced question has no prediction;
 /// here it is scored as the empty prediction (wrong, and counted in the predicted histogram), with a note.
 /// Answers are matched by id text.</para>
+/// <para>Variant "lmms-eval" (<see cref="LmmsEvalVariant"/>; lmms_eval/tasks/gqa/gqa.yaml: the
+/// registered "exact_match" metric with ignore_case and ignore_punctuation, aggregation mean, over
+/// the balanced test-dev questions), with its quirks: the answer is stripped (lmms-eval's task strips
+/// every generation) and then it and the gold answer each go through numpy's <c>np.char.lower</c> and
+/// <c>np.char.translate</c> removing ASCII punctuation (<see cref="NormalizeLmmsEval"/>): trailing NUL
+/// characters vanish and a lower-cased text longer than the original (U+0130) is cut to the original's
+/// length, as numpy's fixed-width strings do. Only "accuracy" (percent, unrounded; lmms-eval prints the
+/// fraction), "correct" and "count" are given. A missing answer is the empty text (wrong), with a note.</para>
 /// </remarks>
 public sealed class GqaBenchmark : IBenchmark
 {
@@ -46,6 +54,11 @@ public sealed class GqaBenchmark : IBenchmark
     internal const string AnnotationFormat = "the GQA questions JSON {questionId: {\"question\": str, \"answer\": str, \"isBalanced\": bool, \"types\": {\"structural\", \"semantic\", \"detailed\"}, \"semantic\": [{\"operation\", \"argument\"}], \"groups\": {\"global\": str or null}}}";
     internal const string ChoicesFormat = "the GQA choices JSON {questionId: {\"valid\": [str], \"plausible\": [str]}}";
 
+    /// <summary>The variant that scores as lmms-eval's GQA task does.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
+
+    private const string AsciiPunctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
     private static readonly string[] NotReasoningSteps = ["exist", "query: name", "choose name"];
 
     /// <inheritdoc />
@@ -55,7 +68,7 @@ public sealed class GqaBenchmark : IBenchmark
     public string DisplayName => "GQA";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants => [];
+    public IReadOnlyList<string> Variants => [LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout => $"{QuestionFile} + {ImageFolder}/ + {AnnotationFile} (optional {ChoicesFile})";
@@ -69,8 +82,91 @@ public sealed class GqaBenchmark : IBenchmark
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
-        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scoring);
+        return scoring.Variant switch
+        {
+            null => VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken),
+            LmmsEvalVariant => Task.Run(() => ScoreLmmsEval(scoring.Directory, scoring.Answers), cancellationToken),
+            _ => throw new ArgumentException($"GQA has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+        };
+    }
+
+    /// <summary>
+    /// What lmms-eval's exact_match (ignore_case, ignore_punctuation) compares: the text as a numpy
+    /// string (trailing NULs dropped), <c>np.char.lower</c> (Python's lower, cut to the original
+    /// number of code points) and <c>np.char.translate</c> without <c>string.punctuation</c>.
+    /// </summary>
+    public static string NormalizeLmmsEval(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var stored = text.TrimEnd('\0');
+        var lower = PythonText.Prefix(PythonText.Lower(stored), PythonText.Length(stored)).TrimEnd('\0');
+        var builder = new System.Text.StringBuilder(lower.Length);
+        foreach (var c in lower)
+        {
+            if (!AsciiPunctuation.Contains(c, StringComparison.Ordinal))
+            {
+                builder.Append(c);
+            }
+        }
+        return builder.ToString().TrimEnd('\0');
+    }
+
+    private static BenchmarkMetrics ScoreLmmsEval(string directory, AnswerFile answers)
+    {
+        var questionsPath = Path.Combine(directory, AnnotationFile);
+        using var questionsDocument = LlavaEvalFiles.ReadJson(questionsPath, AnnotationFormat);
+        var questions = questionsDocument.RootElement;
+        if (questions.ValueKind != JsonValueKind.Object)
+        {
+            throw BenchmarkFormatException.For(questionsPath, AnnotationFormat, $"the top level is a JSON {questions.ValueKind}, not an object keyed by question id");
+        }
+        var problems = new List<InputProblem>(answers.Problems);
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        int count = 0, correct = 0, missing = 0;
+        foreach (var entry in questions.EnumerateObject())
+        {
+            known.Add(entry.Name);
+            var q = Parse(questionsPath, entry);
+            if (!q.IsBalanced)
+            {
+                continue;
+            }
+            count++;
+            var text = string.Empty;
+            if (answers.ById.TryGetValue(entry.Name, out var answer))
+            {
+                text = answer.Text;
+            }
+            else
+            {
+                missing++;
+            }
+            correct += NormalizeLmmsEval(PythonText.Strip(text)) == NormalizeLmmsEval(q.Answer) ? 1 : 0;
+        }
+        foreach (var answer in answers.Answers.Where(a => !known.Contains(a.QuestionId)))
+        {
+            problems.Add(new InputProblem(answers.Path, answer.Line, $"question {answer.QuestionId} is not in {AnnotationFile}; not scored"));
+        }
+        if (count == 0)
+        {
+            throw BenchmarkFormatException.For(questionsPath, AnnotationFormat, "no question has \"isBalanced\": true");
+        }
+        var metrics = new JsonObject
+        {
+            ["accuracy"] = (double)correct / count * 100,
+            ["correct"] = correct,
+            ["count"] = count,
+        };
+        var result = new BenchmarkMetrics("gqa", metrics, count - missing, count, problems, LmmsEvalVariant);
+        if (missing > 0)
+        {
+            result.Notes.Add($"{missing} of {count} balanced questions had no answer; read as the empty text (wrong), as lmms-eval always generates one.");
+        }
+        return result;
+    }
 
     /// <summary>The prediction convert_gqa_for_eval.py writes for an answer: trailing periods stripped, lower-cased.</summary>
     public static string Prediction(string text)
