@@ -25,6 +25,16 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// <para>Where the official code fails instead (a question type all of whose questions were
 /// answered and none right, a data type with no questions, a question type without a name), this
 /// class gives 0, leaves that accuracy out, or names the type by its id.</para>
+/// <para>Variant "lmms-eval" (<see cref="LmmsEvalVariant"/>; lmms_eval/tasks/seedbench/utils.py
+/// <c>seed_process_result</c> and <c>seed_aggregation_result</c>), with its quirks: the answer is
+/// stripped (twice: lmms-eval's task, then seed_process_result), a text longer than one character is
+/// cut to its first character, and it is right when, lower-cased and stripped, it equals the
+/// annotation's answer lower-cased and stripped (<see cref="IsRightLmmsEval"/>). So "B.", "b",
+/// " B" and "Because" (for B) are right, "(B)" and "The answer is B." are wrong. Metrics (percent;
+/// lmms-eval prints fractions): "image" (its seed_image), "video" (seed_video; left out with a note
+/// when there are no video questions) and "total" (seed_all); no per-type accuracies. Answers are
+/// looked up as above; lmms-eval generates one for every question, so a missing answer is the
+/// empty text (wrong), with a note.</para>
 /// </remarks>
 public sealed class SeedBenchmark : IBenchmark
 {
@@ -33,6 +43,9 @@ public sealed class SeedBenchmark : IBenchmark
 
     /// <summary>SEED-Bench's annotation file.</summary>
     public const string AnnotationFile = "SEED-Bench.json";
+
+    /// <summary>The variant that scores as lmms-eval's SEED-Bench task does.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
 
     private const string QuestionFormat = "JSONL of {\"question_id\", \"image\", \"text\"} objects (LLaVA's llava-seed-bench.jsonl)";
     private const string AnnotationFormat = "a JSON object {\"question_type\": {name: id}, \"questions\": [{\"question_id\", \"data_type\", \"question_type_id\", \"answer\"}, ...]} (SEED-Bench.json)";
@@ -44,7 +57,7 @@ public sealed class SeedBenchmark : IBenchmark
     public string DisplayName => "SEED-Bench";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants { get; } = [];
+    public IReadOnlyList<string> Variants { get; } = [LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout => $"{QuestionFile}, {AnnotationFile}, the images under the folder (SEED-Bench-image/...)";
@@ -60,10 +73,12 @@ public sealed class SeedBenchmark : IBenchmark
     public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
+        var lmms = scoring.Variant switch
         {
-            throw new ArgumentException($"SEED-Bench has no variant '{scoring.Variant}'.", nameof(scoring));
-        }
+            null => false,
+            LmmsEvalVariant => true,
+            _ => throw new ArgumentException($"SEED-Bench has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+        };
         var path = Path.Combine(scoring.Directory, AnnotationFile);
         var data = LlavaEvalFiles.ReadJson(path, AnnotationFormat, JsonValueKind.Object);
         if (!data.TryGetProperty("question_type", out var types) || types.ValueKind != JsonValueKind.Object
@@ -103,7 +118,8 @@ public sealed class SeedBenchmark : IBenchmark
                 ? LlavaEvalFiles.PythonIntOrStringKey(id.GetString()!)
                 : LlavaEvalFiles.PythonKey(id) ?? throw BenchmarkFormatException.For(path, AnnotationFormat, $"question {index} has the id {id.GetRawText()}, not a string or an integer");
             var answered = LlavaEvalFiles.TryFind(answers, key, id.ValueKind == JsonValueKind.String ? id.GetString()! : id.GetRawText(), out var text);
-            items.Add((dataType.GetString()!, typeKey, answered, answered && text == truth.GetString()));
+            var right = lmms ? IsRightLmmsEval(answered ? text! : string.Empty, truth.GetString()!) : answered && text == truth.GetString();
+            items.Add((dataType.GetString()!, typeKey, answered, right));
         }
 
         var metrics = new JsonObject();
@@ -113,7 +129,7 @@ public sealed class SeedBenchmark : IBenchmark
             var subset = items.Where(i => i.DataType == dataType).ToList();
             if (subset.Count == 0)
             {
-                notes.Add($"no {dataType} questions: {dataType} accuracy left out (the official script divides by zero)");
+                notes.Add($"no {dataType} questions: {dataType} accuracy left out ({(lmms ? "lmms-eval divides by zero" : "the official script divides by zero")})");
                 continue;
             }
             metrics[dataType] = (double)subset.Count(i => i.Right) / subset.Count * 100;
@@ -122,6 +138,15 @@ public sealed class SeedBenchmark : IBenchmark
         {
             metrics["total"] = (double)items.Count(i => i.Right) / items.Count * 100;
         }
+        var missing = items.Count(i => !i.Answered);
+        if (lmms)
+        {
+            if (missing > 0)
+            {
+                notes.Add($"{missing} of {items.Count} questions had no answer (looked up by question_id as Python types it): read as the empty text (wrong)");
+            }
+            return Task.FromResult(new BenchmarkMetrics(Name, metrics, items.Count - missing, items.Count, scoring.Answers.Problems, LmmsEvalVariant).WithNotes(notes));
+        }
         var byType = new JsonObject();
         foreach (var group in items.GroupBy(i => i.Type, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
@@ -129,11 +154,26 @@ public sealed class SeedBenchmark : IBenchmark
             byType[name] = (double)group.Count(i => i.Right) / group.Count() * 100;
         }
         metrics["question_types"] = byType;
-        var missing = items.Count(i => !i.Answered);
         if (missing > 0)
         {
             notes.Add($"{missing} of {items.Count} questions had no answer (looked up by question_id as Python types it): counted as wrong");
         }
         return Task.FromResult(new BenchmarkMetrics(Name, metrics, items.Count - missing, items.Count, scoring.Answers.Problems).WithNotes(notes));
+    }
+
+    /// <summary>
+    /// lmms-eval's SEED-Bench scoring of an answer text (stripped by its task, then by
+    /// <c>seed_process_result</c>, cut to its first character when longer) against the annotation's answer.
+    /// </summary>
+    public static bool IsRightLmmsEval(string text, string answer)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(answer);
+        var pred = PythonText.Strip(PythonText.Strip(text));
+        if (PythonText.Length(pred) > 1)
+        {
+            pred = PythonText.Prefix(pred, 1);
+        }
+        return PythonText.Strip(PythonText.Lower(pred)) == PythonText.Strip(PythonText.Lower(answer));
     }
 }
