@@ -29,6 +29,16 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// uploads "" for it, and so it is scored here (it matches no human answer, so it scores 0), with a note.
 /// Answers to questions that are not in the annotations are reported as problems and not scored.
 /// Answers are matched to questions by id text (the converter's dictionary would not match a string id to an integer one).</para>
+/// <para>Variant "lmms-eval" (<see cref="LmmsEvalVariant"/>; lmms_eval/tasks/vqav2/utils.py
+/// <c>vqav2_process_results</c>, task "vqav2_val", aggregation mean), scored on the same val annotations,
+/// with its quirks: the model's text is taken as it is (stripped by lmms-eval's task; no EvalAI
+/// converter first, so ',', '?' and "'s" are not touched beforehand), and the prediction and the ten
+/// human answers are <em>always</em> normalised (newlines and tabs to spaces, strip, then the EvalAI
+/// processor's <c>process_punctuation</c> and <c>process_digit_article</c>, lower-casing as Python does, whose comma test is
+/// <c>(?&lt;=\d)(\,)+(?=\d)</c>), whether or not the humans agree. Human answers are told apart by their
+/// whole record, as above; the accuracy is the mean over the ten of min(1, matches/3). Only "overall"
+/// (100 × the mean over the annotated questions, unrounded; lmms-eval prints the fraction) is given. A
+/// missing answer is the empty text (0), with a note.</para>
 /// </remarks>
 public sealed class Vqav2Benchmark : IBenchmark
 {
@@ -47,6 +57,9 @@ public sealed class Vqav2Benchmark : IBenchmark
     /// <summary>The official val questions (local scoring).</summary>
     public const string OfficialQuestionFile = "v2_OpenEnded_mscoco_val2014_questions.json";
 
+    /// <summary>The variant that scores as lmms-eval's vqav2_val task does.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
+
     internal const string AnnotationFormat = "the official VQA annotations JSON {\"annotations\": [{\"question_id\": int, \"question_type\": str, \"answer_type\": str, \"answers\": [{\"answer\": str, ...}]}]}";
     internal const string OfficialQuestionFormat = "the official VQA questions JSON {\"questions\": [{\"question_id\": int, \"image_id\": int, \"question\": str}], ...}";
 
@@ -57,7 +70,7 @@ public sealed class Vqav2Benchmark : IBenchmark
     public string DisplayName => "VQAv2";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants => [];
+    public IReadOnlyList<string> Variants => [LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout =>
@@ -71,8 +84,69 @@ public sealed class Vqav2Benchmark : IBenchmark
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
-        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scoring);
+        return scoring.Variant switch
+        {
+            null => VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken),
+            LmmsEvalVariant => Task.Run(() => ScoreLmmsEval(scoring.Directory, scoring.Answers), cancellationToken),
+            _ => throw new ArgumentException($"VQAv2 has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+        };
+    }
+
+    /// <summary>lmms-eval's <c>vqav2_process_results</c> accuracy of a model text (before its task's strip) against the human answers.</summary>
+    internal static double QuestionAccuracyLmmsEval(IReadOnlyList<VqaHumanAnswer> humans, string text)
+    {
+        var gts = humans.Select(h => h with { Answer = NormalizeLmmsEval(h.Answer) }).ToList();
+        var res = NormalizeLmmsEval(PythonText.Strip(text));
+        return VqaFamily.HumanAccuracy(gts.Count, (i, j) => !gts[j].SameRecord(gts[i]), j => gts[j].Answer == res);
+    }
+
+    /// <summary>
+    /// Clean, <c>process_punctuation</c>, then <c>process_digit_article</c> with Python's own lower-casing
+    /// (U+0130 and final sigma; the official ports keep .NET's invariant mapping), applied where Python applies it.
+    /// </summary>
+    private static string NormalizeLmmsEval(string text) =>
+        VqaAnswerNormalizer.EvalAi.ProcessDigitArticle(PythonText.Lower(VqaAnswerNormalizer.EvalAi.ProcessPunctuation(VqaFamily.Clean(text))));
+
+    private static BenchmarkMetrics ScoreLmmsEval(string directory, AnswerFile answers)
+    {
+        var annotations = ReadAnnotations(Path.Combine(directory, AnnotationFile));
+        ValidateOfficialQuestions(Path.Combine(directory, OfficialQuestionFile));
+        var problems = new List<InputProblem>(answers.Problems);
+        var annotated = new HashSet<string>(annotations.Select(a => a.Id), StringComparer.Ordinal);
+        foreach (var answer in answers.Answers.Where(a => !annotated.Contains(a.QuestionId)))
+        {
+            problems.Add(new InputProblem(answers.Path, answer.Line, $"question {answer.QuestionId} is not in {AnnotationFile}; not scored"));
+        }
+        var sum = 0.0;
+        var missing = 0;
+        foreach (var annotation in annotations)
+        {
+            var text = string.Empty;
+            if (answers.ById.TryGetValue(annotation.Id, out var answer))
+            {
+                text = answer.Text;
+            }
+            else
+            {
+                missing++;
+            }
+            sum += QuestionAccuracyLmmsEval(annotation.Answers, text);
+        }
+        var metrics = new JsonObject { ["overall"] = annotations.Count == 0 ? 0.0 : sum / annotations.Count * 100 };
+        var result = new BenchmarkMetrics("vqav2", metrics, annotations.Count - missing, annotations.Count, problems, LmmsEvalVariant);
+        if (missing > 0)
+        {
+            result.Notes.Add($"{missing} of {annotations.Count} annotated questions had no answer; read as the empty text (0 accuracy), as lmms-eval always generates one.");
+        }
+        if (annotations.Count == 0)
+        {
+            result.Notes.Add($"{AnnotationFile} has no annotations: overall 0");
+        }
+        return result;
+    }
 
     /// <summary>Scores against the val annotations and returns the metrics and each question's accuracy.</summary>
     internal static Vqav2Result Score(string directory, AnswerFile answers)
