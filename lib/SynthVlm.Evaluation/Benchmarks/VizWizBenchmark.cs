@@ -28,6 +28,14 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// <para>Missing answers: the official code fails (KeyError) and LLaVA's converter asserts; here the
 /// image's answer is the empty string (it matches no human answer), with a note. Answers to questions not in
 /// the question file, or whose image is not annotated, are reported as problems and not scored.</para>
+/// <para>Variant "lmms-eval" (<see cref="LmmsEvalVariant"/>; lmms_eval/tasks/vizwiz_vqa/utils.py
+/// <c>vizwiz_vqa_process_results</c>, task "vizwiz_vqa_val", aggregation mean), on the same val
+/// annotations and answer-to-image mapping, with its quirks: the model's text (stripped by lmms-eval's
+/// task) and <em>each of the ten human answers</em> go through the EvalAI answer processor (lower-case
+/// with Python's rules, ',' '?' removed, "'s" spaced, punctuation, number words, articles,
+/// contractions); the others of a human answer are the other nine by position; accuracy is min(1,
+/// matches/3) averaged over the ten. Only "overall" (100 × the mean over the annotated images,
+/// unrounded; lmms-eval prints the fraction) is given. A missing answer is the empty text (0), with a note.</para>
 /// </remarks>
 public sealed class VizWizBenchmark : IBenchmark
 {
@@ -40,6 +48,9 @@ public sealed class VizWizBenchmark : IBenchmark
     /// <summary>The official val annotations (local scoring).</summary>
     public const string AnnotationFile = "val.json";
 
+    /// <summary>The variant that scores as lmms-eval's vizwiz_vqa_val task does.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
+
     internal const string AnnotationFormat = "the VizWiz annotations JSON [{\"image\": str, \"answers\": [{\"answer\": str, \"answer_confidence\": str}], \"answer_type\": str}]";
 
     /// <inheritdoc />
@@ -49,7 +60,7 @@ public sealed class VizWizBenchmark : IBenchmark
     public string DisplayName => "VizWiz";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants => [];
+    public IReadOnlyList<string> Variants => [LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout => $"{QuestionFile} + test/ (or {ValQuestionFile} + val/); {AnnotationFile} + {ValQuestionFile} for local scoring";
@@ -62,11 +73,36 @@ public sealed class VizWizBenchmark : IBenchmark
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
-        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scoring);
+        return scoring.Variant switch
+        {
+            null => VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken),
+            LmmsEvalVariant => Task.Run(() => Score(scoring.Directory, scoring.Answers, lmms: true).Metrics, cancellationToken),
+            _ => throw new ArgumentException($"VizWiz has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+        };
+    }
+
+    /// <summary>lmms-eval's <c>vizwiz_vqa_process_results</c> accuracy of a model text (before its task's strip) against the human answers.</summary>
+    internal static double ImageAccuracyLmmsEval(IReadOnlyList<string> humans, string text)
+    {
+        var res = EvalAiAnswerPythonLower(PythonText.Strip(text));
+        var gts = humans.Select(EvalAiAnswerPythonLower).ToList();
+        return gts.Count == 0 ? 0 : VqaFamily.HumanAccuracy(gts.Count, (i, j) => j != i, j => gts[j] == res);
+    }
+
+    /// <summary>The EvalAI answer processor with Python's <c>str.lower</c> (U+0130, final sigma) in its <c>word_tokenize</c>.</summary>
+    private static string EvalAiAnswerPythonLower(string answer)
+    {
+        var item = PythonText.Lower(answer).Replace(",", "", StringComparison.Ordinal).Replace("?", "", StringComparison.Ordinal).Replace("'s", " 's", StringComparison.Ordinal);
+        item = PythonText.Strip(item);
+        item = PythonText.Strip(item.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
+        return VqaAnswerNormalizer.EvalAi.ProcessDigitArticle(VqaAnswerNormalizer.EvalAi.ProcessPunctuation(item));
+    }
 
     /// <summary>Scores against the val annotations; also returns each image's accuracy (evalQA: 100 × accuracy, rounded).</summary>
-    internal static VizWizResult Score(string directory, AnswerFile answers)
+    internal static VizWizResult Score(string directory, AnswerFile answers, bool lmms = false)
     {
         var annotationPath = Path.Combine(directory, AnnotationFile);
         var annotations = ReadAnnotations(annotationPath);
@@ -81,7 +117,7 @@ public sealed class VizWizBenchmark : IBenchmark
             asked.Add(q.Id);
             if (answers.ById.TryGetValue(q.Id, out var answer))
             {
-                byImage[q.Image] = VqaAnswerNormalizer.EvalAiAnswer(answer.Text);
+                byImage[q.Image] = lmms ? answer.Text : VqaAnswerNormalizer.EvalAiAnswer(answer.Text);
             }
             else
             {
@@ -109,12 +145,21 @@ public sealed class VizWizBenchmark : IBenchmark
                 prediction = "";
                 missing++;
             }
-            var accuracy = ImageAccuracy(annotation.Answers, prediction);
+            var accuracy = lmms ? ImageAccuracyLmmsEval(annotation.Answers, prediction) : ImageAccuracy(annotation.Answers, prediction);
             all.Add(accuracy);
             VqaFamily.Add(byType, annotation.AnswerType, accuracy);
             perImage[annotation.Image] = PythonText.RoundPython3(100 * accuracy, 2);
         }
 
+        if (lmms)
+        {
+            var lmmsResult = new BenchmarkMetrics("vizwiz", new JsonObject { ["overall"] = all.Count == 0 ? 0.0 : all.Sum() / all.Count * 100 }, annotations.Count - missing, annotations.Count, problems, LmmsEvalVariant);
+            if (missing > 0)
+            {
+                lmmsResult.Notes.Add($"{missing} of {annotations.Count} annotated images had no answer; read as the empty text (0 accuracy), as lmms-eval always generates one.");
+            }
+            return new VizWizResult(lmmsResult, perImage);
+        }
         var metrics = new JsonObject
         {
             ["overall"] = VqaFamily.Percent(all, PythonText.RoundPython3),
