@@ -30,6 +30,16 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// an answer are not counted at all, as in the official script, which averages over the answers file;
 /// a note says how many annotations went unanswered. An annotation without exactly ten answers is a
 /// <see cref="BenchmarkFormatException"/> (the official evaluator asserts ten).</para>
+/// <para>Variant "lmms-eval" (<see cref="LmmsEvalVariant"/>; lmms_eval/tasks/textvqa/utils.py
+/// <c>textvqa_process_results</c>, task "textvqa_val", aggregation mean). Per question it scores as the
+/// official evaluator does (the same EvalAI processor on the prediction, stripped first by lmms-eval's
+/// task, and on each human answer, lower-casing as Python does; leave-one-out by position), but it
+/// averages over the <em>annotations</em>: every entry of the annotation file is one question, answered
+/// by the last answer line whose (question_id, prompt question) pair names it, or by the empty text when
+/// none does (lmms-eval generates for every question; a note says how many). Answer lines are paired and
+/// reported as above. "accuracy" is 100 × the mean, unrounded (lmms-eval prints the fraction); "samples"
+/// is the number of annotations. An entry with no human answers is a <see cref="BenchmarkFormatException"/>
+/// (lmms-eval cannot average them).</para>
 /// </remarks>
 public sealed partial class TextVqaBenchmark : IBenchmark
 {
@@ -42,6 +52,9 @@ public sealed partial class TextVqaBenchmark : IBenchmark
     /// <summary>The official val annotations.</summary>
     public const string AnnotationFile = "TextVQA_0.5.1_val.json";
 
+    /// <summary>The variant that scores as lmms-eval's textvqa_val task does.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
+
     internal const string AnnotationFormat = "the TextVQA annotations JSON {\"data\": [{\"image_id\": str, \"question\": str, \"answers\": [10 str]}]}";
 
     /// <inheritdoc />
@@ -51,7 +64,7 @@ public sealed partial class TextVqaBenchmark : IBenchmark
     public string DisplayName => "TextVQA";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants => [];
+    public IReadOnlyList<string> Variants => [LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout => $"{QuestionFile} + {ImageFolder}/ + {AnnotationFile}";
@@ -65,8 +78,104 @@ public sealed partial class TextVqaBenchmark : IBenchmark
     }
 
     /// <inheritdoc />
-    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default) =>
-        VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken);
+    public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scoring);
+        return scoring.Variant switch
+        {
+            null => VqaFamily.ScoreOfficialAsync(Name, scoring, (directory, answers) => Score(directory, answers).Metrics, cancellationToken),
+            LmmsEvalVariant => Task.Run(() => ScoreLmmsEval(scoring.Directory, scoring.Answers), cancellationToken),
+            _ => throw new ArgumentException($"TextVQA has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+        };
+    }
+
+    /// <summary>lmms-eval's <c>textvqa_process_results</c> accuracy of a model text (before its task's strip) against the human answers.</summary>
+    internal static double AnswerScoreLmmsEval(IReadOnlyList<string> rawHumans, string text)
+    {
+        var res = VqaFamily.EvalAiAnswerPythonLower(PythonText.Strip(text));
+        var humans = rawHumans.Select(VqaFamily.EvalAiAnswerPythonLower).ToList();
+        return VqaFamily.HumanAccuracy(humans.Count, (i, j) => j != i, j => humans[j] == res);
+    }
+
+    private static BenchmarkMetrics ScoreLmmsEval(string directory, AnswerFile answers)
+    {
+        var annotationPath = Path.Combine(directory, AnnotationFile);
+        var rows = ReadRows(annotationPath);
+        var keys = rows.Select(r => r.Key).ToHashSet();
+        var problems = new List<InputProblem>(answers.Problems);
+        var texts = new Dictionary<(string, string), string>();
+        foreach (var answer in answers.All)
+        {
+            if (!answer.Fields.TryGetProperty("prompt", out var promptElement) || promptElement.ValueKind != JsonValueKind.String)
+            {
+                problems.Add(new InputProblem(answers.Path, answer.Line, $"question {answer.QuestionId}: no \"prompt\" string (eval_textvqa.py finds the question in it)"));
+                continue;
+            }
+            if (PromptQuestion(promptElement.GetString()!) is not { } question)
+            {
+                problems.Add(new InputProblem(answers.Path, answer.Line, $"question {answer.QuestionId}: the prompt is neither \"OCR tokens: ... Question: ... Short answer:\" nor two lines nor three lines with \"Reference OCR token: \""));
+                continue;
+            }
+            if (!keys.Contains((answer.QuestionId, question)))
+            {
+                problems.Add(new InputProblem(answers.Path, answer.Line, $"no annotation in {AnnotationFile} has image_id {answer.QuestionId} and question \"{question}\"; not scored"));
+                continue;
+            }
+            texts[(answer.QuestionId, question)] = answer.Text;
+        }
+        var sum = 0.0;
+        var missing = 0;
+        foreach (var (key, humans, index) in rows)
+        {
+            if (humans.Count == 0)
+            {
+                throw BenchmarkFormatException.For(annotationPath, AnnotationFormat, $"entry {index} has no answers (lmms-eval cannot average them)");
+            }
+            if (!texts.TryGetValue(key, out var text))
+            {
+                text = string.Empty;
+                missing++;
+            }
+            sum += AnswerScoreLmmsEval(humans, text);
+        }
+        var metrics = new JsonObject
+        {
+            ["accuracy"] = rows.Count == 0 ? 0.0 : sum / rows.Count * 100,
+            ["samples"] = rows.Count,
+        };
+        var result = new BenchmarkMetrics("textvqa", metrics, rows.Count - missing, rows.Count, problems, LmmsEvalVariant);
+        if (missing > 0)
+        {
+            result.Notes.Add($"{missing} of {rows.Count} annotated questions have no answer; read as the empty text (0), as lmms-eval generates for every question.");
+        }
+        return result;
+    }
+
+    private static List<((string ImageId, string Question) Key, List<string> Answers, int Index)> ReadRows(string path)
+    {
+        using var document = LlavaEvalFiles.ReadJson(path, AnnotationFormat);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
+        {
+            throw BenchmarkFormatException.For(path, AnnotationFormat, "no \"data\" array at the top level");
+        }
+        var rows = new List<((string, string), List<string>, int)>();
+        var index = 0;
+        foreach (var item in data.EnumerateArray())
+        {
+            index++;
+            if (item.ValueKind != JsonValueKind.Object
+                || !item.TryGetProperty("image_id", out var imageElement) || AnswerFile.IdText(imageElement) is not { } imageId
+                || !item.TryGetProperty("question", out var question) || question.ValueKind != JsonValueKind.String
+                || !item.TryGetProperty("answers", out var list) || list.ValueKind != JsonValueKind.Array
+                || list.EnumerateArray().Any(a => a.ValueKind != JsonValueKind.String))
+            {
+                throw BenchmarkFormatException.For(path, AnnotationFormat, $"entry {index} lacks image_id, question or an answers array of strings");
+            }
+            rows.Add(((imageId, PythonText.LowerInvariant(question.GetString()!)), list.EnumerateArray().Select(a => a.GetString()!).ToList(), index));
+        }
+        return rows;
+    }
 
     /// <summary>Scores the answers; also returns the unrounded accuracy (a fraction) and each scored line's score.</summary>
     internal static TextVqaResult Score(string directory, AnswerFile answers)

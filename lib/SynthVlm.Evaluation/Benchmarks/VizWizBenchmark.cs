@@ -87,18 +87,9 @@ public sealed class VizWizBenchmark : IBenchmark
     /// <summary>lmms-eval's <c>vizwiz_vqa_process_results</c> accuracy of a model text (before its task's strip) against the human answers.</summary>
     internal static double ImageAccuracyLmmsEval(IReadOnlyList<string> humans, string text)
     {
-        var res = EvalAiAnswerPythonLower(PythonText.Strip(text));
-        var gts = humans.Select(EvalAiAnswerPythonLower).ToList();
+        var res = VqaFamily.EvalAiAnswerPythonLower(PythonText.Strip(text));
+        var gts = humans.Select(VqaFamily.EvalAiAnswerPythonLower).ToList();
         return gts.Count == 0 ? 0 : VqaFamily.HumanAccuracy(gts.Count, (i, j) => j != i, j => gts[j] == res);
-    }
-
-    /// <summary>The EvalAI answer processor with Python's <c>str.lower</c> (U+0130, final sigma) in its <c>word_tokenize</c>.</summary>
-    private static string EvalAiAnswerPythonLower(string answer)
-    {
-        var item = PythonText.Lower(answer).Replace(",", "", StringComparison.Ordinal).Replace("?", "", StringComparison.Ordinal).Replace("'s", " 's", StringComparison.Ordinal);
-        item = PythonText.Strip(item);
-        item = PythonText.Strip(item.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
-        return VqaAnswerNormalizer.EvalAi.ProcessDigitArticle(VqaAnswerNormalizer.EvalAi.ProcessPunctuation(item));
     }
 
     /// <summary>Scores against the val annotations; also returns each image's accuracy (evalQA: 100 × accuracy, rounded).</summary>

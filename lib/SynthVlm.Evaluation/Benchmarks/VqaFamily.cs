@@ -106,4 +106,13 @@ internal static class VqaFamily
         }
         File.WriteAllText(outputPath, sb.ToString(), new UTF8Encoding(false));
     }
+
+    /// <summary>The EvalAI answer processor with Python's <c>str.lower</c> (U+0130, final sigma) in its <c>word_tokenize</c>.</summary>
+    public static string EvalAiAnswerPythonLower(string answer)
+    {
+        var item = PythonText.Lower(answer).Replace(",", "", StringComparison.Ordinal).Replace("?", "", StringComparison.Ordinal).Replace("'s", " 's", StringComparison.Ordinal);
+        item = PythonText.Strip(item);
+        item = PythonText.Strip(item.Replace("\n", " ", StringComparison.Ordinal).Replace("\t", " ", StringComparison.Ordinal));
+        return VqaAnswerNormalizer.EvalAi.ProcessDigitArticle(VqaAnswerNormalizer.EvalAi.ProcessPunctuation(item));
+    }
 }
