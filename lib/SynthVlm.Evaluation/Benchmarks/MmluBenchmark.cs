@@ -33,11 +33,24 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// as wrong. A question missing from the scores also counts as wrong. Subcategories with no subject in the folder
 /// are left out (the official script stops with an error there), and a subject missing from categories.py counts
 /// only towards its own accuracy and the average (the official script stops there too). Fractions, not percents.</para>
+/// <para><b>Variant "lmms-eval"</b> (<see cref="LmmsEvalVariant"/>; lmms_eval/tasks/mmlu/generative: generated answers,
+/// the registered "exact_match" metric without options, aggregation mean per subject). A generated answer, stripped
+/// (lmms-eval's task strips every generation), is right only when it <em>is</em> the right letter: "A" is right,
+/// "a", "A.", "(A)" and "The answer is A" are wrong (numpy drops trailing NUL characters before comparing). Metrics:
+/// "subjects" (each subject's exact_match) and "Average accuracy", the subjects pooled by size as lmms-eval's group
+/// aggregation (<c>aggregate_subtask_metrics</c> with weight_by_size) computes it; quirk: lmms-eval's
+/// mmlu_generative groups aggregate a metric named "acc", which the generative subjects do not produce, so lmms-eval
+/// itself prints no group value. No subcategories or categories. A missing answer, and a test row without an answer
+/// letter, count as wrong. (lmms-eval's default "mmlu" task is log-likelihood based: it picks the most likely of
+/// " A".." D", as the official letter argmax does; <see cref="ScoreLetterScores"/> covers it.)</para>
 /// </remarks>
 public sealed partial class MmluBenchmark : IBenchmark
 {
     /// <summary>How many dev examples the official prompt shows (<c>--ntrain</c> 5).</summary>
     public const int DefaultShots = 5;
+
+    /// <summary>The variant that scores generated answers as lmms-eval's mmlu_generative tasks do.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
 
     private const string Columns = "6 columns without a header: question, A, B, C, D, answer";
 
@@ -82,7 +95,7 @@ public sealed partial class MmluBenchmark : IBenchmark
     public string DisplayName => "MMLU";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants => [];
+    public IReadOnlyList<string> Variants => [LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout => $"hendrycks/test's data folder: dev/SUBJECT_dev.csv (at least {DefaultShots} rows) and test/SUBJECT_test.csv, each CSV with {Columns}";
@@ -139,9 +152,15 @@ public sealed partial class MmluBenchmark : IBenchmark
     public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
+        var lmms = scoring.Variant switch
         {
-            throw new ArgumentException($"mmlu has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
+            null => false,
+            LmmsEvalVariant => true,
+            _ => throw new ArgumentException($"mmlu has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+        };
+        if (lmms)
+        {
+            return Task.FromResult(ScoreLmmsEval(scoring));
         }
         var unread = 0;
         var missing = 0;
@@ -224,6 +243,34 @@ public sealed partial class MmluBenchmark : IBenchmark
             }
         }
         return best;
+    }
+
+    /// <summary>What lmms-eval's exact_match compares with the letter: the generation stripped, as a numpy string (trailing NULs dropped).</summary>
+    internal static string ReadLmmsEval(string text) => PythonText.Strip(text).TrimEnd('\0');
+
+    private BenchmarkMetrics ScoreLmmsEval(BenchmarkScoring scoring)
+    {
+        var missing = 0;
+        var official = Score(scoring.Directory, (qid, _, _) =>
+        {
+            if (!scoring.Answers.ById.TryGetValue(qid, out var answer))
+            {
+                missing++;
+                return null;
+            }
+            return ReadLmmsEval(answer.Text);
+        }, scoring.Answers.Problems);
+        var metrics = new JsonObject
+        {
+            ["Average accuracy"] = official.Metrics["Average accuracy"]!.DeepClone(),
+            ["subjects"] = official.Metrics["subjects"]!.DeepClone(),
+        };
+        var result = new BenchmarkMetrics(Name, metrics, official.Scored - missing, official.Questions, official.Problems, LmmsEvalVariant);
+        if (missing > 0)
+        {
+            result.Notes.Add($"{missing} questions had no answer and count as wrong.");
+        }
+        return result;
     }
 
     private BenchmarkMetrics Score(string directory, Func<string, PrintedTable, int, string?> predict, IReadOnlyList<InputProblem> problems)
