@@ -95,9 +95,34 @@ internal static class RunTrainingFollower
         {
             yield return $"  model:    {progress.ModelDir}";
         }
+        if (LossCourse(Path.Combine(job.OutputDir, "report.json")) is { } course)
+        {
+            yield return course;
+        }
         foreach (var file in new[] { "report.json", "loss.svg" }.Select(f => Path.Combine(job.OutputDir, f)).Where(File.Exists))
         {
             yield return $"  report:   {file}";
+        }
+    }
+
+    /// <summary>"  losses:   first → last (lowest x) over N steps" from the job's report.json, or null when it has none.</summary>
+    private static string? LossCourse(string report)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(report));
+            if (!document.RootElement.TryGetProperty("losses", out var losses) || losses.ValueKind != System.Text.Json.JsonValueKind.Array)
+            {
+                return null;
+            }
+            var values = losses.EnumerateArray().Where(l => l.ValueKind == System.Text.Json.JsonValueKind.Number).Select(l => l.GetDouble()).Where(double.IsFinite).ToList();
+            return values.Count == 0
+                ? null
+                : string.Create(CultureInfo.InvariantCulture, $"  losses:   {values[0]:0.0000} → {values[^1]:0.0000} (lowest {values.Min():0.0000}) over {values.Count} steps");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return null;
         }
     }
 

@@ -37,7 +37,7 @@ public sealed class AppHostProcessTests : IDisposable
             .And.Contain("| selected | 3 |").And.Contain("Stopped 8 processes");
         // --train: TrainingService trains the tiny LLaVA's projector on the 3 pairs, one sample a step.
         var stage1 = Path.Combine(_dataDir, "training", "runs", "apphost-run", "stage1");
-        text.Should().Contain("[train] step 3/3").And.Contain("training: stage 1 SUCCEEDED, 3 steps")
+        text.Should().Contain("[train] step 3/3").And.Contain("training: stage 1 SUCCEEDED, 3 steps").And.MatchRegex(@"losses:   \d\.\d{4} → \d\.\d{4} \(lowest \d\.\d{4}\) over 3 steps")
             .And.Contain($"model:    {Path.Combine(stage1, "model")}").And.Contain(Path.Combine(stage1, "loss.svg"));
         File.Exists(Path.Combine(stage1, "mm_projector.bin")).Should().BeTrue("stage 1 writes the projector LLaVA's stage 2 starts from");
         File.Exists(Path.Combine(stage1, "model", "config.json")).Should().BeTrue();
