@@ -275,28 +275,13 @@ public sealed partial class TextVqaBenchmark : IBenchmark
         return VqaFamily.HumanAccuracy(humans.Count, (i, j) => j != i, j => humans[j] == prediction);
     }
 
+    /// <summary>The annotations by (image id, lower-cased question); a repeated key keeps its last entry, as the official dict does.</summary>
     private static Dictionary<(string ImageId, string Question), List<string>> ReadAnnotations(string path)
     {
-        using var document = LlavaEvalFiles.ReadJson(path, AnnotationFormat);
-        var root = document.RootElement;
-        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
-        {
-            throw BenchmarkFormatException.For(path, AnnotationFormat, "no \"data\" array at the top level");
-        }
         var annotations = new Dictionary<(string, string), List<string>>();
-        var index = 0;
-        foreach (var item in data.EnumerateArray())
+        foreach (var (key, answers, _) in ReadRows(path))
         {
-            index++;
-            if (item.ValueKind != JsonValueKind.Object
-                || !item.TryGetProperty("image_id", out var imageElement) || AnswerFile.IdText(imageElement) is not { } imageId
-                || !item.TryGetProperty("question", out var question) || question.ValueKind != JsonValueKind.String
-                || !item.TryGetProperty("answers", out var list) || list.ValueKind != JsonValueKind.Array
-                || list.EnumerateArray().Any(a => a.ValueKind != JsonValueKind.String))
-            {
-                throw BenchmarkFormatException.For(path, AnnotationFormat, $"entry {index} lacks image_id, question or an answers array of strings");
-            }
-            annotations[(imageId, PythonText.LowerInvariant(question.GetString()!))] = list.EnumerateArray().Select(a => a.GetString()!).ToList();
+            annotations[key] = answers;
         }
         return annotations;
     }

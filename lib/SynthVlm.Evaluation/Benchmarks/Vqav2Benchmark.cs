@@ -112,14 +112,7 @@ public sealed class Vqav2Benchmark : IBenchmark
 
     private static BenchmarkMetrics ScoreLmmsEval(string directory, AnswerFile answers)
     {
-        var annotations = ReadAnnotations(Path.Combine(directory, AnnotationFile));
-        ValidateOfficialQuestions(Path.Combine(directory, OfficialQuestionFile));
-        var problems = new List<InputProblem>(answers.Problems);
-        var annotated = new HashSet<string>(annotations.Select(a => a.Id), StringComparer.Ordinal);
-        foreach (var answer in answers.Answers.Where(a => !annotated.Contains(a.QuestionId)))
-        {
-            problems.Add(new InputProblem(answers.Path, answer.Line, $"question {answer.QuestionId} is not in {AnnotationFile}; not scored"));
-        }
+        var (annotations, problems) = ReadAnnotated(directory, answers);
         var sum = 0.0;
         var missing = 0;
         foreach (var annotation in annotations)
@@ -148,8 +141,8 @@ public sealed class Vqav2Benchmark : IBenchmark
         return result;
     }
 
-    /// <summary>Scores against the val annotations and returns the metrics and each question's accuracy.</summary>
-    internal static Vqav2Result Score(string directory, AnswerFile answers)
+    /// <summary>The val annotations (the official questions file checked too), and the answers' problems plus one per answer to a question they do not have.</summary>
+    private static (List<VqaAnnotation> Annotations, List<InputProblem> Problems) ReadAnnotated(string directory, AnswerFile answers)
     {
         var annotations = ReadAnnotations(Path.Combine(directory, AnnotationFile));
         ValidateOfficialQuestions(Path.Combine(directory, OfficialQuestionFile));
@@ -159,6 +152,13 @@ public sealed class Vqav2Benchmark : IBenchmark
         {
             problems.Add(new InputProblem(answers.Path, answer.Line, $"question {answer.QuestionId} is not in {AnnotationFile}; not scored"));
         }
+        return (annotations, problems);
+    }
+
+    /// <summary>Scores against the val annotations and returns the metrics and each question's accuracy.</summary>
+    internal static Vqav2Result Score(string directory, AnswerFile answers)
+    {
+        var (annotations, problems) = ReadAnnotated(directory, answers);
 
         var all = new List<double>();
         var byQuestionType = new Dictionary<string, List<double>>(StringComparer.Ordinal);
