@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -28,35 +27,21 @@ public sealed partial class CheckpointReadyHandler : IStreamHandler
     private readonly DataPaths paths;
     private readonly EvalSettings settings;
     private readonly RunAccess runs;
-    private readonly RedisClientHost redis;
     private readonly ILogger<CheckpointReadyHandler> logger;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> models = new(StringComparer.Ordinal);
 
     /// <summary>Creates the handler and listens for the jobs it queued to end.</summary>
-    public CheckpointReadyHandler(EvaluationJobManager jobs, DataPaths paths, EvalSettings settings, RunAccess runs, RedisClientHost redis, ILogger<CheckpointReadyHandler> logger)
+    public CheckpointReadyHandler(EvaluationJobManager jobs, DataPaths paths, EvalSettings settings, RunAccess runs, ILogger<CheckpointReadyHandler> logger)
     {
         ArgumentNullException.ThrowIfNull(jobs);
-        (this.jobs, this.paths, this.settings, this.runs, this.redis, this.logger) = (jobs, paths, settings, runs, redis, logger);
+        (this.jobs, this.paths, this.settings, this.runs, this.logger) = (jobs, paths, settings, runs, logger);
         jobs.JobEnded += OnJobEnded;
     }
 
     /// <inheritdoc />
     public async Task HandleAsync(StreamEntry entry, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(entry);
-        if (entry.Kind != InputKind)
-        {
-            throw new PermanentStreamFailureException($"entry kind '{entry.Kind}' is not {InputKind}.");
-        }
-        ModelReady ready;
-        try
-        {
-            ready = ModelReady.Parser.ParseFrom(entry.Data.Span);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new PermanentStreamFailureException($"data is not a ModelReady message: {e.Message}");
-        }
+        var ready = StreamPayloads.Parse(entry, InputKind, ModelReady.Parser);
         var run = ready.Run.Length > 0 ? ready.Run : entry.Run;
         var store = await runs.StoreAsync(cancellationToken).ConfigureAwait(false);
         if ((await store.GetConfigAsync(run, cancellationToken).ConfigureAwait(false))?.Eval is not { Enabled: true } eval)
@@ -105,18 +90,9 @@ public sealed partial class CheckpointReadyHandler : IStreamHandler
     {
         try
         {
-            var store = await runs.StoreAsync(CancellationToken.None).ConfigureAwait(false);
-            using var activity = new Activity("announce evaluation");
-            if (await store.GetTraceParentAsync(run, CancellationToken.None).ConfigureAwait(false) is { } traceParent)
-            {
-                activity.SetParentId(traceParent);
-            }
-            activity.SetIdFormat(ActivityIdFormat.W3C);
-            activity.Start();
             var message = new EvaluationReady { Run = run, ModelDir = model, SummaryPath = status.SummaryPath, JobId = status.Id };
             message.Results.AddRange(status.Outcomes.Select(EvalRpcService.ToResult));
-            var producer = new StreamProducer((await redis.GetConnectionAsync(CancellationToken.None).ConfigureAwait(false)).GetDatabase());
-            await producer.ProduceAsync(KnownStreams.Evaluations, run, OutputKind, message.ToByteArray(), CancellationToken.None).ConfigureAwait(false);
+            await runs.AnnounceAsync(run, KnownStreams.Evaluations, OutputKind, message.ToByteArray(), "announce evaluation", CancellationToken.None).ConfigureAwait(false);
             LogAnnounced(logger, run, status.SummaryPath);
         }
 #pragma warning disable CA1031 // Logged: the summary is on disk whatever happens to the announcement.

@@ -63,8 +63,7 @@ public sealed class EvalRpcService(EvaluationJobManager jobs, DataPaths paths) :
         }
         catch (ArgumentException e)
         {
-            var suffix = e.Message.IndexOf(" (Parameter '", StringComparison.Ordinal);
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{e.ParamName ?? "request"}: {(suffix >= 0 ? e.Message[..suffix] : e.Message)}"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{e.ParamName ?? "request"}: {ArgumentMessages.Plain(e)}"));
         }
         catch (InvalidOperationException e)
         {

@@ -55,6 +55,18 @@ public sealed class RunAccess
         await store.MarkAsync(run, stage, mark, items, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Puts an entry of <paramref name="run"/> on <paramref name="stream"/> inside a span named
+    /// <paramref name="spanName"/> that continues the run's trace (so the next stage's spans join it).
+    /// </summary>
+    public async Task AnnounceAsync(string run, string stream, string kind, byte[] data, string spanName, CancellationToken cancellationToken)
+    {
+        var store = await StoreAsync(cancellationToken).ConfigureAwait(false);
+        using var span = RunTelemetry.Start(spanName, run, await store.GetTraceParentAsync(run, cancellationToken).ConfigureAwait(false));
+        var producer = new Streams.StreamProducer((await _redis.GetConnectionAsync(cancellationToken).ConfigureAwait(false)).GetDatabase());
+        await producer.ProduceAsync(stream, run, kind, data, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Sets one progress bit of a tracked run.</summary>
     public Task MarkAsync(string run, string stage, ProgressMark mark, long item, CancellationToken cancellationToken) =>
         MarkAsync(run, stage, mark, [item], cancellationToken);

@@ -31,8 +31,7 @@ public sealed class StartupConfigurationException : Exception
         }
         catch (ArgumentException e) when (e.ParamName is { Length: > 0 })
         {
-            var suffix = e.Message.IndexOf(" (Parameter '", StringComparison.Ordinal);
-            throw new StartupConfigurationException($"{section}:{e.ParamName}", suffix >= 0 ? e.Message[..suffix] : e.Message);
+            throw new StartupConfigurationException($"{section}:{e.ParamName}", ArgumentMessages.Plain(e));
         }
     }
 }

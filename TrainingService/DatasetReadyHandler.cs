@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -31,19 +30,17 @@ public sealed partial class DatasetReadyHandler : IStreamHandler
     private readonly DataPaths paths;
     private readonly AutoTrainOptions auto;
     private readonly RunAccess runs;
-    private readonly RedisClientHost redis;
     private readonly ILogger<DatasetReadyHandler> logger;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> datasets = new(StringComparer.Ordinal);
 
     /// <summary>Creates the handler and listens for the jobs it queued to end.</summary>
-    public DatasetReadyHandler(TrainingJobManager jobs, DataPaths paths, AutoTrainOptions auto, RunAccess runs, RedisClientHost redis, ILogger<DatasetReadyHandler> logger)
+    public DatasetReadyHandler(TrainingJobManager jobs, DataPaths paths, AutoTrainOptions auto, RunAccess runs, ILogger<DatasetReadyHandler> logger)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         this.jobs = jobs;
         this.paths = paths;
         this.auto = auto;
         this.runs = runs;
-        this.redis = redis;
         this.logger = logger;
         jobs.JobEnded += OnJobEnded;
     }
@@ -51,20 +48,7 @@ public sealed partial class DatasetReadyHandler : IStreamHandler
     /// <inheritdoc />
     public async Task HandleAsync(StreamEntry entry, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(entry);
-        if (entry.Kind != InputKind)
-        {
-            throw new PermanentStreamFailureException($"entry kind '{entry.Kind}' is not {InputKind}.");
-        }
-        DatasetReady ready;
-        try
-        {
-            ready = DatasetReady.Parser.ParseFrom(entry.Data.Span);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new PermanentStreamFailureException($"data is not a DatasetReady message: {e.Message}");
-        }
+        var ready = StreamPayloads.Parse(entry, InputKind, DatasetReady.Parser);
         var run = ready.Run.Length > 0 ? ready.Run : entry.Run;
         var store = await runs.StoreAsync(cancellationToken).ConfigureAwait(false);
         var config = await store.GetConfigAsync(run, cancellationToken).ConfigureAwait(false);
@@ -138,15 +122,6 @@ public sealed partial class DatasetReadyHandler : IStreamHandler
     {
         try
         {
-            var store = await runs.StoreAsync(CancellationToken.None).ConfigureAwait(false);
-            var traceParent = await store.GetTraceParentAsync(run, CancellationToken.None).ConfigureAwait(false);
-            using var activity = new Activity("announce trained model");
-            if (traceParent is not null)
-            {
-                activity.SetParentId(traceParent);
-            }
-            activity.SetIdFormat(ActivityIdFormat.W3C);
-            activity.Start();
             var message = new ModelReady
             {
                 Run = run,
@@ -156,8 +131,7 @@ public sealed partial class DatasetReadyHandler : IStreamHandler
                 Dataset = dataset,
                 Steps = status.LastStep?.Step ?? 0,
             };
-            var producer = new StreamProducer((await redis.GetConnectionAsync(CancellationToken.None).ConfigureAwait(false)).GetDatabase());
-            await producer.ProduceAsync(KnownStreams.Checkpoints, run, OutputKind, message.ToByteArray(), CancellationToken.None).ConfigureAwait(false);
+            await runs.AnnounceAsync(run, KnownStreams.Checkpoints, OutputKind, message.ToByteArray(), "announce trained model", CancellationToken.None).ConfigureAwait(false);
             LogAnnounced(logger, run, status.ModelDirectory!);
         }
 #pragma warning disable CA1031 // Logged: the model is on disk whatever happens to the announcement.

@@ -88,7 +88,7 @@ public static class TrainingRequests
             }
             catch (ArgumentException e)
             {
-                throw new TrainingRequestException(field, Plain(e));
+                throw new TrainingRequestException(field, ArgumentMessages.Plain(e));
             }
         }
         string? Optional(string value, string field) => value is { Length: > 0 } ? ResolvePath(value, dataDirectory, field) : null;
@@ -143,13 +143,6 @@ public static class TrainingRequests
         { Length: > 0 } other => other,
         _ => "request",
     };
-
-    /// <summary>An <see cref="ArgumentException"/>'s message without the "(Parameter 'x')" suffix.</summary>
-    public static string Plain(ArgumentException e)
-    {
-        ArgumentNullException.ThrowIfNull(e);
-        return e.Message.Split(" (Parameter", 2)[0];
-    }
 
     /// <summary>The wire state.</summary>
     public static TrainingState ToState(TrainingJobState state) => state switch

@@ -66,7 +66,7 @@ public sealed class TrainingRpcService(TrainingJobManager jobs, DataPaths paths)
         }
         catch (ArgumentException e)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{TrainingRequests.FieldOf(e.ParamName)}: {TrainingRequests.Plain(e)}"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{TrainingRequests.FieldOf(e.ParamName)}: {ArgumentMessages.Plain(e)}"));
         }
         catch (ObjectDisposedException)
         {

@@ -143,22 +143,16 @@ public sealed class BenchmarkRunner
         {
             var answers = AnswerFile.Read(answersPath);
             var metrics = await benchmark.ScoreAsync(new BenchmarkScoring(benchmarkDirectory, answers, Judge: judge), cancellationToken).ConfigureAwait(false);
-            var metricsPath = Path.Combine(folder, MetricsFileName);
-            var json = metrics.ToJson();
-            json["model"] = model.ModelName;
-            var failed = new JsonArray();
-            foreach (var f in failures)
-            {
-                failed.Add(f.Problem);
-            }
-            json["unanswered"] = failed;
             var (submissions, skipped) = BenchmarkSubmissions.Write(benchmark, benchmarkDirectory, answers, folder);
-            json["submission"] = new JsonArray([.. submissions.Select(f => JsonValue.Create(f))]);
             if (skipped is not null)
             {
                 metrics.Notes.Add($"submission: {skipped}");
-                json["notes"]!.AsArray().Add(JsonValue.Create($"submission: {skipped}"));
             }
+            var metricsPath = Path.Combine(folder, MetricsFileName);
+            var json = metrics.ToJson();
+            json["model"] = model.ModelName;
+            json["unanswered"] = new JsonArray([.. failures.Select(f => JsonValue.Create(f.Problem))]);
+            json["submission"] = new JsonArray([.. submissions.Select(f => JsonValue.Create(f))]);
             IO.AtomicFile.WriteAllText(metricsPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return new BenchmarkRunResult(benchmark.Name, answersPath, metricsPath, metrics, asked, done.Count, failures, null);
         }
