@@ -20,36 +20,19 @@ namespace SynthVlm.Services.Tests;
 /// whose folder is missing is reported while the rest run, bad requests name the field, and a run
 /// that opts in is evaluated from synthvlm:checkpoints and announced on synthvlm:evaluations.
 /// </summary>
-public sealed class EvalServiceTests : IAsyncLifetime
+public sealed class EvalServiceTests() : StageServiceTest(KnownServices.Eval, "synthvlm-eval-")
 {
     private static readonly TimeSpan EvalTimeout = TimeSpan.FromMinutes(3);
     private static readonly string[] Splits = ["adversarial", "popular", "random"];
-    private DirectoryInfo _data = null!;
-    private ServiceProcess? _service;
-    private RedisServer? _redis;
 
     private static string TinyModel => Path.Combine(RepoPaths.Root, "tests", "SynthVlm.Vlm.Tests", "Fixtures", "tiny-llava-hf");
 
-    private string Bench => Path.Combine(_data.FullName, "bench");
+    private string Bench => Path.Combine(Data.FullName, "bench");
 
-    public Task InitializeAsync()
+    protected override Task PrepareAsync()
     {
-        _data = Directory.CreateTempSubdirectory("synthvlm-eval-");
         WritePope(Path.Combine(Bench, "pope"));
         return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_service is not null)
-        {
-            await _service.DisposeAsync();
-        }
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
-        }
-        _data.Delete(recursive: true);
     }
 
     /// <summary>POPE in LLaVA's layout: llava_pope_test.jsonl, coco/coco_pope_{split}.json, val2014/ — two questions per split.</summary>
@@ -84,16 +67,8 @@ public sealed class EvalServiceTests : IAsyncLifetime
         File.WriteAllLines(Path.Combine(folder, "llava_pope_test.jsonl"), questions);
     }
 
-    private async Task<Eval.EvalClient> StartAsync(Dictionary<string, string?>? extra = null)
-    {
-        var environment = new Dictionary<string, string?> { [KnownEnvironment.DataDirectory] = _data.FullName };
-        foreach (var (key, value) in extra ?? [])
-        {
-            environment[key] = value;
-        }
-        _service = await ServiceProcess.StartAsync(KnownServices.Eval, environment);
-        return new Eval.EvalClient(GrpcChannel.ForAddress(_service.GrpcAddress));
-    }
+    private async Task<Eval.EvalClient> StartAsync(Dictionary<string, string?>? extra = null) =>
+        new(GrpcChannel.ForAddress(await StartServiceAsync(extra)));
 
     private static async Task<List<EvalJob>> WatchAsync(Eval.EvalClient client, string id)
     {
@@ -119,7 +94,7 @@ public sealed class EvalServiceTests : IAsyncLifetime
         var final = updates[^1];
         final.State.Should().Be(EvalState.Succeeded, final.Message);
         final.Model.Should().Be("tiny-llava-hf");
-        final.OutputDir.Should().Be(Path.Combine(_data.FullName, "evaluations", "tiny"));
+        final.OutputDir.Should().Be(Path.Combine(Data.FullName, "evaluations", "tiny"));
         final.Message.Should().Be("1 of 2 benchmarks scored; 1 with errors");
         var gqa = final.Results.Single(r => r.Benchmark == "gqa");
         gqa.Error.Should().Contain(Path.Combine(Bench, "gqa")).And.Contain("llava_gqa_testdev_balanced.jsonl");
@@ -213,13 +188,13 @@ public sealed class EvalServiceTests : IAsyncLifetime
     [Fact]
     public async Task A_run_that_opts_in_is_evaluated_from_synthvlm_checkpoints_and_announced_on_synthvlm_evaluations()
     {
-        _redis = await RedisServer.StartAsync(new RedisServerOptions { Password = "pw-eval" });
+        var redis = await StartRedisAsync("pw-eval");
         await StartAsync(new Dictionary<string, string?>
         {
-            [KnownEnvironment.RedisConnectionStringEnv] = _redis.ConnectionString,
+            [KnownEnvironment.RedisConnectionStringEnv] = redis.ConnectionString,
             ["SynthVlm__Eval__BenchDir"] = Bench,
         });
-        await using var mux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        await using var mux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(redis.ConnectionString)).WithTimeout();
         var db = mux.GetDatabase();
         var store = new RunStore(db);
         const string traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -240,7 +215,7 @@ public sealed class EvalServiceTests : IAsyncLifetime
         var ready = EvaluationReady.Parser.ParseFrom((byte[])fields[KnownStreamFields.Data]!);
         ready.Run.Should().Be("evaluated");
         ready.ModelDir.Should().Be(TinyModel);
-        ready.SummaryPath.Should().Be(Path.Combine(_data.FullName, "evaluations", "runs", "evaluated", "summary.json"));
+        ready.SummaryPath.Should().Be(Path.Combine(Data.FullName, "evaluations", "runs", "evaluated", "summary.json"));
         ready.Results.Should().ContainSingle().Which.Benchmark.Should().Be("pope");
         File.Exists(ready.SummaryPath).Should().BeTrue();
     }

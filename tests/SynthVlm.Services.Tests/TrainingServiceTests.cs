@@ -21,45 +21,20 @@ namespace SynthVlm.Services.Tests;
 /// checkpoint resumes); unknown jobs are NOT_FOUND; a run that opts in is trained from
 /// synthvlm:datasets and announced on synthvlm:checkpoints.
 /// </summary>
-public sealed class TrainingServiceTests : IAsyncLifetime
+public sealed class TrainingServiceTests() : StageServiceTest(KnownServices.Training, "synthvlm-training-")
 {
     private static readonly TimeSpan TrainingTimeout = TimeSpan.FromMinutes(3);
-    private DirectoryInfo _data = null!;
-    private ServiceProcess? _service;
-    private RedisServer? _redis;
 
     private static string TinyModel => Path.Combine(RepoPaths.Root, "tests", "SynthVlm.Vlm.Tests", "Fixtures", "tiny-llava-hf");
 
-    public Task InitializeAsync()
+    protected override Task PrepareAsync()
     {
-        _data = Directory.CreateTempSubdirectory("synthvlm-training-");
-        WriteDataset(Path.Combine(_data.FullName, "datasets", "tiny"), 6);
+        WriteDataset(Path.Combine(Data.FullName, "datasets", "tiny"), 6);
         return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_service is not null)
-        {
-            await _service.DisposeAsync();
-        }
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
-        }
-        _data.Delete(recursive: true);
-    }
-
-    private async Task<Training.TrainingClient> StartAsync(Dictionary<string, string?>? extra = null)
-    {
-        var environment = new Dictionary<string, string?> { [KnownEnvironment.DataDirectory] = _data.FullName };
-        foreach (var (key, value) in extra ?? [])
-        {
-            environment[key] = value;
-        }
-        _service = await ServiceProcess.StartAsync(KnownServices.Training, environment);
-        return new Training.TrainingClient(GrpcChannel.ForAddress(_service.GrpcAddress));
-    }
+    private async Task<Training.TrainingClient> StartAsync(Dictionary<string, string?>? extra = null) =>
+        new(GrpcChannel.ForAddress(await StartServiceAsync(extra)));
 
     /// <summary>A SynthVlm-style dataset folder: llava_pretrain.json and its PNGs.</summary>
     private static void WriteDataset(string folder, int count)
@@ -115,7 +90,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         var progress = await WatchAsync(client, job.Id);
 
         job.State.Should().BeOneOf(TrainingState.Queued, TrainingState.Running);
-        job.OutputDir.Should().Be(Path.Combine(_data.FullName, "training", "first"), "a relative output_dir is under the data folder");
+        job.OutputDir.Should().Be(Path.Combine(Data.FullName, "training", "first"), "a relative output_dir is under the data folder");
         progress.Should().OnlyContain(p => p.JobId == job.Id);
         var final = progress[^1];
         final.State.Should().Be(TrainingState.Succeeded, final.Message);
@@ -202,13 +177,13 @@ public sealed class TrainingServiceTests : IAsyncLifetime
     [Fact]
     public async Task A_run_that_opts_in_is_trained_from_synthvlm_datasets_and_announced_on_synthvlm_models()
     {
-        _redis = await RedisServer.StartAsync(new RedisServerOptions { Password = "pw-train" });
+        var redis = await StartRedisAsync("pw-train");
         var client = await StartAsync(new Dictionary<string, string?>
         {
-            [KnownEnvironment.RedisConnectionStringEnv] = _redis.ConnectionString,
+            [KnownEnvironment.RedisConnectionStringEnv] = redis.ConnectionString,
             ["SynthVlm__Training__AutoTrain__ModelDir"] = TinyModel,
         });
-        await using var mux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(_redis.ConnectionString)).WithTimeout();
+        await using var mux = await RedisConnections.ConnectAsync(RedisConnectionOptions.Parse(redis.ConnectionString)).WithTimeout();
         var db = mux.GetDatabase();
         var store = new RunStore(db);
         const string traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -216,7 +191,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         await store.SetTraceParentAsync("trained", traceParent).WithTimeout();
         await store.SubmitAsync(new RunConfig { Id = "untrained", Captions = "/nowhere.json", Train = new RunTraining { Enabled = false, ModelDir = TinyModel } }).WithTimeout();
         var producer = new StreamProducer(db);
-        var folder = Path.Combine(_data.FullName, "datasets", "tiny");
+        var folder = Path.Combine(Data.FullName, "datasets", "tiny");
         await producer.ProduceAsync(KnownStreams.Datasets, "untrained", "DatasetReady", new DatasetReady { Run = "untrained", Folder = folder, Count = 6 }.ToByteArray()).WithTimeout();
         await producer.ProduceAsync(KnownStreams.Datasets, "trained", "DatasetReady", new DatasetReady { Run = "trained", Folder = folder, Count = 6 }.ToByteArray()).WithTimeout();
 
@@ -234,7 +209,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         ready.Run.Should().Be("trained");
         ready.Dataset.Should().Be(folder);
         ready.Steps.Should().Be(3);
-        ready.ModelDir.Should().Be(Path.Combine(_data.FullName, "training", "runs", "trained", "stage1", "model"));
+        ready.ModelDir.Should().Be(Path.Combine(Data.FullName, "training", "runs", "trained", "stage1", "model"));
         using var trained = LlavaPipeline.Open(ready.ModelDir);
         trained.Model.Should().NotBeNull();
     }
