@@ -33,9 +33,10 @@ internal static class EvalCommands
         var dtype = VlmCommands.DTypeOption();
         var device = VlmCommands.DeviceOption();
         var json = new Option<bool>("--json") { Description = "Print summary.json's content instead of the table." };
+        var generateChoices = new Option<bool>("--generate-choices") { Description = "MMLU: generate the answer letter instead of reading the model's A–D scores (the official argmax; endpoints need logprobs)." };
         var command = new Command("eval", "Evaluate a model on the paper's benchmarks with the official metrics; writes answers, metrics and summary.json.")
         {
-            model, endpoint, endpointModel, bench, only, output, batch, concurrency, dtype, device, judge, judgeModel, json,
+            model, endpoint, endpointModel, bench, only, output, batch, concurrency, dtype, device, judge, judgeModel, json, generateChoices,
             Score(), Report(), List(), Compare(),
         };
         command.SetAction(async (parse, cancellationToken) =>
@@ -61,7 +62,7 @@ internal static class EvalCommands
             IReadOnlyList<string>? names = parse.GetValue(only) is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null;
             var outDir = Path.GetFullPath(parse.GetRequiredValue(output));
             var inFlight = parse.GetValue(concurrency) ?? 2 * batchSize;
-            var request = new EvaluationRequest(parse.GetRequiredValue(bench), names, outDir, new BenchmarkRunOptions(inFlight));
+            var request = new EvaluationRequest(parse.GetRequiredValue(bench), names, outDir, new BenchmarkRunOptions(inFlight, ScoreOptions: !parse.GetValue(generateChoices)));
             try
             {
                 using var grader = OpenJudge(parse.GetValue(judge), parse.GetValue(judgeModel), Path.Combine(outDir, "cache"));

@@ -65,7 +65,18 @@ public sealed class ChatReplyCache : IDisposable
     /// <param name="model">The model name.</param>
     /// <param name="request">The request.</param>
     /// <param name="imageHashes">Per message, the SHA-256 of each image's bytes, in order.</param>
-    public static string Key(string model, ChatRequest request, IReadOnlyList<IReadOnlyList<byte[]>> imageHashes)
+    public static string Key(string model, ChatRequest request, IReadOnlyList<IReadOnlyList<byte[]>> imageHashes) => Key(model, request, imageHashes, null);
+
+    /// <summary>
+    /// The key of a request asked in another way than a plain completion (e.g. for logprobs): as
+    /// <see cref="Key(string, ChatRequest, IReadOnlyList{IReadOnlyList{byte[]}})"/> with <paramref name="kind"/>
+    /// hashed in too; null gives the plain key.
+    /// </summary>
+    /// <param name="model">The model name.</param>
+    /// <param name="request">The request.</param>
+    /// <param name="imageHashes">Per message, the SHA-256 of each image's bytes, in order.</param>
+    /// <param name="kind">What else the request asks for (e.g. "top_logprobs=20"), or null.</param>
+    public static string Key(string model, ChatRequest request, IReadOnlyList<IReadOnlyList<byte[]>> imageHashes, string? kind)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(request);
@@ -90,6 +101,11 @@ public sealed class ChatReplyCache : IDisposable
         AppendText(hash, request.Temperature.ToString("R", CultureInfo.InvariantCulture));
         AppendInt(hash, request.MaxTokens);
         AppendText(hash, request.Seed is { } seed ? seed.ToString(CultureInfo.InvariantCulture) : "none");
+        if (kind is not null)
+        {
+            AppendText(hash, "kind");
+            AppendText(hash, kind);
+        }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 

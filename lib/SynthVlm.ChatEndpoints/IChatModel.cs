@@ -62,3 +62,23 @@ public sealed class ChatModelException : Exception
     {
     }
 }
+
+/// <summary>
+/// A chat model that can also say how likely each of a few options is as the first token of its reply:
+/// what multiple-choice evaluations that read the model's scores instead of its text need (MMLU's official
+/// code takes the argmax over the A, B, C, D scores of the next token after "Answer:").
+/// </summary>
+public interface IOptionScoringModel : IChatModel
+{
+    /// <summary>
+    /// Scores each of <paramref name="options"/> as the first token of the reply to <paramref name="request"/>
+    /// (its temperature, seed and max_tokens are ignored): a log-probability or logit, any score whose order is the
+    /// model's preference; what kind is said by the implementation.
+    /// </summary>
+    /// <param name="request">The conversation, ending with the user's message.</param>
+    /// <param name="options">The options, e.g. "A", "B", "C", "D".</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>One score per option, in order.</returns>
+    /// <exception cref="ChatModelException">The model could not score (after any retries); the message says why.</exception>
+    Task<IReadOnlyList<double>> ScoreOptionsAsync(ChatRequest request, IReadOnlyList<string> options, CancellationToken cancellationToken = default);
+}

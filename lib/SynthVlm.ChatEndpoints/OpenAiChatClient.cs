@@ -33,8 +33,12 @@ namespace SynthVlm.ChatEndpoints;
 /// caching it would silently turn N samples into N copies of one. Identical cacheable calls made
 /// at the same time share one request; failures are not cached, so a re-run asks again.
 /// </para>
+/// <para>
+/// Option scoring (<see cref="ScoreOptionsAsync"/>) asks for one token with <c>logprobs</c> and the
+/// top <see cref="TopLogprobs"/> alternatives, and is cached like a temperature-0 call (its own key).
+/// </para>
 /// </remarks>
-public sealed partial class OpenAiChatClient : IChatModel, IDisposable
+public sealed partial class OpenAiChatClient : IOptionScoringModel, IDisposable
 {
     private readonly string _model;
     private readonly ChatCompletionsTransport _transport;
@@ -94,7 +98,7 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
         var images = await ReadImagesAsync(request, cancellationToken).ConfigureAwait(false);
         if (_cache is null || !IsCacheable(request))
         {
-            return new ChatReply(await CallWithRetriesAsync(RequestBody(request, images), cancellationToken).ConfigureAwait(false));
+            return new ChatReply(await CallWithRetriesAsync(RequestBody(request, images), ReadCompletion, cancellationToken).ConfigureAwait(false));
         }
         var key = ChatReplyCache.Key(_model, request, [.. images.Select(m => (IReadOnlyList<byte[]>)[.. m.Select(i => i.Sha256)])]);
         // Identical cacheable calls at the same time share one request.
@@ -103,12 +107,130 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
             () => (_cache.TryGet(key, out var cached), cached),
             async () =>
             {
-                var fresh = await CallWithRetriesAsync(RequestBody(request, images), cancellationToken).ConfigureAwait(false);
+                var fresh = await CallWithRetriesAsync(RequestBody(request, images), ReadCompletion, cancellationToken).ConfigureAwait(false);
                 _cache.Add(key, _model, fresh);
                 return fresh;
             },
             cancellationToken).ConfigureAwait(false);
         return source == SharedCallSource.Called ? new ChatReply(text) : new ChatReply(text, FromCache: true);
+    }
+
+    /// <summary>How many alternatives option scoring asks for (<c>top_logprobs</c>; OpenAI allows at most 20).</summary>
+    public const int TopLogprobs = 20;
+
+    /// <summary>The score of an option absent from the top alternatives: hendrycks/test's evaluate.py puts −100 there.</summary>
+    public const double AbsentOptionLogprob = -100;
+
+    /// <summary>
+    /// Scores each option as the first token of the reply by its log-probability, the way hendrycks/test's
+    /// evaluate.py reads an API model: one token at temperature 0 with the top <see cref="TopLogprobs"/>
+    /// alternatives (<c>choices[0].logprobs.content[0].top_logprobs</c>); an option's score is the highest
+    /// log-probability among alternatives whose token, leading and trailing white space removed, is the option
+    /// (chat models answer "A" where completion models answer " A"); an option not among them scores
+    /// <see cref="AbsentOptionLogprob"/>.
+    /// </summary>
+    /// <exception cref="ChatModelException">The endpoint failed after retries, or its answer has no logprobs (the server does not support them).</exception>
+    public async Task<IReadOnlyList<double>> ScoreOptionsAsync(ChatRequest request, IReadOnlyList<string> options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(options);
+        if (request.Messages is null || request.Messages.Count == 0)
+        {
+            throw new ArgumentException("a chat request needs at least one message.", nameof(request));
+        }
+        if (options.Count == 0)
+        {
+            throw new ArgumentException("option scoring needs at least one option.", nameof(options));
+        }
+        var scoring = request with { Temperature = 0, MaxTokens = 1, Seed = null };
+        var images = await ReadImagesAsync(scoring, cancellationToken).ConfigureAwait(false);
+        var body = RequestBody(scoring, images, TopLogprobs);
+        string alternatives;
+        if (_cache is null)
+        {
+            alternatives = await CallWithRetriesAsync(body, ReadTopLogprobs, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var key = ChatReplyCache.Key(_model, scoring, [.. images.Select(m => (IReadOnlyList<byte[]>)[.. m.Select(i => i.Sha256)])], "top_logprobs=" + TopLogprobs.ToString(CultureInfo.InvariantCulture));
+            (alternatives, _) = await _inFlight.RunAsync(
+                key,
+                () => (_cache.TryGet(key, out var cached), cached),
+                async () =>
+                {
+                    var fresh = await CallWithRetriesAsync(body, ReadTopLogprobs, cancellationToken).ConfigureAwait(false);
+                    _cache.Add(key, _model, fresh);
+                    return fresh;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        return OptionScores(alternatives, options);
+    }
+
+    /// <summary>Each option's score from the alternatives as <see cref="ScoreOptionsAsync"/> stores them (a JSON array of {token, logprob}).</summary>
+    internal static double[] OptionScores(string alternatives, IReadOnlyList<string> options)
+    {
+        var scores = new double[options.Count];
+        Array.Fill(scores, double.NegativeInfinity);
+        using var document = JsonDocument.Parse(alternatives);
+        foreach (var entry in document.RootElement.EnumerateArray())
+        {
+            var token = entry.GetProperty("token").GetString()!.Trim();
+            var logprob = entry.GetProperty("logprob").GetDouble();
+            for (var i = 0; i < options.Count; i++)
+            {
+                if (string.Equals(token, options[i], StringComparison.Ordinal) && logprob > scores[i])
+                {
+                    scores[i] = logprob;
+                }
+            }
+        }
+        for (var i = 0; i < scores.Length; i++)
+        {
+            if (double.IsNegativeInfinity(scores[i]))
+            {
+                scores[i] = AbsentOptionLogprob;
+            }
+        }
+        return scores;
+    }
+
+    // choices[0].logprobs.content[0].top_logprobs, kept as [{"token","logprob"}]. A 200 without them is a
+    // server that does not do logprobs: asking again will not help.
+    private static ChatBodyReading ReadTopLogprobs(byte[] bytes)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(bytes);
+            if (document.RootElement.TryGetProperty("choices", out var choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0
+                && choices[0].TryGetProperty("logprobs", out var logprobs) && logprobs.ValueKind == JsonValueKind.Object
+                && logprobs.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.Array && content.GetArrayLength() > 0
+                && content[0].TryGetProperty("top_logprobs", out var top) && top.ValueKind == JsonValueKind.Array)
+            {
+                using var stream = new MemoryStream();
+                using (var writer = new Utf8JsonWriter(stream))
+                {
+                    writer.WriteStartArray();
+                    foreach (var alternative in top.EnumerateArray())
+                    {
+                        if (alternative.TryGetProperty("token", out var token) && token.ValueKind == JsonValueKind.String
+                            && alternative.TryGetProperty("logprob", out var logprob) && logprob.ValueKind == JsonValueKind.Number)
+                        {
+                            writer.WriteStartObject();
+                            writer.WriteString("token"u8, token.GetString());
+                            writer.WriteNumber("logprob"u8, logprob.GetDouble());
+                            writer.WriteEndObject();
+                        }
+                    }
+                    writer.WriteEndArray();
+                }
+                return new ChatBodyReading(System.Text.Encoding.UTF8.GetString(stream.ToArray()), null, false);
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return new ChatBodyReading(null, "no choices[0].logprobs.content[0].top_logprobs in the answer (does the server support logprobs?): " + ChatCompletionsTransport.ErrorMessage(bytes), false);
     }
 
     /// <summary>Releases the private HTTP client (if any) and the cache file.</summary>
@@ -155,9 +277,9 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
         return all;
     }
 
-    private async Task<string> CallWithRetriesAsync(byte[] body, CancellationToken cancellationToken)
+    private async Task<string> CallWithRetriesAsync(byte[] body, Func<byte[], ChatBodyReading> read, CancellationToken cancellationToken)
     {
-        var result = await _transport.SendAsync(body, ReadCompletion, (attempt, error, delay) => Log.Retrying(_logger, _model, attempt, error, delay.TotalMilliseconds), cancellationToken).ConfigureAwait(false);
+        var result = await _transport.SendAsync(body, read, (attempt, error, delay) => Log.Retrying(_logger, _model, attempt, error, delay.TotalMilliseconds), cancellationToken).ConfigureAwait(false);
         if (result.Error is null)
         {
             return result.Content!;
@@ -175,7 +297,7 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
             ? new ChatBodyReading(content, null, false)
             : new ChatBodyReading(null, "malformed response (no choices[0].message.content): " + ChatCompletionsTransport.ErrorMessage(bytes), true);
 
-    private byte[] RequestBody(ChatRequest request, List<List<Image>> images)
+    private byte[] RequestBody(ChatRequest request, List<List<Image>> images, int? topLogprobs = null)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream))
@@ -218,6 +340,11 @@ public sealed partial class OpenAiChatClient : IChatModel, IDisposable
             if (request.Seed is { } seed)
             {
                 writer.WriteNumber("seed"u8, seed);
+            }
+            if (topLogprobs is { } top)
+            {
+                writer.WriteBoolean("logprobs"u8, true);
+                writer.WriteNumber("top_logprobs"u8, top);
             }
             writer.WriteEndObject();
         }

@@ -21,6 +21,12 @@ public sealed record BenchmarkQuestion(string Id, string Prompt, string? ImagePa
     /// <summary>Extra fields the answers file should carry for this benchmark's scoring (e.g. MMBench's <c>round_id</c>), or null.</summary>
     public IReadOnlyDictionary<string, string>? AnswerFields { get; init; }
 
+    /// <summary>
+    /// The options whose scores as the reply's first token decide the answer when the model can score them
+    /// (MMLU's "A".."D": the official code's argmax over their next-token logits), or null for a generated answer.
+    /// </summary>
+    public IReadOnlyList<string>? ScoredOptions { get; init; }
+
     /// <summary>Earlier turns shown before the question (MMLU's five examples as user/assistant pairs), or null.</summary>
     public IReadOnlyList<(string User, string Assistant)>? Shots { get; init; }
 }

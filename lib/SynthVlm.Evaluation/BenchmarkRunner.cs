@@ -8,7 +8,14 @@ namespace SynthVlm.Evaluation;
 
 /// <summary>How a benchmark is run.</summary>
 /// <param name="Concurrency">Questions in flight at once (an endpoint's request limit; the in-process model batches what is in flight).</param>
-public sealed record BenchmarkRunOptions(int Concurrency = 8)
+/// <param name="ScoreOptions">
+/// Whether questions with <see cref="BenchmarkQuestion.ScoredOptions"/> (MMLU) are answered by the model's scores of
+/// those options when the model can give them (<see cref="IOptionScoringModel"/>): the answer is the option with the
+/// highest score, as the official code's argmax, and the line records the scores (<c>option_scores</c>). A question
+/// the model fails to score (an endpoint without logprobs) is answered by generation instead, which the benchmark
+/// reads as text and its metrics' notes count. False, or a model that cannot score, generates every answer.
+/// </param>
+public sealed record BenchmarkRunOptions(int Concurrency = 8, bool ScoreOptions = true)
 {
     /// <summary>Checks the values; throws naming the option.</summary>
     public void Validate() => ArgumentOutOfRangeException.ThrowIfLessThan(Concurrency, 1, nameof(Concurrency));
@@ -54,6 +61,9 @@ public sealed class BenchmarkRunner
 
     /// <summary>The metrics file's name in a benchmark's output folder.</summary>
     public const string MetricsFileName = "metrics.json";
+
+    /// <summary>The answers line's field with the model's score of each of the question's <see cref="BenchmarkQuestion.ScoredOptions"/>, in order.</summary>
+    public const string OptionScoresField = "option_scores";
 
     private readonly IChatModel model;
     private readonly BenchmarkRunOptions options;
@@ -224,20 +234,55 @@ public sealed class BenchmarkRunner
             messages.Add(ChatMessage.Assistant(assistant));
         }
         messages.Add(question.ImagePath is { } path ? ChatMessage.User(question.Prompt, path) : ChatMessage.User(question.Prompt));
-        ChatReply reply;
+        var request = new ChatRequest(messages, Temperature: 0, MaxTokens: question.MaxNewTokens);
         try
         {
-            reply = await model.CompleteAsync(new ChatRequest(messages, Temperature: 0, MaxTokens: question.MaxNewTokens), cancellationToken).ConfigureAwait(false);
+            if (options.ScoreOptions && question.ScoredOptions is { Count: > 0 } choices && model is IOptionScoringModel scorer)
+            {
+                IReadOnlyList<double>? scores = null;
+                try
+                {
+                    scores = await scorer.ScoreOptionsAsync(request, choices, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ChatModelException)
+                {
+                    // An endpoint without logprobs (or a request the scorer cannot take): the generated answer is
+                    // still an answer, read the way the benchmark reads text; its metrics note how many were.
+                }
+                if (scores is not null && (scores.Count != choices.Count || scores.Any(double.IsNaN)))
+                {
+                    return (null, $"question {question.Id}: the model gave {scores.Count} option scores for {choices.Count} options{(scores.Any(double.IsNaN) ? ", some not a number" : string.Empty)}");
+                }
+                if (scores is not null)
+                {
+                    return (AnswerLine(question, choices[ArgMax(scores)], model.ModelName, scores), null);
+                }
+            }
+            var reply = await model.CompleteAsync(request, cancellationToken).ConfigureAwait(false);
+            return (AnswerLine(question, reply.Text, model.ModelName), null);
         }
         catch (ChatModelException e)
         {
             return (null, $"question {question.Id}: {e.Message}");
         }
-        return (AnswerLine(question, reply.Text, model.ModelName), null);
+    }
+
+    /// <summary>The index of the first highest score (numpy's argmax without NaNs).</summary>
+    internal static int ArgMax(IReadOnlyList<double> scores)
+    {
+        var best = 0;
+        for (var i = 1; i < scores.Count; i++)
+        {
+            if (scores[i] > scores[best])
+            {
+                best = i;
+            }
+        }
+        return best;
     }
 
     /// <summary>LLaVA's answers line: question_id (a number when the id is one), prompt, text, answer_id, model_id, metadata, and the benchmark's extra fields.</summary>
-    internal static string AnswerLine(BenchmarkQuestion question, string text, string modelName)
+    internal static string AnswerLine(BenchmarkQuestion question, string text, string modelName, IReadOnlyList<double>? optionScores = null)
     {
         var line = new JsonObject
         {
@@ -253,6 +298,10 @@ public sealed class BenchmarkRunner
         foreach (var (key, value) in question.AnswerFields ?? new Dictionary<string, string>())
         {
             line[key] = value;
+        }
+        if (optionScores is not null)
+        {
+            line[OptionScoresField] = new JsonArray([.. optionScores.Select(v => (JsonNode?)JsonValue.Create(v))]);
         }
         return line.ToJsonString();
     }

@@ -321,6 +321,47 @@ public sealed class OpenAiChatClientTests : IDisposable
         good.ChatCompletionsUri().Should().Be(new Uri("http://127.0.0.1:1/v1/chat/completions"));
     }
 
+    [Fact]
+    public async Task Option_scores_are_read_from_the_first_tokens_top_logprobs_as_evaluate_py_reads_them_and_cached()
+    {
+        const string Body = """
+            {"choices":[{"index":0,"message":{"role":"assistant","content":"B"},"logprobs":{"content":[{"token":"B","logprob":-0.2,
+             "top_logprobs":[{"token":"B","logprob":-0.2},{"token":" A","logprob":-2.5},{"token":"A","logprob":-1.75},{"token":"C ","logprob":-3},{"token":"x","logprob":-0.1}]}]}}]}
+            """;
+        await using var server = new FakeChatServer(_ => new FakeChatReply { RawBody = Body });
+        var cache = Path.Combine(_dir, "cache.jsonl");
+        using var client = Client(server, o => o with { CacheFile = cache });
+        var request = Ask("Answer:") with { Temperature = 0.7, MaxTokens = 50, Seed = 3 };
+
+        var scores = await client.ScoreOptionsAsync(request, ["A", "B", "C", "D"]).WithTimeout();
+        var again = await client.ScoreOptionsAsync(request, ["A", "B", "C", "D"]).WithTimeout();
+        var reply = await client.CompleteAsync(Ask("Answer:")).WithTimeout();
+
+        scores.Should().Equal(-1.75, -0.2, -3, OpenAiChatClient.AbsentOptionLogprob);
+        again.Should().Equal(scores);
+        server.RequestCount.Should().Be(2, "the second scoring comes from the cache, and a plain completion has its own key");
+        var sent = server.Requests[0];
+        sent.MaxTokens.Should().Be(1);
+        sent.Temperature.Should().Be(0);
+        sent.Seed.Should().BeNull();
+        sent.Json.GetProperty("logprobs").GetBoolean().Should().BeTrue();
+        sent.Json.GetProperty("top_logprobs").GetInt32().Should().Be(OpenAiChatClient.TopLogprobs);
+        server.Requests[1].Json.TryGetProperty("logprobs", out _).Should().BeFalse();
+        reply.Text.Should().Be("B");
+    }
+
+    [Fact]
+    public async Task A_server_without_logprobs_fails_option_scoring_at_once_saying_so()
+    {
+        await using var server = new FakeChatServer(_ => FakeChatReply.Answer("A"));
+        using var client = Client(server, o => o with { MaxRetries = 3, Cache = false });
+
+        var act = () => client.ScoreOptionsAsync(Ask("Answer:"), ["A", "B"]);
+
+        await act.Should().ThrowAsync<ChatModelException>().WithMessage("*logprobs*");
+        server.RequestCount.Should().Be(1, "a server that does not give logprobs will not start on a retry");
+    }
+
     private static ChatRequest Ask(string text) => new([ChatMessage.User(text)]);
 
     private static OpenAiChatClient Client(FakeChatServer server, Func<OpenAiChatOptions, OpenAiChatOptions>? configure = null)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using SynthVlm.ChatEndpoints;
 using SynthVlm.Evaluation;
 using SynthVlm.Evaluation.Benchmarks;
 using SynthVlm.Testing;
@@ -70,6 +71,82 @@ public sealed class MmluBenchmarkTests : IDisposable
         ShouldEqual(result.Metrics, Expected.GetProperty("generated"));
         result.Problems.Select(p => p.Line).Should().Equal(4, 8);
         result.Notes.Should().Contain(n => n.StartsWith("5 questions had no answer", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_model_that_scores_options_is_asked_for_its_A_to_D_scores_and_the_run_equals_the_official_argmax()
+    {
+        var letterScores = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures, "letter_scores.json"))).RootElement
+            .EnumerateObject().ToDictionary(p => p.Name, p => p.Value.EnumerateArray().Select(v => v.GetDouble()).ToArray());
+        var byPrompt = _benchmark.ReadQuestions(Data).Where(q => letterScores.ContainsKey(q.Id)).ToDictionary(q => q.Prompt, q => letterScores[q.Id]);
+        var model = new ScoringModel(byPrompt);
+        var output = Path.Combine(_dir.FullName, "out");
+
+        var run = await new BenchmarkRunner(model).RunAsync(_benchmark, Data, output);
+
+        model.Generated.Should().Be(0, "every MMLU question is answered by its option scores");
+        model.Scored.Should().Be(byPrompt.Count + run.Failures.Count);
+        run.Failures.Should().HaveCount(_benchmark.ReadQuestions(Data).Count() - byPrompt.Count, "questions the fixture has no scores for fail alone");
+        ShouldEqual(run.Metrics!.Metrics, Expected.GetProperty("letter_scores"));
+        var lines = AnswerFile.Read(run.AnswersPath).All;
+        lines.Should().OnlyContain(a => a.Fields.GetProperty(BenchmarkRunner.OptionScoresField).GetArrayLength() == 4 && a.Text.Length == 1);
+        var rescored = await _benchmark.ScoreAsync(new BenchmarkScoring(Data, AnswerFile.Read(run.AnswersPath)));
+        ShouldEqual(rescored.Metrics, Expected.GetProperty("letter_scores"));
+        rescored.Notes.Should().Contain(n => n.StartsWith($"{lines.Count} answers were read from their A–D scores", StringComparison.Ordinal));
+
+        var generatedOnly = await new BenchmarkRunner(model, new BenchmarkRunOptions(ScoreOptions: false)).RunAsync(_benchmark, Data, Path.Combine(_dir.FullName, "generated"));
+        model.Generated.Should().Be(_benchmark.ReadQuestions(Data).Count(), "ScoreOptions false generates the answers");
+        generatedOnly.Metrics!.Metrics["Average accuracy"]!.GetValue<double>().Should().Be(0, "the model's generated text names no option");
+
+        var cannotScore = new ScoringModel(new Dictionary<string, double[]>());
+        var fellBack = await new BenchmarkRunner(cannotScore).RunAsync(_benchmark, Data, Path.Combine(_dir.FullName, "fallback"));
+        cannotScore.Scored.Should().Be(cannotScore.Generated, "a question the model fails to score is generated instead");
+        fellBack.Failures.Should().BeEmpty();
+        AnswerFile.Read(fellBack.AnswersPath).All.Should().OnlyContain(a => !a.Fields.GetRawText().Contains(BenchmarkRunner.OptionScoresField));
+        fellBack.Metrics!.Notes.Should().Contain(n => n.Contains("named no option", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Option_scores_that_are_not_four_numbers_are_reported_with_their_line_and_count_as_wrong()
+    {
+        Write("answers.jsonl", """
+            {"question_id": "abstract_algebra/0", "text": "A", "option_scores": [1, 2, 3, 4]}
+            {"question_id": "abstract_algebra/1", "text": "A", "option_scores": [1, 2, "x", 4]}
+            {"question_id": "abstract_algebra/2", "text": "A", "option_scores": [1, 2]}
+            """);
+
+        var result = await _benchmark.ScoreAsync(new BenchmarkScoring(Data, AnswerFile.Read(Path.Combine(_dir.FullName, "answers.jsonl"))));
+
+        result.Problems.Select(p => p.Line).Should().Equal(2, 3);
+        result.Problems[0].Problem.Should().Contain("abstract_algebra/1").And.Contain("must be 4 numbers");
+    }
+
+    /// <summary>Answers every MMLU prompt by the fixture's stand-in logits; its generated text names no option.</summary>
+    private sealed class ScoringModel(IReadOnlyDictionary<string, double[]> byPrompt) : IOptionScoringModel
+    {
+        private int _scored;
+        private int _generated;
+
+        public string ModelName => "scoring-fake";
+
+        public int Scored => Volatile.Read(ref _scored);
+
+        public int Generated => Volatile.Read(ref _generated);
+
+        public Task<ChatReply> CompleteAsync(ChatRequest request, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _generated);
+            return Task.FromResult(new ChatReply("I do not know."));
+        }
+
+        public Task<IReadOnlyList<double>> ScoreOptionsAsync(ChatRequest request, IReadOnlyList<string> options, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _scored);
+            options.Should().Equal("A", "B", "C", "D");
+            return byPrompt.TryGetValue(request.Messages[^1].Text, out var scores)
+                ? Task.FromResult<IReadOnlyList<double>>(scores)
+                : Task.FromException<IReadOnlyList<double>>(new ChatModelException("no stand-in logits for this prompt"));
+        }
     }
 
     [Fact]

@@ -64,4 +64,56 @@ public sealed class LlavaChatModelTests
         FluentActions.Invoking(() => { _ = model.CompleteAsync(twoImages); }).Should().Throw<ChatModelException>().WithMessage("*one image per prompt*2*");
         FluentActions.Invoking(() => { _ = model.CompleteAsync(endsWithAssistant); }).Should().Throw<ChatModelException>().WithMessage("*end with a user message*");
     }
+    [Fact]
+    public async Task Option_scores_are_the_first_step_logits_of_each_options_token_batched_or_alone_and_equal_a_plain_forward()
+    {
+        using var pipeline = LlavaPipeline.Open(LlavaParityTests.TinyModel);
+        string[] options = ["A", "B", "C", "D"];
+        var requests = Questions.Select((q, i) => new ChatRequest([i % 3 == 2 ? ChatMessage.User(q) : ChatMessage.User(q, Images[i % Images.Length])])).ToList();
+
+        IReadOnlyList<double>[] alone;
+        using (var single = new LlavaChatModel(pipeline, maxBatchSize: 1))
+        {
+            alone = await Task.WhenAll(requests.Select(r => single.ScoreOptionsAsync(r, options)));
+        }
+        using var batched = new LlavaChatModel(pipeline, maxBatchSize: 4);
+        var generated = batched.CompleteAsync(requests[0] with { MaxTokens = 2 });
+        var together = await Task.WhenAll(requests.Select(r => batched.ScoreOptionsAsync(r, options)));
+        (await generated).Text.Should().NotBeNull("a generation request waiting beside scoring requests is generated on its own");
+
+        var tokens = options.Select(o => pipeline.Tokenizer.Encode(o, addSpecialTokens: false).First(id => pipeline.Tokenizer.IdToToken(id) != "\u2581")).ToArray();
+        tokens.Should().OnlyHaveUniqueItems();
+        for (var i = 0; i < requests.Count; i++)
+        {
+            together[i].Should().HaveCount(4);
+            together[i].Zip(alone[i]).Should().OnlyContain(p => Math.Abs(p.First - p.Second) < 1e-4, "left padding in a batch changes nothing but rounding");
+            if (i % 3 == 2)
+            {
+                continue;
+            }
+            // Independent path: the prompt ids the pipeline builds for the same question, one full forward
+            // without padding or KV cache, the logits at the last position.
+            var promptIds = pipeline.Generate(Questions[i], Images[i % Images.Length], null, new GenerationOptions(MaxNewTokens: 1)).PromptIds;
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var pixels = TorchSharp.torch.tensor(pipeline.Images.Preprocess(Images[i % Images.Length], pipeline.Images.DefaultMode), [1, 3, pipeline.Images.Height, pipeline.Images.Width]);
+            using var noGrad = TorchSharp.torch.no_grad();
+            using var output = pipeline.Model.Forward([new Model.LlavaSequence(promptIds)], pixels);
+            var last = output.Batch.Lengths[0] - 1;
+            var expected = tokens.Select(t => (double)output.Logits[0, last, t].item<float>()).ToArray();
+            alone[i].Zip(expected).Should().OnlyContain(p => Math.Abs(p.First - p.Second) < 1e-4, $"request {i}: the logits of {string.Join(", ", options)} after the prompt");
+        }
+    }
+
+    [Fact]
+    public async Task Option_scoring_refuses_options_it_cannot_tell_apart_and_requests_it_cannot_take()
+    {
+        using var pipeline = LlavaPipeline.Open(LlavaParityTests.TinyModel);
+        using var model = new LlavaChatModel(pipeline);
+        var request = new ChatRequest([ChatMessage.User("Which?")]);
+
+        FluentActions.Invoking(() => { _ = model.ScoreOptionsAsync(request, ["A", "A"]); }).Should().Throw<ArgumentException>().WithMessage("*options 0 ('A') and 1 ('A')*same token*");
+        FluentActions.Invoking(() => { _ = model.ScoreOptionsAsync(request, []); }).Should().Throw<ArgumentException>().WithMessage("*at least one option*");
+        var missing = model.ScoreOptionsAsync(new ChatRequest([ChatMessage.User("What is it?", "/nonexistent/image.png")]), ["A", "B"]);
+        await FluentActions.Awaiting(() => missing).Should().ThrowAsync<ChatModelException>().WithMessage("*/nonexistent/image.png*");
+    }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
@@ -26,7 +27,10 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// shots while the prompt is longer than its model's context (2048 tokens); <see cref="Prompt"/> takes the number
 /// of shots so that a runner with a tokenizer can do the same.</para>
 /// <para><b>Scoring.</b> The official code takes the argmax of the A/B/C/D logits (the first on ties);
-/// <see cref="ScoreLetterScores"/> does exactly that for an in-process runner. A generated answer is read with
+/// <see cref="ScoreLetterScores"/> does exactly that, and an answers line that carries the four scores
+/// (<c>option_scores</c>, which <see cref="BenchmarkRunner"/> writes for a model that scores options: the in-process
+/// LLaVA's next-token logits, an endpoint's logprobs) is read by the same argmax; the questions say so
+/// (<see cref="BenchmarkQuestion.ScoredOptions"/>). A generated answer is read with
 /// MMBench's rule (<see cref="MultipleChoiceAnswer.Infer"/> over the four printed options: a lone letter word,
 /// "answer is X", or the one option whose text the answer contains; "(a)" is not read since a lower-case "a" is
 /// the article); an answer that names no option, a missing answer and a question without a letter answer count
@@ -127,7 +131,10 @@ public sealed partial class MmluBenchmark : IBenchmark
             var (dev, test) = ReadSubject(directory, subject);
             for (var i = 0; i < test.Rows.Count; i++)
             {
-                yield return new BenchmarkQuestion(QuestionId(subject, i), BuildPrompt(subject, dev, test.Rows[i], DefaultShots), null, MaxNewTokens: 1);
+                yield return new BenchmarkQuestion(QuestionId(subject, i), BuildPrompt(subject, dev, test.Rows[i], DefaultShots), null, MaxNewTokens: 1)
+                {
+                    ScoredOptions = Letters,
+                };
             }
         }
     }
@@ -164,12 +171,24 @@ public sealed partial class MmluBenchmark : IBenchmark
         }
         var unread = 0;
         var missing = 0;
+        var byScores = 0;
+        var problems = new List<InputProblem>(scoring.Answers.Problems);
         var result = Score(scoring.Directory, (qid, test, row) =>
         {
             if (!scoring.Answers.ById.TryGetValue(qid, out var answer))
             {
                 missing++;
                 return null;
+            }
+            if (answer.Fields.ValueKind == JsonValueKind.Object && answer.Fields.TryGetProperty(BenchmarkRunner.OptionScoresField, out var scores))
+            {
+                if (scores.ValueKind != JsonValueKind.Array || scores.GetArrayLength() != Letters.Length || scores.EnumerateArray().Any(v => v.ValueKind != JsonValueKind.Number))
+                {
+                    problems.Add(new InputProblem(scoring.Answers.Path, answer.Line, $"question {qid}: \"{BenchmarkRunner.OptionScoresField}\" must be {Letters.Length} numbers (A, B, C, D); found {scores.GetRawText()}"));
+                    return null;
+                }
+                byScores++;
+                return Letters[ArgMax([.. scores.EnumerateArray().Select(v => v.GetDouble())])];
             }
             var choices = Letters.Select((l, j) => new KeyValuePair<char, string>(l[0], test.Rows[row][j + 1])).ToList();
             var letter = MultipleChoiceAnswer.Infer(answer.Text, choices);
@@ -179,7 +198,11 @@ public sealed partial class MmluBenchmark : IBenchmark
                 return null;
             }
             return letter.Value.ToString();
-        }, scoring.Answers.Problems);
+        }, problems);
+        if (byScores > 0)
+        {
+            result.Notes.Add($"{byScores} answers were read from their A–D scores (\"{BenchmarkRunner.OptionScoresField}\": the argmax, as the official code).");
+        }
         if (missing > 0)
         {
             result.Notes.Add($"{missing} questions had no answer and count as wrong.");

@@ -18,9 +18,10 @@ namespace SynthVlm.Vlm.Generation;
 /// <see cref="MaxBatchSize"/> waiting requests with the same generation settings at a time, so a
 /// caller that keeps several requests in flight gets batched generation (left-padded, with a KV
 /// cache) without doing anything else. A request the model cannot take (two images, too long)
-/// fails alone with <see cref="ChatModelException"/>.
+/// fails alone with <see cref="ChatModelException"/>. Option scoring (<see cref="ScoreOptionsAsync"/>) is
+/// batched the same way, apart from generation.
 /// </remarks>
-public sealed class LlavaChatModel : IChatModel, IDisposable
+public sealed class LlavaChatModel : IOptionScoringModel, IDisposable
 {
     private readonly LlavaPipeline pipeline;
     private readonly bool ownsPipeline;
@@ -29,6 +30,9 @@ public sealed class LlavaChatModel : IChatModel, IDisposable
     private readonly Thread worker;
     private readonly CancellationTokenSource stopping = new();
     private Pending? carried;
+
+    // Scoring requests share these options, so they batch with each other and never with generation.
+    private static readonly GenerationOptions ScoringOptions = new(MaxNewTokens: 1, Seed: -1);
 
     /// <summary>Serves <paramref name="pipeline"/>.</summary>
     /// <param name="pipeline">The model.</param>
@@ -71,6 +75,60 @@ public sealed class LlavaChatModel : IChatModel, IDisposable
             throw new ObjectDisposedException(nameof(LlavaChatModel));
         }
         return pending.Reply.Task;
+    }
+
+    /// <summary>
+    /// The logits of each option's first token as the reply's first token: the prompt is the one
+    /// <see cref="CompleteAsync"/> would generate from, and the logits are those of its first generation step
+    /// (what MMLU's official evaluation compares: <c>logits[tokenizer("A").input_ids[0]]</c> and so on).
+    /// An option's token is the first piece of the option encoded on its own without BOS (SentencePiece's
+    /// dummy prefix makes "A" the piece "▁A", which is how the reply's first word is tokenized; a lone "▁"
+    /// piece is passed over).
+    /// </summary>
+    /// <exception cref="ArgumentException">No options, an option that encodes to no token, or two options whose token is the same.</exception>
+    /// <exception cref="ChatModelException">The request cannot be taken (two images, too long, an unreadable image).</exception>
+    public Task<IReadOnlyList<double>> ScoreOptionsAsync(ChatRequest request, IReadOnlyList<string> options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Count == 0)
+        {
+            throw new ArgumentException("option scoring needs at least one option.", nameof(options));
+        }
+        var tokens = new int[options.Count];
+        for (var i = 0; i < options.Count; i++)
+        {
+            tokens[i] = OptionToken(options[i]) ?? throw new ArgumentException($"option {i} ('{options[i]}') encodes to no token.", nameof(options));
+            if (Array.IndexOf(tokens, tokens[i], 0, i) is var same and >= 0)
+            {
+                throw new ArgumentException($"options {same} ('{options[same]}') and {i} ('{options[i]}') start with the same token ({pipeline.Tokenizer.IdToToken(tokens[i])}); their scores could not differ.", nameof(options));
+            }
+        }
+        var (prompt, image) = Encode(request);
+        var pending = new Pending(prompt, image, ScoringOptions, cancellationToken) { ScoreTokens = tokens };
+        if (!queue.Writer.TryWrite(pending))
+        {
+            throw new ObjectDisposedException(nameof(LlavaChatModel));
+        }
+        return pending.Scores.Task;
+    }
+
+    /// <summary>
+    /// The token an option's score is read at: the first piece of the option encoded without BOS, passing over a
+    /// lone "▁" (a vocabulary without "▁A" spells the word as "▁" + "A"; the first piece would then be the same for
+    /// every option).
+    /// </summary>
+    private int? OptionToken(string option)
+    {
+        var ids = pipeline.Tokenizer.Encode(option, addSpecialTokens: false);
+        foreach (var id in ids)
+        {
+            if (pipeline.Tokenizer.IdToToken(id) != "\u2581")
+            {
+                return id;
+            }
+        }
+        return null;
     }
 
     /// <summary>Stops the worker (waiting requests fail) and frees the pipeline if owned.</summary>
@@ -137,10 +195,10 @@ public sealed class LlavaChatModel : IChatModel, IDisposable
             Generate(generator, batch);
         }
         // Stopped: whatever is left fails.
-        carried?.Reply.TrySetException(new ObjectDisposedException(nameof(LlavaChatModel)));
+        carried?.Fail(new ObjectDisposedException(nameof(LlavaChatModel)));
         while (queue.Reader.TryRead(out var left))
         {
-            left.Reply.TrySetException(new ObjectDisposedException(nameof(LlavaChatModel)));
+            left.Fail(new ObjectDisposedException(nameof(LlavaChatModel)));
         }
     }
 
@@ -166,7 +224,7 @@ public sealed class LlavaChatModel : IChatModel, IDisposable
         var batch = new List<Pending> { first };
         while (batch.Count < MaxBatchSize && queue.Reader.TryRead(out var next))
         {
-            if (next.Options != first.Options)
+            if (next.Options != first.Options || !SameTokens(next.ScoreTokens, first.ScoreTokens))
             {
                 // Another setting goes first in the next batch.
                 carried = next;
@@ -182,7 +240,7 @@ public sealed class LlavaChatModel : IChatModel, IDisposable
         var live = batch.Where(p => !p.Cancellation.IsCancellationRequested).ToList();
         foreach (var cancelled in batch.Except(live))
         {
-            cancelled.Reply.TrySetCanceled(cancelled.Cancellation);
+            cancelled.Cancel();
         }
         if (live.Count == 0)
         {
@@ -203,11 +261,16 @@ public sealed class LlavaChatModel : IChatModel, IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or Imaging.ImagingException)
             {
-                pending.Reply.TrySetException(new ChatModelException($"{ModelName}: image {pending.Image}: {e.Message}", e));
+                pending.Fail(new ChatModelException($"{ModelName}: image {pending.Image}: {e.Message}", e));
             }
         }
         if (ready.Count == 0)
         {
+            return;
+        }
+        if (ready[0].ScoreTokens is { } scoreTokens)
+        {
+            Score(generator, requests, ready, scoreTokens);
             return;
         }
         IReadOnlyList<GenerationResult> results;
@@ -222,7 +285,7 @@ public sealed class LlavaChatModel : IChatModel, IDisposable
         {
             foreach (var pending in ready)
             {
-                pending.Reply.TrySetException(e is OperationCanceledException ? new ObjectDisposedException(nameof(LlavaChatModel)) : new ChatModelException($"{ModelName}: generation failed: {e.Message}", e));
+                pending.Fail(e is OperationCanceledException ? new ObjectDisposedException(nameof(LlavaChatModel)) : new ChatModelException($"{ModelName}: generation failed: {e.Message}", e));
             }
             return;
         }
@@ -240,8 +303,71 @@ public sealed class LlavaChatModel : IChatModel, IDisposable
         }
     }
 
+    private void Score(LlavaGenerator generator, List<GenerationRequest> requests, List<Pending> ready, int[] tokens)
+    {
+        IReadOnlyList<double[]?> scores;
+        IReadOnlyList<string?> problems;
+        try
+        {
+            scores = generator.NextTokenLogits(requests, tokens, out problems, stopping.Token);
+            Batches++;
+        }
+#pragma warning disable CA1031 // The batch's callers get the failure; the worker serves the next batch.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            foreach (var pending in ready)
+            {
+                pending.Fail(e is OperationCanceledException ? new ObjectDisposedException(nameof(LlavaChatModel)) : new ChatModelException($"{ModelName}: scoring failed: {e.Message}", e));
+            }
+            return;
+        }
+        for (var i = 0; i < ready.Count; i++)
+        {
+            if (scores[i] is { } values)
+            {
+                ready[i].Scores.TrySetResult(values);
+            }
+            else
+            {
+                ready[i].Fail(new ChatModelException($"{ModelName}: {problems[i]}"));
+            }
+        }
+    }
+
+    private static bool SameTokens(int[]? a, int[]? b) => a is null ? b is null : b is not null && a.AsSpan().SequenceEqual(b);
+
     private sealed record Pending(int[] Ids, string? Image, GenerationOptions Options, CancellationToken Cancellation)
     {
+        /// <summary>The option tokens to score, or null for a generation request.</summary>
+        public int[]? ScoreTokens { get; init; }
+
         public TaskCompletionSource<ChatReply> Reply { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource<IReadOnlyList<double>> Scores { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Fail(Exception exception)
+        {
+            if (ScoreTokens is null)
+            {
+                Reply.TrySetException(exception);
+            }
+            else
+            {
+                Scores.TrySetException(exception);
+            }
+        }
+
+        public void Cancel()
+        {
+            if (ScoreTokens is null)
+            {
+                Reply.TrySetCanceled(Cancellation);
+            }
+            else
+            {
+                Scores.TrySetCanceled(Cancellation);
+            }
+        }
     }
 }

@@ -124,6 +124,57 @@ public sealed class LlavaGenerator
         return results;
     }
 
+    /// <summary>
+    /// The first generation step's logits of every request at <paramref name="tokenIds"/>: what the official MMLU
+    /// evaluation compares (the next-token logits of "A".."D" after the prompt). Prompts are prefilled together,
+    /// left-padded, exactly as <see cref="Generate"/> starts; a request the model cannot take gets null in its place
+    /// and its problem in <paramref name="problems"/> (same rules as <see cref="Generate"/>).
+    /// </summary>
+    /// <param name="requests">The prompts.</param>
+    /// <param name="tokenIds">The vocabulary ids to read.</param>
+    /// <param name="problems">Receives, per request, why it was refused (null when it was scored).</param>
+    /// <param name="cancellationToken">Cancels before the forward pass.</param>
+    /// <returns>Per request, the logits at <paramref name="tokenIds"/> in order (float32 widened), or null when refused.</returns>
+    public IReadOnlyList<double[]?> NextTokenLogits(IReadOnlyList<GenerationRequest> requests, IReadOnlyList<int> tokenIds, out IReadOnlyList<string?> problems, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentNullException.ThrowIfNull(tokenIds);
+        if (tokenIds.FirstOrDefault(id => id < 0 || id >= model.Config.Text.VocabSize, -1) is var outside && outside != -1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tokenIds), outside, $"token id {outside} is outside the vocabulary of {model.Config.Text.VocabSize}.");
+        }
+        var scores = new double[]?[requests.Count];
+        var refused = new string?[requests.Count];
+        var accepted = new List<int>(requests.Count);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            if ((refused[i] = Problem(requests[i], i)) is null)
+            {
+                accepted.Add(i);
+            }
+        }
+        problems = refused;
+        if (accepted.Count == 0)
+        {
+            return scores;
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var pixels = accepted.Select(i => requests[i].PixelValues).Where(p => p is not null).Select(p => p!.to(model.Device)).ToList();
+        using var pixelBatch = pixels.Count > 0 ? stack(pixels, 0) : null;
+        using var batch = model.PrepareBatch([.. accepted.Select(i => new LlavaSequence(requests[i].PromptIds))], pixelBatch, PaddingSide.Left);
+        using var cache = new KeyValueCache(model.LanguageModel.Layers.Count);
+        var logits = LastLogits(batch.InputsEmbeds, batch.AttentionMask, batch.PositionIds, cache);
+        var picked = logits.index_select(1, tensor(tokenIds.Select(id => (long)id).ToArray(), device: logits.device)).to(ScalarType.Float64).cpu();
+        var values = picked.data<double>().ToArray();
+        for (var k = 0; k < accepted.Count; k++)
+        {
+            scores[accepted[k]] = values.AsSpan(k * tokenIds.Count, tokenIds.Count).ToArray();
+        }
+        return scores;
+    }
+
     private string? Problem(GenerationRequest request, int index)
     {
         var config = model.Config;
