@@ -177,6 +177,30 @@ public sealed class ClaimsJudgeTests
     }
 
     [Fact]
+    public async Task A_consumer_that_stops_early_cancels_the_captions_read_ahead()
+    {
+        await using var fake = new ClaimsFakeJudge();
+        fake.Extract("First.", "One thing.");
+        fake.Verdict("One thing.", "yes");
+        fake.Extractions["Stuck."] = new FakeChatReply { Hang = true };
+        var client = fake.Client();
+        var judge = new CaptionHallucinationJudge(client, client, new ClaimJudgeOptions { MaxCaptionsInFlight = 4 });
+        var image = fake.Image("x");
+        CaptionToJudge[] items = [new("1", image, "First."), new("2", image, "Stuck."), new("3", image, "Stuck.")];
+
+        async Task<string> FirstOnly()
+        {
+            await foreach (var judgement in judge.JudgeManyAsync(items, TestTimeout.Token()))
+            {
+                return judgement.Id;
+            }
+            return "none";
+        }
+
+        (await FirstOnly().WithTimeout()).Should().Be("1");
+    }
+
+    [Fact]
     public async Task The_judgement_record_is_one_json_line_with_claims_prompts_and_models()
     {
         await using var fake = new ClaimsFakeJudge();
