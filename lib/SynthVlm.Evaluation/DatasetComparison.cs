@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using SynthVlm.ChatEndpoints;
+using SynthVlm.Core.Statistics;
 
 namespace SynthVlm.Evaluation;
 
@@ -166,22 +167,7 @@ public sealed class DatasetComparison
     /// The Wilson score interval for <paramref name="successes"/> of <paramref name="n"/>:
     /// (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n); (0, 0) when n is 0.
     /// </summary>
-    public static (double Low, double High) Wilson(int successes, int n, double z = Z95)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        ArgumentOutOfRangeException.ThrowIfNegative(successes);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(successes, n);
-        if (n == 0)
-        {
-            return (0, 0);
-        }
-        var p = (double)successes / n;
-        var z2 = z * z;
-        var denominator = 1 + (z2 / n);
-        var center = (p + (z2 / (2.0 * n))) / denominator;
-        var half = z / denominator * Math.Sqrt((p * (1 - p) / n) + (z2 / (4.0 * n * n)));
-        return (Math.Max(0, center - half), Math.Min(1, center + half));
-    }
+    public static (double Low, double High) Wilson(int successes, int n, double z = Z95) => WilsonInterval.Compute(successes, n, z);
 
     /// <summary>
     /// The seeded sample: <paramref name="ids"/> sorted ordinally (UTF-16 code units), shuffled by
