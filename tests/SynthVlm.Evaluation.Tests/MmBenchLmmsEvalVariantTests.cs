@@ -60,6 +60,33 @@ public sealed class MmBenchLmmsEvalVariantTests : IDisposable
     }
 
     [Fact]
+    public async Task The_static_variant_equals_lmms_eval_static_evaluation_and_asks_no_judge()
+    {
+        var judge = new ReplayJudge(Path.Combine(_fixture, "judge_replies_lmms_eval.json"));
+        var answers = AnswerFile.Read(Path.Combine(_fixture, "answers.jsonl"));
+
+        var result = await new MmBenchBenchmark().ScoreAsync(new BenchmarkScoring(_fixture, answers, MmBenchBenchmark.LmmsEvalStaticVariant, judge)).WithTimeout();
+
+        foreach (var (key, value) in Expected["static_metrics"]!.AsObject())
+        {
+            LlavaFixtures.ShouldMatch(result.Metrics[key], value, key);
+        }
+        judge.Prompts.Should().BeEmpty();
+        result.Variant.Should().Be("lmms-eval-static");
+        result.Notes.Should().Contain(n => n.Contains("mcq_extract", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Unread_answers_are_extracted_as_lmms_eval_mcq_extract_does()
+    {
+        foreach (var c in Expected["extract"]!.AsArray().Select(c => c!.AsArray()))
+        {
+            var choices = c[1]!.AsArray().Select(x => x!.GetValue<string>()[0]).ToList();
+            MmBenchBenchmark.ExtractMcqLmmsEval(c[0]!.GetValue<string>(), choices).Should().Be(c[2]!.GetValue<string>(), c.ToJsonString());
+        }
+    }
+
+    [Fact]
     public void The_fallback_draws_equal_python_random_seeded_with_2680()
     {
         var random = new PythonRandom(MmBenchBenchmark.LmmsEvalSeed);
@@ -79,7 +106,7 @@ public sealed class MmBenchLmmsEvalVariantTests : IDisposable
 
         (await noJudge.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("index 1000003").And.Contain(MmBenchBenchmark.LmmsEvalDefaultJudge);
         (await unknown.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("vlmevalkit").And.Contain("lmms-eval");
-        new MmBenchBenchmark().Variants.Should().Equal("lmms-eval");
+        new MmBenchBenchmark().Variants.Should().Equal("lmms-eval", "lmms-eval-static");
     }
 
     [Fact]

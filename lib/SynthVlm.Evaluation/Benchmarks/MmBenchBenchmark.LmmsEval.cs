@@ -14,6 +14,12 @@ public sealed partial class MmBenchBenchmark
     /// </summary>
     public const string LmmsEvalVariant = "lmms-eval";
 
+    /// <summary>
+    /// The variant that scores as lmms-eval's <c>mmbench_en_dev_static</c> task does (<c>eval_method="static"</c>): no judge;
+    /// rows <see cref="InferLmmsEval"/> cannot read are read by <see cref="ExtractMcqLmmsEval"/>.
+    /// </summary>
+    public const string LmmsEvalStaticVariant = "lmms-eval-static";
+
     /// <summary>The judge model lmms-eval asks by default (its <c>MODEL_VERSION</c> environment variable overrides it).</summary>
     public const string LmmsEvalDefaultJudge = "gpt-4o-2024-11-20";
 
@@ -103,8 +109,11 @@ public sealed partial class MmBenchBenchmark
     /// "l2_category_acc" = mean per category and per l2-category (pandas groupby: sorted, missing categories left out), all
     /// fractions, and "gpt_eval_score" = 100 × Overall (the value lmms-eval reports). No per-split nesting.
     /// Without a judge the scoring stops with an <see cref="ArgumentException"/> at the first row that needs one.</para>
+    /// <para><b>Static</b> (<paramref name="staticOnly"/>, <see cref="LmmsEvalStaticVariant"/>): instead of the judge, each unread
+    /// row is read by <see cref="ExtractMcqLmmsEval"/> over the letters of its non-missing options A–D (sorted); no letter, or
+    /// another than the answer, fails the question.</para>
     /// </remarks>
-    private async Task<BenchmarkMetrics> ScoreLmmsEvalAsync(string directory, AnswerFile answers, IChatModel? judge, CancellationToken cancellationToken)
+    private async Task<BenchmarkMetrics> ScoreLmmsEvalAsync(string directory, AnswerFile answers, IChatModel? judge, bool staticOnly, CancellationToken cancellationToken)
     {
         var table = ReadTable(directory, ["index", "A", "B", "answer"]);
         var predictions = Predictions(table, answers, out var unknown);
@@ -139,8 +148,10 @@ public sealed partial class MmBenchBenchmark
                 if (read[i] is null)
                 {
                     var r = group[i];
-                    var letter = await ExtractLmmsEvalAsync(judge, table, r, texts[r], random, state, cancellationToken).ConfigureAwait(false);
-                    hit = letter.ToString() == table.Rows[r][answer];
+                    var letter = staticOnly
+                        ? ExtractMcqLmmsEval(texts[r], [.. LmmsEvalChoices(table, table.Rows[r]).Select(c => c.Key).Order()])
+                        : (await ExtractLmmsEvalAsync(judge, table, r, texts[r], random, state, cancellationToken).ConfigureAwait(false)).ToString();
+                    hit = letter.Length > 0 && letter == table.Rows[r][answer];
                 }
             }
             hits[m] = hit;
@@ -162,13 +173,17 @@ public sealed partial class MmBenchBenchmark
             metrics[key] = groups;
         }
         metrics["judge"] = judge?.ModelName;
-        var result = new BenchmarkMetrics(Name, metrics, mains.Count, mains.Count, problems, LmmsEvalVariant);
+        var result = new BenchmarkMetrics(Name, metrics, mains.Count, mains.Count, problems, staticOnly ? LmmsEvalStaticVariant : LmmsEvalVariant);
         var missing = predictions.Count(p => p is null);
         if (missing > 0)
         {
             result.Notes.Add($"{missing} of {table.Rows.Count} TSV rows had no answer; lmms-eval generates for every doc, so their prediction is the empty text.");
         }
-        if (state.JudgeCalls > 0 || state.Unread > 0)
+        if (staticOnly)
+        {
+            result.Notes.Add($"{state.Unread} predictions named no letter by can_infer and were read by lmms-eval's mcq_extract (no judge).");
+        }
+        else if (state.JudgeCalls > 0 || state.Unread > 0)
         {
             result.Notes.Add($"{state.Unread} predictions named no letter; the judge {judge?.ModelName ?? "(none)"} was called {state.JudgeCalls} times{(state.RandomChoices > 0 ? $", and {state.RandomChoices} times no letter came from three asks, so one of A-E was drawn as lmms-eval draws it (Python random, seed {LmmsEvalSeed})" : "")}.");
         }
@@ -250,6 +265,164 @@ public sealed partial class MmBenchBenchmark
         }
         return choices;
     }
+
+    /// <summary>
+    /// lmms-eval's <c>extract_mcq_answer</c> (<c>lmms_eval/tasks/_task_utils/mcq_extract.py</c>): the letter of
+    /// <paramref name="choices"/> (A–H when empty) a free-form answer names, or "" when none.
+    /// </summary>
+    /// <remarks>
+    /// The text is stripped, then stripped of each of , . ! ? ; : ' " in turn (only that character, both ends), and padded
+    /// with a space each side. Candidates, each with a code-point position and a priority: "(L)" (6, last occurrence), "L."
+    /// (5), "L:" (4), "L)" (3), "L " (2), the first L after any of the answer phrases ("the answer is", "i choose", ... in
+    /// English, Korean, Chinese and Japanese; found in the Python-lower-cased text, whose positions are then used in the
+    /// original, a quirk where lower-casing changes the length) (7), a leading L not followed by a letter (10), a trailing L
+    /// not preceded by a letter (9); with none of those, any occurrence of L (0, last). The highest priority wins, then the
+    /// latest position, then the earliest found. Quirk: letters are matched anywhere, so "(B)" inside a word counts, and
+    /// "A " in "A cat" is a candidate.
+    /// </remarks>
+    public static string ExtractMcqLmmsEval(string response, IReadOnlyList<char> choices)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        ArgumentNullException.ThrowIfNull(choices);
+        if (PythonText.Strip(response).Length == 0)
+        {
+            return string.Empty;
+        }
+        var letters = choices.Count > 0 ? [.. choices.Select(c => c.ToString())] : McqDefaultChoices;
+        var stripped0 = PythonText.Strip(response);
+        foreach (var c in ",.!?;:'\"")
+        {
+            stripped0 = stripped0.Trim(c);
+        }
+        var text = CodePoints(" " + stripped0 + " ");
+        var candidates = new List<(string Letter, int Position, int Priority)>();
+        foreach (var (prefix, suffix, priority) in McqForms)
+        {
+            foreach (var l in letters)
+            {
+                var at = RFind(text, CodePoints(prefix + l + suffix));
+                if (at >= 0)
+                {
+                    candidates.Add((l, at, priority));
+                }
+            }
+        }
+        var lower = CodePoints(PythonText.Lower(string.Concat(text.Select(char.ConvertFromUtf32))));
+        foreach (var phrase in McqPhrases)
+        {
+            var idx = Find(lower, CodePoints(phrase), 0);
+            if (idx >= 0)
+            {
+                var after = idx + CodePoints(phrase).Length;
+                foreach (var l in letters)
+                {
+                    var at = Find(text, CodePoints(l), after);
+                    if (at >= 0)
+                    {
+                        candidates.Add((l, at, 7));
+                    }
+                }
+            }
+        }
+        var trimmed = CodePoints(PythonText.Strip(string.Concat(text.Select(char.ConvertFromUtf32))));
+        foreach (var l in letters)
+        {
+            var cp = CodePoints(l);
+            if (StartsWith(trimmed, cp, 0) && (trimmed.Length == 1 || !IsAlpha(trimmed[1])))
+            {
+                candidates.Add((l, 0, 10));
+            }
+        }
+        foreach (var l in letters)
+        {
+            var cp = CodePoints(l);
+            if (trimmed.Length >= cp.Length && StartsWith(trimmed, cp, trimmed.Length - cp.Length) && (trimmed.Length == 1 || !IsAlpha(trimmed[^2])))
+            {
+                candidates.Add((l, text.Length - 1, 9));
+            }
+        }
+        if (candidates.Count == 0)
+        {
+            foreach (var l in letters)
+            {
+                var at = RFind(text, CodePoints(l));
+                if (at >= 0)
+                {
+                    candidates.Add((l, at, 0));
+                }
+            }
+        }
+        if (candidates.Count == 0)
+        {
+            return string.Empty;
+        }
+        var best = candidates[0];
+        foreach (var c in candidates.Skip(1))
+        {
+            if (c.Priority > best.Priority || (c.Priority == best.Priority && c.Position > best.Position))
+            {
+                best = c;
+            }
+        }
+        return best.Letter;
+    }
+
+    private static readonly string[] McqDefaultChoices = ["A", "B", "C", "D", "E", "F", "G", "H"];
+
+    private static readonly (string Prefix, string Suffix, int Priority)[] McqForms = [("(", ")", 6), ("", ".", 5), ("", ":", 4), ("", ")", 3), ("", " ", 2)];
+
+    private static readonly string[] McqPhrases =
+    [
+        "the answer is", "answer is", "the correct answer is", "correct answer is", "the best answer is", "best answer is",
+        "the correct option is", "correct option is", "the best option is", "best option is", "the choice is", "choice is",
+        "the correct choice is", "correct choice is", "i choose", "i select", "i pick", "my answer is", "my choice is",
+        "\uc635\uc158", "\uc815\ub2f5\uc740", "\ub2f5\uc740", "\ub2f5:", "\u7b54\u6848\u662f", "\u7b54\u6848\u4e3a", "\u9009", "\u7b54\u3048\u306f",
+    ];
+
+    private static int[] CodePoints(string s) => [.. s.EnumerateRunes().Select(r => r.Value)];
+
+    private static bool StartsWith(int[] text, int[] part, int at)
+    {
+        if (at < 0 || at + part.Length > text.Length)
+        {
+            return false;
+        }
+        for (var i = 0; i < part.Length; i++)
+        {
+            if (text[at + i] != part[i])
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static int Find(int[] text, int[] part, int from)
+    {
+        for (var i = Math.Max(from, 0); i + part.Length <= text.Length; i++)
+        {
+            if (StartsWith(text, part, i))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static int RFind(int[] text, int[] part)
+    {
+        for (var i = text.Length - part.Length; i >= 0; i--)
+        {
+            if (StartsWith(text, part, i))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static bool IsAlpha(int codePoint) => System.Globalization.CharUnicodeInfo.GetUnicodeCategory(codePoint) is
+        UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter;
 
     private static char? InferOptionLmmsEval(string answer)
     {

@@ -48,7 +48,8 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// <c>category</c> (sorted), as fractions. When the TSV has a <c>split</c> column with several values the metrics
 /// are nested under each split name.</para>
 /// <para><b>Variant "lmms-eval"</b> (<see cref="LmmsEvalVariant"/>): lmms-eval's own circular evaluation, described on
-/// <see cref="ScoreLmmsEvalAsync"/>.</para>
+/// <see cref="ScoreLmmsEvalAsync"/>; <b>"lmms-eval-static"</b> (<see cref="LmmsEvalStaticVariant"/>) the same without a judge, as
+/// lmms-eval's <c>mmbench_en_dev_static</c> task.</para>
 /// </remarks>
 public sealed partial class MmBenchBenchmark : IBenchmark
 {
@@ -96,7 +97,7 @@ public sealed partial class MmBenchBenchmark : IBenchmark
     public string DisplayName => "MMBench";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants => [LmmsEvalVariant];
+    public IReadOnlyList<string> Variants => [LmmsEvalVariant, LmmsEvalStaticVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout =>
@@ -162,8 +163,9 @@ public sealed partial class MmBenchBenchmark : IBenchmark
         return scoring.Variant switch
         {
             null => ScoreCoreAsync(scoring.Directory, scoring.Answers, scoring.Judge, cancellationToken),
-            LmmsEvalVariant => ScoreLmmsEvalAsync(scoring.Directory, scoring.Answers, scoring.Judge, cancellationToken),
-            _ => throw new ArgumentException($"mmbench has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}.", nameof(scoring)),
+            LmmsEvalVariant => ScoreLmmsEvalAsync(scoring.Directory, scoring.Answers, scoring.Judge, staticOnly: false, cancellationToken),
+            LmmsEvalStaticVariant => ScoreLmmsEvalAsync(scoring.Directory, scoring.Answers, judge: null, staticOnly: true, cancellationToken),
+            _ => throw new ArgumentException($"mmbench has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}, {LmmsEvalStaticVariant}.", nameof(scoring)),
         };
     }
 

@@ -18,7 +18,9 @@ and judge_replies_lmms_eval.json. lmms-eval reads lmms-lab's MMBench dataset; he
 text columns, default missing values -> NaN) is a doc, its l2-category column as "L2-category", and its
 generation the last usable answer to its index (lines that are not JSON objects with question_id and a text
 string are dropped first: SynthVlm reports them), "" when there is none (lmms-eval always generates).
-Also written: "infer" = [text, options, can_infer(text, options)] for INFER_CASES, and "draws" = the first
+The same results also go through en_utils.mmbench_aggregate_dev_results_static (the mmbench_en_dev_static task:
+eval_method="static", lmms_eval/tasks/_task_utils/mcq_extract.py instead of the judge) -> "static_metrics";
+"extract" = [text, choices, extract_mcq_answer(text, choices)] for EXTRACT_CASES. Also written: "infer" = [text, options, can_infer(text, options)] for INFER_CASES, and "draws" = the first
 20 random.randint(0, 4) after random.seed(2680) (the fallback's generator).
 
 Run: LMMS_EVAL=... /usr/bin/python3 make_reference_lmms_eval.py
@@ -42,6 +44,12 @@ INFER_CASES = [
     "A", "E", "B.", "(C)", "D).", ":B", "A B", "A dog is here", "B is not A", "A rabbit or B maybe", "I pick B", "I pick (B) not (C)",
     "Cat", "a cute TEDDY BEAR", "cat and dog", "(a)", "a", "Failed to obtain answer via API: A", "Failed to obtain answer via API, cat",
     "The answer is C.", "C, D", "A. teddy bear", "Z", "", "B\u3000", "\u00a0C", "answer:C", "answer :C", "F", "bb", "It is a rabbit. B",
+]
+
+EXTRACT_CASES = [
+    "", "   ", "B", "b", "(B)", "B.", "B:", "B)", "B is it", "The answer is C", "the answer is: (D).", "I choose A but the correct answer is B",
+    "A cat", "Answer: A", "AB", "ABBA", "\"C\"", "...D...", "Option (C) or (A)", "C.D.", "BAD", "Bird", "xB", "x B", "\u00c9A",
+    "\u0130the answer is B", "\u7b54\u6848\u662fC", "\u9009B", "\U0001F600 A", "E", "none", "F.", "H",
 ]
 
 
@@ -68,6 +76,7 @@ def main():
     file_utils.generate_submission_file = lambda name, args, subpath="submissions": os.path.join(out, name)
     sys.modules["lmms_eval.tasks._task_utils.file_utils"] = file_utils
     time.sleep = lambda *_: None
+    mcq = load("lmms_eval.tasks._task_utils.mcq_extract", os.path.join(TASK, "..", "_task_utils", "mcq_extract.py"))
     load("lmms_eval.tasks.mmbench.mmbench_evals", os.path.join(TASK, "mmbench_evals.py"))
     en_utils = load("mmbench_en_utils", os.path.join(TASK, "en_utils.py"))
     evaluator = en_utils.mmbench_evaluator
@@ -108,6 +117,10 @@ def main():
         results.append(en_utils.mmbench_process_results(doc, generation)["gpt_eval_score"])
     score = en_utils.mmbench_aggregate_dev_results_eval(results, None)
     details = json.load(open(os.path.join(out, "mmbench_en_dev_results.json")))
+    calls = len(payloads)
+    static_score = en_utils.mmbench_aggregate_dev_results_static(results, None)
+    assert len(payloads) == calls, "the static evaluation asked the judge"
+    static = json.load(open(os.path.join(out, "mmbench_en_dev_static_results.json")))
 
     infer = [[text, OPTIONS, evaluator.can_infer(text, dict(OPTIONS)) or None] for text in INFER_CASES]
     random.seed(2680)
@@ -117,6 +130,8 @@ def main():
         "judge_prompts": [p["messages"][0]["content"] for p in payloads],
         "judge_requests": sorted({json.dumps({k: v for k, v in p.items() if k != "messages"}, sort_keys=True) for p in payloads}),
         "infer": infer,
+        "static_metrics": {"Overall": static["overall_acc"], "gpt_eval_score": static_score, "category_acc": static["category_acc"], "l2_category_acc": static["l2_category_acc"]},
+        "extract": [[text, choices, mcq.extract_mcq_answer(text, choices=choices)] for text in EXTRACT_CASES for choices in (["A", "B", "C", "D"], ["A", "B"], [])],
         "draws": draws,
     }
     with open(os.path.join(HERE, "expected_lmms_eval.json"), "w") as f:
