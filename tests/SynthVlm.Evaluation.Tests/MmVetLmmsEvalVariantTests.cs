@@ -77,6 +77,8 @@ public sealed class MmVetLmmsEvalVariantTests
         (await unknown.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("vlmevalkit").And.Contain("lmms-eval");
         var noGrader = () => new MmVetBenchmark().ScoreAsync(new BenchmarkScoring(Inputs, answers, MmVetBenchmark.LmmsEvalVariant));
         (await noGrader.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain(MmVetLmmsEvalGrader.DefaultModel);
+        var grades = () => new MmVetBenchmark().GradeAsync(new BenchmarkScoring(Inputs, answers, MmVetBenchmark.LmmsEvalVariant, grader));
+        (await grades.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("ScoreAsync");
     }
 
     private sealed class ConstantGrader(string reply) : IChatModel

@@ -190,12 +190,16 @@ public sealed class MmVetBenchmark : IBenchmark
     }
 
     /// <summary>Grades every question (every run); the key is the MM-Vet id, the list has one grade per run.</summary>
-    /// <exception cref="ArgumentException">No judge, or an unknown variant.</exception>
+    /// <exception cref="ArgumentException">No judge, an unknown variant, or the lmms-eval variant (graded by <see cref="ScoreAsync"/>).</exception>
     /// <exception cref="ChatModelException">The grader failed on a question (named).</exception>
     public async Task<IReadOnlyDictionary<string, IReadOnlyList<MmVetGrade>>> GradeAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scoring);
         var grader = scoring.Judge ?? throw new ArgumentException("MM-Vet needs a grader: give BenchmarkScoring.Judge (the official grader is gpt-4-0613).", nameof(scoring));
+        if (scoring.Variant == LmmsEvalVariant)
+        {
+            throw new ArgumentException($"{nameof(GradeAsync)} grades as the official evaluator does; the {LmmsEvalVariant} variant is graded by {nameof(ScoreAsync)} (its grades are in the metrics' \"grades\").", nameof(scoring));
+        }
         if (Runs < 1 || GradingParallelism < 1)
         {
             throw new ArgumentException($"{nameof(Runs)} and {nameof(GradingParallelism)} must be at least 1.", nameof(scoring));
