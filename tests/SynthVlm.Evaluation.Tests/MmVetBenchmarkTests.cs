@@ -206,10 +206,10 @@ public sealed class MmVetBenchmarkTests : IDisposable
         var answers = AnswerFile.Read(Path.Combine(Fixtures, "answers.jsonl"));
 
         var noJudge = () => new MmVetBenchmark().ScoreAsync(new BenchmarkScoring(Fixtures, answers));
-        var badVariant = () => new MmVetBenchmark().ScoreAsync(new BenchmarkScoring(Fixtures, answers, "lmms-eval", new QueueGrader([])));
+        var badVariant = () => new MmVetBenchmark().ScoreAsync(new BenchmarkScoring(Fixtures, answers, "vlmevalkit", new QueueGrader([])));
 
         (await noJudge.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("grader");
-        (await badVariant.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("lmms-eval").And.Contain("bard_set");
+        (await badVariant.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("vlmevalkit").And.Contain("bard_set").And.Contain("lmms-eval");
     }
 
     [Fact]

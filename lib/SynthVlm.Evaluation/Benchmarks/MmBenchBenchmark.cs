@@ -47,8 +47,11 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// each <c>l2-category</c> (sorted, abbreviated as MMB_abbrs: CP, FP-S, FP-C, LR, RR, AR), then each
 /// <c>category</c> (sorted), as fractions. When the TSV has a <c>split</c> column with several values the metrics
 /// are nested under each split name.</para>
+/// <para><b>Variant "lmms-eval"</b> (<see cref="LmmsEvalVariant"/>): lmms-eval's own circular evaluation, described on
+/// <see cref="ScoreLmmsEvalAsync"/>; <b>"lmms-eval-static"</b> (<see cref="LmmsEvalStaticVariant"/>) the same without a judge, as
+/// lmms-eval's <c>mmbench_en_dev_static</c> task.</para>
 /// </remarks>
-public sealed class MmBenchBenchmark : IBenchmark
+public sealed partial class MmBenchBenchmark : IBenchmark
 {
     /// <summary>LLaVA's English instruction after the options (<c>--single-pred-prompt</c>).</summary>
     public const string Instruction = "Answer with the option's letter from the given choices directly.";
@@ -94,7 +97,7 @@ public sealed class MmBenchBenchmark : IBenchmark
     public string DisplayName => "MMBench";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants => [];
+    public IReadOnlyList<string> Variants => [LmmsEvalVariant, LmmsEvalStaticVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout =>
@@ -157,11 +160,13 @@ public sealed class MmBenchBenchmark : IBenchmark
     public Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scoring);
-        if (scoring.Variant is not null)
+        return scoring.Variant switch
         {
-            throw new ArgumentException($"mmbench has no variant '{scoring.Variant}'; it has only the official definition.", nameof(scoring));
-        }
-        return ScoreCoreAsync(scoring.Directory, scoring.Answers, scoring.Judge, cancellationToken);
+            null => ScoreCoreAsync(scoring.Directory, scoring.Answers, scoring.Judge, cancellationToken),
+            LmmsEvalVariant => ScoreLmmsEvalAsync(scoring.Directory, scoring.Answers, scoring.Judge, staticOnly: false, cancellationToken),
+            LmmsEvalStaticVariant => ScoreLmmsEvalAsync(scoring.Directory, scoring.Answers, judge: null, staticOnly: true, cancellationToken),
+            _ => throw new ArgumentException($"mmbench has no variant '{scoring.Variant}'; known: {LmmsEvalVariant}, {LmmsEvalStaticVariant}.", nameof(scoring)),
+        };
     }
 
     /// <summary>

@@ -43,11 +43,17 @@ namespace SynthVlm.Evaluation.Benchmarks;
 /// cached draw and a re-run reproduces every run. Run 0 is the official request, without a seed.
 /// </para>
 /// <para>Variant "bard_set": only the questions listed in <c>bard_set.json</c> (the script's <c>--use_sub_set</c>).</para>
+/// <para>Variant "lmms-eval" (<see cref="LmmsEvalVariant"/>): lmms-eval's grader loop and aggregation, <see cref="MmVetLmmsEvalGrader"/>;
+/// all questions, one run (<see cref="Runs"/> and <see cref="DecimalPlaces"/> do not apply); a question without an
+/// answer is graded with the empty prediction, since lmms-eval generates for every doc.</para>
 /// </remarks>
 public sealed class MmVetBenchmark : IBenchmark
 {
     /// <summary>The variant limited to <c>bard_set.json</c>'s questions.</summary>
     public const string BardSetVariant = "bard_set";
+
+    /// <summary>The variant graded and aggregated as lmms-eval does (<see cref="MmVetLmmsEvalGrader"/>): all questions, one run.</summary>
+    public const string LmmsEvalVariant = "lmms-eval";
 
     /// <summary>LLaVA's question file in the benchmark folder.</summary>
     public const string QuestionFileName = "llava-mm-vet.jsonl";
@@ -64,7 +70,7 @@ public sealed class MmVetBenchmark : IBenchmark
     public string DisplayName => "MM-Vet";
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Variants => [BardSetVariant];
+    public IReadOnlyList<string> Variants => [BardSetVariant, LmmsEvalVariant];
 
     /// <inheritdoc />
     public string ExpectedLayout =>
@@ -184,12 +190,16 @@ public sealed class MmVetBenchmark : IBenchmark
     }
 
     /// <summary>Grades every question (every run); the key is the MM-Vet id, the list has one grade per run.</summary>
-    /// <exception cref="ArgumentException">No judge, or an unknown variant.</exception>
+    /// <exception cref="ArgumentException">No judge, an unknown variant, or the lmms-eval variant (graded by <see cref="ScoreAsync"/>).</exception>
     /// <exception cref="ChatModelException">The grader failed on a question (named).</exception>
     public async Task<IReadOnlyDictionary<string, IReadOnlyList<MmVetGrade>>> GradeAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scoring);
         var grader = scoring.Judge ?? throw new ArgumentException("MM-Vet needs a grader: give BenchmarkScoring.Judge (the official grader is gpt-4-0613).", nameof(scoring));
+        if (scoring.Variant == LmmsEvalVariant)
+        {
+            throw new ArgumentException($"{nameof(GradeAsync)} grades as the official evaluator does; the {LmmsEvalVariant} variant is graded by {nameof(ScoreAsync)} (its grades are in the metrics' \"grades\").", nameof(scoring));
+        }
         if (Runs < 1 || GradingParallelism < 1)
         {
             throw new ArgumentException($"{nameof(Runs)} and {nameof(GradingParallelism)} must be at least 1.", nameof(scoring));
@@ -225,6 +235,10 @@ public sealed class MmVetBenchmark : IBenchmark
     public async Task<BenchmarkMetrics> ScoreAsync(BenchmarkScoring scoring, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scoring);
+        if (scoring.Variant == LmmsEvalVariant)
+        {
+            return await ScoreLmmsEvalAsync(scoring, cancellationToken).ConfigureAwait(false);
+        }
         var grades = await GradeAsync(scoring, cancellationToken).ConfigureAwait(false);
         var items = ReadMetadata(scoring.Directory, scoring.Variant);
         var metrics = Aggregate(items, grades, Runs, DecimalPlaces);
@@ -364,13 +378,61 @@ public sealed class MmVetBenchmark : IBenchmark
 
     private const int MaxNewTokens = 1024; // LLaVA's model_vqa.py, which mmvet.sh runs
 
+    private async Task<BenchmarkMetrics> ScoreLmmsEvalAsync(BenchmarkScoring scoring, CancellationToken cancellationToken)
+    {
+        var grader = scoring.Judge ?? throw new ArgumentException($"MM-Vet's {LmmsEvalVariant} variant needs a grader: give BenchmarkScoring.Judge (lmms-eval's default is {MmVetLmmsEvalGrader.DefaultModel}).", nameof(scoring));
+        if (GradingParallelism < 1)
+        {
+            throw new ArgumentException($"{nameof(GradingParallelism)} must be at least 1.", nameof(scoring));
+        }
+        var items = ReadMetadata(scoring.Directory);
+        var answers = Answers(scoring.Answers);
+        var grades = new MmVetGrade[items.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, items.Count), new ParallelOptions { MaxDegreeOfParallelism = GradingParallelism, CancellationToken = cancellationToken }, async (i, token) =>
+        {
+            var item = items[i];
+            var prediction = answers.TryGetValue(item.Id, out var p) ? p : string.Empty;
+            grades[i] = await MmVetLmmsEvalGrader.GradeAsync(grader, item.Question, item.Answer, prediction, token).ConfigureAwait(false) with { Answered = p is not null };
+        }).ConfigureAwait(false);
+        var metrics = MmVetLmmsEvalGrader.Aggregate(items, items.Select((item, i) => (item.Id, grades[i].Score)).ToDictionary(x => x.Id, x => x.Score, StringComparer.Ordinal));
+        metrics["grader"] = grader.ModelName;
+        metrics["prompt"] = MmVetLmmsEvalGrader.PromptVersion;
+        metrics["runs"] = 1;
+        var perQuestion = new JsonObject();
+        for (var i = 0; i < items.Count; i++)
+        {
+            perQuestion[items[i].Id] = new JsonObject { ["score"] = grades[i].Score, ["content"] = grades[i].Content, ["calls"] = grades[i].Calls };
+        }
+        metrics["grades"] = perQuestion;
+        var result = new BenchmarkMetrics(Name, metrics, items.Count, items.Count, scoring.Answers.Problems, LmmsEvalVariant);
+        var missing = items.Where((_, i) => !grades[i].Answered).Select(i => i.Id).ToList();
+        if (missing.Count > 0)
+        {
+            result.Notes.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{missing.Count} question(s) had no answer and were graded with the empty prediction (lmms-eval generates for every doc): {string.Join(", ", missing.Take(10))}"));
+        }
+        var known = items.Select(i => i.Id).ToHashSet(StringComparer.Ordinal);
+        var extra = scoring.Answers.Answers.Count(a => !known.Contains(MmVetId(a.QuestionId)));
+        if (extra > 0)
+        {
+            result.Notes.Add(string.Create(CultureInfo.InvariantCulture, $"{extra} answer(s) are for questions not in this MM-Vet set and were ignored."));
+        }
+        var gaveUp = items.Where((_, i) => grades[i].GaveUp).Select(i => i.Id).ToList();
+        if (gaveUp.Count > 0)
+        {
+            result.Notes.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{gaveUp.Count} question(s) score 0.0 because the grader gave no usable score (no reply in three tries, garbage up to temperature 2.0, or out-of-range replies for {MmVetLmmsEvalGrader.MaxCalls} calls): {string.Join(", ", gaveUp.Take(10))}"));
+        }
+        return result;
+    }
+
     private static JsonNode? Number(double value) => double.IsFinite(value) ? JsonValue.Create(value) : null;
 
     private static bool CheckVariant(string? variant) => variant switch
     {
-        null => false,
+        null or LmmsEvalVariant => false,
         BardSetVariant => true,
-        _ => throw new ArgumentException($"MM-Vet has no variant '{variant}'; known: {BardSetVariant}.", nameof(variant)),
+        _ => throw new ArgumentException($"MM-Vet has no variant '{variant}'; known: {BardSetVariant}, {LmmsEvalVariant}.", nameof(variant)),
     };
 
     private static Dictionary<string, string> Answers(AnswerFile answers)
