@@ -11,6 +11,10 @@ Runs, on the committed inputs in this folder:
      characters), unmodified: VQA('val.json'), VQA(upload, use_all_ans=False), VQAEval(n=2).evaluate().
      No GitHub repository holding these two files could be identified; the copies used were taken from
      the public-code index this project's sessions use and their lengths checked against it.
+     vizwiz.org is not reachable from the machines this was made on. A second public copy of vqaEval.py
+     (reformatted, taking gts/res dicts, 10,008 characters) was read side by side: the same accuracy rule
+     (human answers raw, the prediction normalised, leave-one-out min(1, matches/3), round(100*x, n)); it
+     writes its contraction table's apostrophes as "`" where this copy has "’", and has no per-type accuracy.
 and writes expected.json: the accuracy dict, evalQA per image, the answers-file lines that are not
 usable, processPunctuation/processDigitArticle on single strings, and the contraction table.
 
