@@ -89,36 +89,124 @@ public static class ChairCaptionReader
         }
     }
 
+    private const int ArrayBufferSize = 1 << 16;
+
+    /// <summary>
+    /// The elements of a JSON array, one at a time, over a bounded refilled buffer (grown only for
+    /// one element larger than it): elements parsed before a syntax error are all handed out.
+    /// </summary>
     private static async IAsyncEnumerable<ChairCaption> ReadArrayAsync(Stream stream, Action<ChairInputIssue> onIssue, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var elements = JsonSerializer.DeserializeAsyncEnumerable<JsonElement>(stream, cancellationToken: cancellationToken);
-        await using var e = elements.GetAsyncEnumerator(cancellationToken);
-        var index = 0;
+        var buffer = new byte[ArrayBufferSize];
+        var length = await FillAsync(stream, buffer, 0, cancellationToken).ConfigureAwait(false);
+        var final = length < buffer.Length;
+        var start = length >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF ? 3 : 0;
+        var state = new JsonReaderState();
+        var progress = new ArrayProgress();
+        var ready = new List<ChairCaption>();
         while (true)
         {
-            bool more;
-            try
+            var consumed = ReadElements(buffer.AsSpan(start, length - start), final, ref state, progress, ready, onIssue);
+            foreach (var caption in ready)
             {
-                more = await e.MoveNextAsync().ConfigureAwait(false);
+                yield return caption;
             }
-            catch (JsonException ex)
+            ready.Clear();
+            if (progress.Fatal is { } fatal)
             {
-                onIssue(new ChairInputIssue($"line {(ex.LineNumber ?? 0) + 1}", $"the JSON array is not valid JSON from here on ({ex.Message}); the captions after this point were not read"));
+                onIssue(fatal);
                 yield break;
             }
-            if (!more)
+            if (final)
             {
                 yield break;
             }
-            index++;
-            var caption = Parse(e.Current, out var problem);
-            if (caption is null)
+            var remaining = length - start - consumed;
+            if (remaining == buffer.Length)
             {
-                onIssue(new ChairInputIssue($"element {index}", problem!));
-                continue;
+                Array.Resize(ref buffer, buffer.Length * 2);
             }
-            yield return caption;
+            else
+            {
+                buffer.AsSpan(start + consumed, remaining).CopyTo(buffer);
+            }
+            start = 0;
+            length = remaining + await FillAsync(stream, buffer, remaining, cancellationToken).ConfigureAwait(false);
+            final = length < buffer.Length;
         }
+    }
+
+    private sealed class ArrayProgress
+    {
+        public bool InArray;
+        public int Index;
+        public ChairInputIssue? Fatal;
+    }
+
+    private static int ReadElements(ReadOnlySpan<byte> data, bool final, ref JsonReaderState state, ArrayProgress progress, List<ChairCaption> ready, Action<ChairInputIssue> onIssue)
+    {
+        var reader = new Utf8JsonReader(data, final, state);
+        try
+        {
+            while (true)
+            {
+                var before = reader;
+                if (!reader.Read())
+                {
+                    break;
+                }
+                if (!progress.InArray)
+                {
+                    progress.InArray = reader.TokenType == JsonTokenType.StartArray;
+                    continue;
+                }
+                if (reader.CurrentDepth == 0)
+                {
+                    continue; // the closing bracket
+                }
+                if (!JsonDocument.TryParseValue(ref reader, out var document))
+                {
+                    reader = before; // the element is completed by the next block
+                    break;
+                }
+                using (document)
+                {
+                    progress.Index++;
+                    var caption = Parse(document.RootElement, out var problem);
+                    if (caption is null)
+                    {
+                        onIssue(new ChairInputIssue($"element {progress.Index}", problem!));
+                    }
+                    else
+                    {
+                        ready.Add(caption);
+                    }
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            progress.Fatal = new ChairInputIssue(
+                $"line {(e.LineNumber ?? 0) + 1}",
+                $"the JSON array is not valid JSON from here on ({e.Message}); the captions after this point were not read");
+        }
+        state = reader.CurrentState;
+        return (int)reader.BytesConsumed;
+    }
+
+    private static async Task<int> FillAsync(Stream stream, byte[] buffer, int offset, CancellationToken cancellationToken)
+    {
+        var total = offset;
+        while (total < buffer.Length)
+        {
+            var n = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                break;
+            }
+            total += n;
+        }
+        return total - offset;
     }
 
     private static ChairCaption? Parse(JsonElement element, out string? problem)
