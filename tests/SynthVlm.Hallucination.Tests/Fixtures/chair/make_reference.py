@@ -40,6 +40,12 @@ What could not be run exactly as the authors did, and what was done instead:
   single-letter initial or a number followed by a period ends a sentence, which never changes an
   object word; the fixture has no such case.
 
+Inputs: annotations/ (the four COCO 2014 files chair.py reads; val and train category lists
+disagree on purpose), captions.json (scored by compute_chair), tokens.json (texts given to
+nltk.word_tokenize, singularize and caption_to_words: 13 written by hand, 120 drawn from 4,000
+generated from COCO object words, plurals, Punkt abbreviations and punctuation; all 8,000 generated
+texts of two such batches matched the C# code when this fixture was made).
+
 The captions are given to chair.py in its own format ({"overall": ..., "imgToEval": {...}} with
 zero metrics) in a temporary folder; imgToEval keys are the caption's index, so several captions
 per image are kept in input order.
