@@ -18,5 +18,6 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     VlmCommands.Vlm(),
     TrainCommands.Train(),
     EvalCommands.Eval(),
+    HallucinationCommands.Hallucination(),
 };
 return await root.Parse(args).InvokeAsync();
