@@ -111,9 +111,7 @@ public sealed class DpoObjectiveTests(ITestOutputHelper log)
             Check("gradient norm", tensorName, Math.Sqrt(values.Sum(v => v * v)), norm, norm);
             if (summary.TryGetProperty("float32_base64", out var data))
             {
-                var bytes = Convert.FromBase64String(data.GetString()!);
-                var reference32 = new float[bytes.Length / 4];
-                Buffer.BlockCopy(bytes, 0, reference32, 0, bytes.Length);
+                var reference32 = Floats(data);
                 reference32.Should().HaveCount(values.Length, tensorName);
                 var difference = Math.Sqrt(values.Select((v, i) => (v - reference32[i]) * (v - reference32[i])).Sum());
                 Check("gradient tensor", tensorName, difference, 0, norm);
@@ -166,32 +164,112 @@ public sealed class DpoObjectiveTests(ITestOutputHelper log)
     }
 
     [Fact]
-    public void A_few_DPO_steps_with_MasterWeightAdamW_raise_the_margin_on_the_same_pairs()
+    public void Three_DPO_steps_with_MasterWeightAdamW_equal_PyTorchs_losses_norms_metrics_and_trained_LoRA()
     {
+        var training = Reference.GetProperty("training");
         using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
         using var lora = LoadAdapter(model);
         foreach (var (_, parameter) in model.named_parameters())
         {
             parameter.requires_grad = false;
         }
-        using var pixels = PairPixels();
+        using var pixels = LlavaParityTests.Pixels();
         var pairs = Pairs();
-        var objective = new DpoObjective(model, new DpoOptions(0.1), lora);
-        var reference = objective.ReferenceLogps(pairs, pixels);
+        var imageOf = Reference.GetProperty("pairs").EnumerateArray()
+            .Select(p => p.GetProperty("image").ValueKind == JsonValueKind.Null ? (int?)null : p.GetProperty("image").GetInt32()).ToList();
+        var objective = new DpoObjective(model, Options(training), lora);
         using var optimizer = new MasterWeightAdamW([new ParameterGroup("lora", [.. lora.Parameters()])]);
-        var margins = new List<double>();
-        for (var step = 0; step < 4; step++)
+        var micro = training.GetProperty("micro_batches").EnumerateArray().Select(m => m.EnumerateArray().Select(e => e.GetInt32()).ToList()).ToList();
+
+        var steps = training.GetProperty("steps").EnumerateArray().ToList();
+        var results = new List<DpoStepResult>();
+        foreach (var _ in steps)
         {
             using var scope = NewDisposeScope();
-            using var output = objective.Compute(pairs, pixels, reference);
-            output.Loss.backward();
-            optimizer.ClipGradientNorm(1.0);
-            optimizer.Step(1e-3);
-            optimizer.ZeroGrad();
-            margins.Add(output.Metrics.RewardsMargins);
+            var batches = micro.Select(m =>
+            {
+                var images = m.Where(i => imageOf[i] is not null).Select(i => pixels[imageOf[i]!.Value]).ToList();
+                return new DpoMicroBatch([.. m.Select(i => pairs[i])], images.Count > 0 ? stack(images) : null);
+            }).ToList();
+            results.Add(DpoTraining.Step(objective, optimizer, batches, training.GetProperty("lr").GetDouble(), training.GetProperty("max_grad_norm").GetDouble()));
         }
-        log.WriteLine($"rewards/margins per step: {string.Join(", ", margins.Select(m => m.ToString("F4", System.Globalization.CultureInfo.InvariantCulture)))}");
-        margins[^1].Should().BeGreaterThan(margins[0], "descending the DPO loss widens the chosen-over-rejected margin");
+
+        var worst = 0.0;
+        void Near(double actual, double expected, string what)
+        {
+            var error = Math.Abs(actual - expected) / Math.Max(1, Math.Abs(expected));
+            worst = Math.Max(worst, error);
+            error.Should().BeLessThanOrEqualTo(Tolerance, $"{what}: {actual} vs PyTorch's {expected}");
+        }
+        for (var s = 0; s < steps.Count; s++)
+        {
+            results[s].SkippedUpdate.Should().BeFalse();
+            results[s].Scores.Should().HaveCount(pairs.Count);
+            Near(results[s].Metrics.Loss, steps[s].GetProperty("loss").GetDouble(), $"step {s + 1} loss");
+            Near(results[s].GradientNorm, steps[s].GetProperty("grad_norm").GetDouble(), $"step {s + 1} gradient norm");
+            var metrics = results[s].Metrics.ToDictionary();
+            foreach (var metric in steps[s].GetProperty("metrics").EnumerateObject())
+            {
+                Near(metrics[metric.Name], metric.Value.GetDouble(), $"step {s + 1} {metric.Name}");
+            }
+        }
+        results[^1].Metrics.RewardsMargins.Should().BeGreaterThan(results[0].Metrics.RewardsMargins, "descending the DPO loss widens the chosen-over-rejected margin");
+        var trained = training.GetProperty("trained");
+        var whole = 0;
+        foreach (var (path, adapter) in lora.Adapters)
+        {
+            foreach (var (name, tensor) in new[] { (PeftPrefix + path + ".lora_A.weight", (Tensor)adapter.A), (PeftPrefix + path + ".lora_B.weight", adapter.B) })
+            {
+                using var flat = tensor.detach().flatten().to_type(ScalarType.Float64);
+                var values = flat.data<double>().ToArray();
+                var expected = trained.GetProperty(name);
+                var norm = expected.GetProperty("norm").GetDouble();
+                Near(Math.Sqrt(values.Sum(v => v * v)), norm, name + " norm");
+                if (expected.TryGetProperty("float32_base64", out var data))
+                {
+                    var reference32 = Floats(data);
+                    var difference = Math.Sqrt(values.Select((v, i) => (v - reference32[i]) * (v - reference32[i])).Sum());
+                    (difference / Math.Max(1, norm)).Should().BeLessThanOrEqualTo(Tolerance, name);
+                    worst = Math.Max(worst, difference / Math.Max(1, norm));
+                    whole++;
+                }
+            }
+        }
+        whole.Should().Be(7, "the script stores seven whole LoRA tensors");
+        log.WriteLine($"losses {string.Join(", ", results.Select(r => r.Metrics.Loss.ToString("F6", System.Globalization.CultureInfo.InvariantCulture)))}; worst difference {worst:E2} of scale");
+    }
+
+    [Fact]
+    public void A_pair_from_text_has_the_scripts_ids_and_an_empty_caption_stays_empty_for_the_check_to_name()
+    {
+        var encoder = new Prompts.LlavaPromptEncoder(Tokenizers.SentencePieceLlamaTokenizer.FromFolder(LlavaParityTests.TinyModel));
+        var script = Pairs()[0];
+
+        var pair = DpoPair.FromText(encoder, "pair-image-0", "Describe the image.", "A red bird on a snowy mountain.", "Two cats sit on a blue boat near a lake at dawn.");
+
+        pair.PromptIds.Should().Equal(script.PromptIds);
+        pair.ChosenIds.Should().Equal(script.ChosenIds);
+        pair.RejectedIds.Should().Equal(script.RejectedIds);
+        DpoPair.FromText(encoder, "empty", "Describe the image.", "A bird.", "").RejectedIds.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_step_with_a_bad_pair_throws_and_leaves_no_gradient_behind()
+    {
+        using var model = LlavaModelLoader.Load(LlavaParityTests.TinyModel);
+        using var lora = LoadAdapter(model);
+        using var pixels = PairPixels();
+        var pairs = Pairs();
+        var objective = new DpoObjective(model, new DpoOptions(), lora);
+        using var optimizer = new MasterWeightAdamW([new ParameterGroup("lora", [.. lora.Parameters()])]);
+        var good = new DpoMicroBatch(pairs, pixels);
+        var bad = new DpoMicroBatch([pairs[1] with { Id = "empty-chosen", ChosenIds = [] }], null);
+
+        var act = () => DpoTraining.Step(objective, optimizer, [good, bad], 1e-3, 1.0);
+
+        act.Should().Throw<DpoPairException>().Where(e => e.PairId == "empty-chosen");
+        lora.Parameters().Count(p => p.grad is not null).Should().Be(0, "the good micro-batch's gradients are dropped with the step");
+        optimizer.Steps.Should().Be(0);
     }
 
     [Fact]
@@ -298,6 +376,14 @@ public sealed class DpoObjectiveTests(ITestOutputHelper log)
             parameter.requires_grad = name.StartsWith(ProjectorPrefix, StringComparison.Ordinal);
         }
         return LlavaLora.Load(model, Path.Combine(Scripts.Fixtures, Reference.GetProperty("adapter").GetString()!));
+    }
+
+    private static float[] Floats(JsonElement base64)
+    {
+        var bytes = Convert.FromBase64String(base64.GetString()!);
+        var values = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+        return values;
     }
 
     private static void Close(double actual, double expected, string what) =>

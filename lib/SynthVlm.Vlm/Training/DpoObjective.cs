@@ -49,6 +49,9 @@ public sealed class DpoOutput : IDisposable
 /// without gradient through a separate reference model or, for a LoRA policy, the same model with its
 /// adapters disabled (PEFT's <c>disable_adapter</c>, TRL's default for a PEFT model).</item>
 /// </list>
+/// Disabling the adapters restores only the LoRA'd layers: a projector trained alongside keeps its current
+/// weights in the reference (PEFT would use its original copy for <c>modules_to_save</c>); precompute the
+/// reference log-probs before training when the projector is trained too.
 /// TRL ≥ 1.0 (the rewritten trainer) differs: its sigmoid loss dropped label smoothing and its IPO divides
 /// only inside the loss (rewards stay on summed log-probs); this class follows v0.28.0 on both.
 /// </summary>

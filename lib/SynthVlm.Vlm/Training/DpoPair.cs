@@ -1,4 +1,5 @@
 using SynthVlm.Vlm.Model;
+using SynthVlm.Vlm.Prompts;
 
 namespace SynthVlm.Vlm.Training;
 
@@ -14,6 +15,25 @@ namespace SynthVlm.Vlm.Training;
 /// <param name="RejectedIds">The other response.</param>
 public sealed record DpoPair(string Id, int[] PromptIds, int[] ChosenIds, int[] RejectedIds)
 {
+    /// <summary>
+    /// A pair from text, tokenized as TRL does for a chat model: the prompt is LLaVA's generation prompt for one
+    /// image (<see cref="LlavaPromptEncoder.EncodeGenerationPrompt(string, int)"/>: vicuna_v1, the image first),
+    /// each response is tokenized without special tokens and ended with the end-of-sequence id.
+    /// </summary>
+    /// <exception cref="ArgumentException">The prompt contains "&lt;image&gt;" itself.</exception>
+    public static DpoPair FromText(LlavaPromptEncoder encoder, string id, string userPrompt, string chosen, string rejected, int imageTokenIndex = LlavaTokens.ImageTokenIndex)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(chosen);
+        ArgumentNullException.ThrowIfNull(rejected);
+        var tokenizer = encoder.Tokenizer;
+        return new DpoPair(
+            id,
+            encoder.EncodeGenerationPrompt(userPrompt, imageTokenIndex),
+            chosen.Length == 0 ? [] : [.. tokenizer.Encode(chosen, addSpecialTokens: false), tokenizer.EosId],
+            rejected.Length == 0 ? [] : [.. tokenizer.Encode(rejected, addSpecialTokens: false), tokenizer.EosId]);
+    }
+
     /// <summary>Whether the prompt holds an image marker (the pair then needs one image).</summary>
     public bool HasImage(LlavaConfig config) => PromptIds.Any(id => config.IsImageToken(id));
 

@@ -25,7 +25,8 @@ The reference model is the LoRA policy with its adapters disabled (TRL's null_re
 PEFT model), or precomputed log-probs given with the pairs. The model, weights and batching are
 make_llava_reference.py's (imported). The LoRA adapter (r 4, alpha 8, no dropout) has A drawn as
 PEFT does and B drawn nonzero, so the policy differs from the reference; it is written as a PEFT
-folder, Fixtures/tiny-llava-lora-dpo/, which the C# test loads. The trained tensors are every
+folder, Fixtures/tiny-llava-lora-dpo/, which the C# test loads. A last part, "training", runs three
+optimizer steps of DPO on the LoRA tensors (see train()). The trained tensors are every
 LoRA A/B and the projector (LLaVA's LoRA stage); their gradients are written whole for the tensors in FULL
 and as norms for all.
 
@@ -54,6 +55,8 @@ CASES = [
     {"name": "ipo", "loss_type": "ipo", "beta": 0.1, "label_smoothing": 0.0},
     {"name": "robust", "loss_type": "robust", "beta": 0.1, "label_smoothing": 0.2},
 ]
+TRAIN_CASE = {"name": "train", "loss_type": "sigmoid", "beta": 0.1, "label_smoothing": 0.0}
+TRAIN_STEPS, TRAIN_MICRO, TRAIN_LR, TRAIN_MAX_NORM = 3, [[0, 1], [2]], 1e-3, 1.0
 # Precomputed reference log-probs: the computed ones shifted by these, so rewards change sign.
 PRECOMPUTED_SHIFT = [(-8.0, 0.5), (-2.0, 0.5), (0.25, 0.125)]
 
@@ -166,6 +169,46 @@ def dpo(case, policy, reference, counts, shift_logits, loss_mask, n):
     return losses.mean(), metrics, per_pair
 
 
+def train(weights, lora, data, pixels):
+    """TRAIN_STEPS DPO steps (sigmoid) on the LoRA tensors only, the projector frozen: micro-batches
+    TRAIN_MICRO of the pairs, each loss divided by their count (gradient accumulation), clip_grad_norm_,
+    AdamW (betas 0.9/0.999, eps 1e-8, no weight decay) at a constant rate, zero_grad. The reference is
+    the base model (adapters disabled), computed per micro-batch without gradient."""
+    case = TRAIN_CASE
+    scaling = ALPHA / RANK
+    params = {}
+    for path, (a, b) in lora.items():
+        params[lt.PEFT_PREFIX + path + ".lora_A.weight"] = a.clone().requires_grad_(True)
+        params[lt.PEFT_PREFIX + path + ".lora_B.weight"] = b.clone().requires_grad_(True)
+    ordered = [params[k] for k in sorted(params)]
+    optimizer = torch.optim.AdamW(ordered, lr=TRAIN_LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    steps = []
+    for _ in range(TRAIN_STEPS):
+        step_loss, step_metrics = 0.0, []
+        for micro in TRAIN_MICRO:
+            subset = [data[i] for i in micro]
+            E = dict(weights)
+            for path in lora:
+                a = params[lt.PEFT_PREFIX + path + ".lora_A.weight"]
+                b = params[lt.PEFT_PREFIX + path + ".lora_B.weight"]
+                E[path + ".weight"] = weights[path + ".weight"] + scaling * (b @ a)
+            with torch.no_grad():
+                reference, counts, _, _ = forward_logps(weights, subset, pixels)
+            policy, counts, shift_logits, loss_mask = forward_logps(E, subset, pixels)
+            loss, metrics, _ = dpo(case, policy, reference, counts, shift_logits, loss_mask, len(subset))
+            (loss / len(TRAIN_MICRO)).backward()
+            step_loss += loss.item() / len(TRAIN_MICRO)
+            step_metrics.append(metrics)
+        norm = float(torch.nn.utils.clip_grad_norm_(ordered, TRAIN_MAX_NORM))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        mean = {k: sum(m[k] for m in step_metrics) / len(step_metrics) for k in step_metrics[0]}
+        steps.append({"loss": step_loss, "grad_norm": norm, "metrics": mean})
+        print("train step loss", round(step_loss, 6), "|g|", round(norm, 5), "margin", round(mean["rewards/margins"], 5))
+    return dict(case, steps=steps, micro_batches=TRAIN_MICRO, lr=TRAIN_LR, max_grad_norm=TRAIN_MAX_NORM,
+                trained={k: summary(k, v) for k, v in sorted(params.items())})
+
+
 def main():
     torch.set_num_threads(1)
     sp = spm.SentencePieceProcessor(model_file=ref.TOKENIZER)
@@ -222,12 +265,15 @@ def main():
             print(case["name"], "precomputed" if precomputed else "computed", "loss", round(loss.item(), 6),
                   "acc", metrics["rewards/accuracies"], "margin", round(metrics["rewards/margins"], 5), "|g|", round(total, 5))
 
+    out_training = train(weights, lora, data, pixels)
+
     out = {
         "about": "make_dpo_reference.py: DPO objective (TRL v0.28.0 definitions) on the tiny LLaVA with LoRA, PyTorch " + torch.__version__,
         "adapter": ADAPTER, "rank": RANK, "alpha": ALPHA,
         "pairs": data, "completion_tokens": {"chosen": counts[:n].tolist(), "rejected": counts[n:].tolist()},
         "reference_logps": {"chosen": ref_sums[:n].tolist(), "rejected": ref_sums[n:].tolist()},
         "cases": out_cases,
+        "training": out_training,
     }
     with open(os.path.join(HERE, "dpo_reference.json"), "w") as f:
         json.dump(out, f)
