@@ -113,6 +113,17 @@ public sealed class LlavaLoraSet : IDisposable
         }
     }
 
+    /// <summary>
+    /// Detaches the adapters from their layers until the returned scope is disposed (PEFT's
+    /// <c>disable_adapter()</c>): the model computes its base weights, e.g. DPO's reference model.
+    /// </summary>
+    public IDisposable Disable()
+    {
+        var detached = entries.Values.Where(e => ReferenceEquals(e.Layer.Adapter, e.Adapter)).ToList();
+        detached.ForEach(e => e.Layer.Adapter = null);
+        return new AdapterRestore(this, detached);
+    }
+
     /// <summary>The trainable tensors (A and B of every adapter), in path order.</summary>
     public IEnumerable<Parameter> Parameters() =>
         entries.OrderBy(e => e.Key, StringComparer.Ordinal).SelectMany(e => new[] { e.Value.Adapter.A, e.Value.Adapter.B });
@@ -132,6 +143,22 @@ public sealed class LlavaLoraSet : IDisposable
             adapter.Dispose();
         }
         entries.Clear();
+    }
+
+    // Re-attaches what Disable detached, unless the set was disposed meanwhile (its adapters freed).
+    private sealed class AdapterRestore(LlavaLoraSet set, List<(LinearLayer Layer, LoraAdapter Adapter)> detached) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var (layer, adapter) in detached)
+            {
+                if (layer.Adapter is null && set.entries.Values.Any(e => ReferenceEquals(e.Adapter, adapter)))
+                {
+                    layer.Adapter = adapter;
+                }
+            }
+            detached.Clear();
+        }
     }
 }
 
