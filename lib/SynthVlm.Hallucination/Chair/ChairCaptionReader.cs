@@ -8,6 +8,12 @@ namespace SynthVlm.Hallucination.Chair;
 /// <param name="Caption">The caption.</param>
 public sealed record ChairCaption(long ImageId, string Caption);
 
+/// <summary>A caption to judge: its image's id as written (number or string), its text, and the image file if the entry names one.</summary>
+/// <param name="ImageId">The image id as the file writes it.</param>
+/// <param name="Caption">The caption.</param>
+/// <param name="Image">The entry's <c>image</c> field (a path), or null.</param>
+public sealed record JudgeCaption(string ImageId, string Caption, string? Image);
+
 /// <summary>An entry of the captions file that was not scored, and why.</summary>
 /// <param name="Where">"line N" (JSONL, or where a JSON array stopped parsing) or "element N" (JSON array).</param>
 /// <param name="Problem">What was expected and what was found.</param>
@@ -23,13 +29,27 @@ public sealed record ChairInputIssue(string Where, string Problem);
 public static class ChairCaptionReader
 {
     /// <summary>The captions of <paramref name="path"/>; problems go to <paramref name="onIssue"/>.</summary>
-    public static async IAsyncEnumerable<ChairCaption> ReadAsync(string path, Action<ChairInputIssue> onIssue, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public static IAsyncEnumerable<ChairCaption> ReadAsync(string path, Action<ChairInputIssue> onIssue, CancellationToken cancellationToken = default) =>
+        ReadAsync<ChairCaption>(path, Parse, onIssue, cancellationToken);
+
+    /// <summary>
+    /// The captions of <paramref name="path"/> for judging: <c>image_id</c> a number or a string, and the image file
+    /// from an optional <c>image</c> field (a path); problems go to <paramref name="onIssue"/>.
+    /// </summary>
+    public static IAsyncEnumerable<JudgeCaption> ReadForJudgeAsync(string path, Action<ChairInputIssue> onIssue, CancellationToken cancellationToken = default) =>
+        ReadAsync<JudgeCaption>(path, ParseForJudge, onIssue, cancellationToken);
+
+    private delegate T? EntryParser<T>(JsonElement element, out string? problem)
+        where T : class;
+
+    private static async IAsyncEnumerable<T> ReadAsync<T>(string path, EntryParser<T> parse, Action<ChairInputIssue> onIssue, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        where T : class
     {
         ArgumentNullException.ThrowIfNull(onIssue);
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
         if (await StartsWithArrayAsync(stream, cancellationToken).ConfigureAwait(false))
         {
-            await foreach (var caption in ReadArrayAsync(stream, onIssue, cancellationToken).ConfigureAwait(false))
+            await foreach (var caption in ReadArrayAsync(stream, parse, onIssue, cancellationToken).ConfigureAwait(false))
             {
                 yield return caption;
             }
@@ -44,11 +64,11 @@ public static class ChairCaptionReader
             {
                 continue;
             }
-            ChairCaption? caption = null;
+            T? caption = null;
             try
             {
                 using var document = JsonDocument.Parse(line);
-                caption = Parse(document.RootElement, out var problem);
+                caption = parse(document.RootElement, out var problem);
                 if (caption is null)
                 {
                     onIssue(new ChairInputIssue($"line {lineNumber}", problem!));
@@ -95,7 +115,8 @@ public static class ChairCaptionReader
     /// The elements of a JSON array, one at a time, over a bounded refilled buffer (grown only for
     /// one element larger than it): elements parsed before a syntax error are all handed out.
     /// </summary>
-    private static async IAsyncEnumerable<ChairCaption> ReadArrayAsync(Stream stream, Action<ChairInputIssue> onIssue, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<T> ReadArrayAsync<T>(Stream stream, EntryParser<T> parse, Action<ChairInputIssue> onIssue, [EnumeratorCancellation] CancellationToken cancellationToken)
+        where T : class
     {
         var buffer = new byte[ArrayBufferSize];
         var length = await FillAsync(stream, buffer, 0, cancellationToken).ConfigureAwait(false);
@@ -103,10 +124,10 @@ public static class ChairCaptionReader
         var start = length >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF ? 3 : 0;
         var state = new JsonReaderState();
         var progress = new ArrayProgress();
-        var ready = new List<ChairCaption>();
+        var ready = new List<T>();
         while (true)
         {
-            var consumed = ReadElements(buffer.AsSpan(start, length - start), final, ref state, progress, ready, onIssue);
+            var consumed = ReadElements(buffer.AsSpan(start, length - start), final, ref state, progress, parse, ready, onIssue);
             foreach (var caption in ready)
             {
                 yield return caption;
@@ -143,7 +164,8 @@ public static class ChairCaptionReader
         public ChairInputIssue? Fatal;
     }
 
-    private static int ReadElements(ReadOnlySpan<byte> data, bool final, ref JsonReaderState state, ArrayProgress progress, List<ChairCaption> ready, Action<ChairInputIssue> onIssue)
+    private static int ReadElements<T>(ReadOnlySpan<byte> data, bool final, ref JsonReaderState state, ArrayProgress progress, EntryParser<T> parse, List<T> ready, Action<ChairInputIssue> onIssue)
+        where T : class
     {
         var reader = new Utf8JsonReader(data, final, state);
         try
@@ -172,7 +194,7 @@ public static class ChairCaptionReader
                 using (document)
                 {
                     progress.Index++;
-                    var caption = Parse(document.RootElement, out var problem);
+                    var caption = parse(document.RootElement, out var problem);
                     if (caption is null)
                     {
                         onIssue(new ChairInputIssue($"element {progress.Index}", problem!));
@@ -232,5 +254,41 @@ public static class ChairCaptionReader
             return null;
         }
         return new ChairCaption(imageId, text.GetString()!);
+    }
+
+    private static JudgeCaption? ParseForJudge(JsonElement element, out string? problem)
+    {
+        problem = null;
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            problem = $"expected an object {{\"image_id\", \"caption\"}}, found {element.ValueKind}";
+            return null;
+        }
+        if (!element.TryGetProperty("image_id", out var id) || id.ValueKind is not (JsonValueKind.Number or JsonValueKind.String) || (id.ValueKind == JsonValueKind.String && string.IsNullOrWhiteSpace(id.GetString())))
+        {
+            problem = id.ValueKind == JsonValueKind.Undefined
+                ? "expected an image_id (a number or a string), found none"
+                : $"expected an image_id (a number or a non-empty string), found {id.GetRawText()}";
+            return null;
+        }
+        var imageId = id.ValueKind == JsonValueKind.String ? id.GetString()! : id.GetRawText();
+        if (!element.TryGetProperty("caption", out var text) || text.ValueKind != JsonValueKind.String)
+        {
+            problem = text.ValueKind == JsonValueKind.Undefined
+                ? $"image {imageId}: expected a string caption, found none"
+                : $"image {imageId}: expected a string caption, found {text.ValueKind}";
+            return null;
+        }
+        string? image = null;
+        if (element.TryGetProperty("image", out var path))
+        {
+            if (path.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(path.GetString()))
+            {
+                problem = $"image {imageId}: expected \"image\" to be a file path, found {path.GetRawText()}";
+                return null;
+            }
+            image = path.GetString();
+        }
+        return new JudgeCaption(imageId, text.GetString()!, image);
     }
 }
