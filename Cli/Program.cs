@@ -18,5 +18,6 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     VlmCommands.Vlm(),
     TrainCommands.Train(),
     EvalCommands.Eval(),
+    RecaptionCommands.Recaption(),
 };
 return await root.Parse(args).InvokeAsync();
