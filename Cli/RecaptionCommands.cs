@@ -30,6 +30,7 @@ internal static class RecaptionCommands
         var endpointModel = new Option<string?>("--endpoint-model") { Description = "The model the endpoint serves (required with --endpoint)." };
         var model = new Option<string?>("--model") { Description = "Or a LLaVA checkpoint folder (TrainingService's model/ output) run in-process." };
         var prompt = new Option<string>("--prompt") { Description = "Prompt preset: brief, detailed or knowledge-rich.", DefaultValueFactory = _ => "detailed" };
+        var promptText = new Option<string?>("--prompt-text") { Description = "A prompt of your own wording instead of a preset (recorded as custom@1 with its text)." };
         var maxWords = new Option<int?>("--max-words") { Description = "A word limit stated in the prompt." };
         var maxTokens = new Option<int>("--max-tokens") { Description = "The most tokens per caption (256).", DefaultValueFactory = _ => 256 };
         var trim = new Option<bool>("--trim") { Description = "Trim captions back to their last complete sentence (within --max-words)." };
@@ -44,7 +45,7 @@ internal static class RecaptionCommands
         var device = VlmCommands.DeviceOption();
         var command = new Command("recaption", "Caption images with a VLM into a caption pool (JSONL: id, image, caption, original_caption, captioner, prompt, sampling); resumes, records rejects, prints one JSON summary.")
         {
-            images, kind, output, endpoint, endpointModel, model, prompt, maxWords, maxTokens, trim, temperature, seed, concurrency, shardSize, retries, timeout, batch, dtype, device,
+            images, kind, output, endpoint, endpointModel, model, prompt, promptText, maxWords, maxTokens, trim, temperature, seed, concurrency, shardSize, retries, timeout, batch, dtype, device,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -65,7 +66,7 @@ internal static class RecaptionCommands
                     FilePrefix = prefix,
                     ShardSize = parse.GetValue(shardSize) ?? defaultShard,
                     Concurrency = parse.GetValue(concurrency),
-                    Prompt = CaptionPrompt.Preset(parse.GetRequiredValue(prompt)),
+                    Prompt = parse.GetValue(promptText) is { } text ? CaptionPrompt.Custom(text) : CaptionPrompt.Preset(parse.GetRequiredValue(prompt)),
                     Length = new LengthControl(parse.GetValue(maxTokens), parse.GetValue(maxWords), parse.GetValue(trim)),
                     Temperature = parse.GetValue(temperature),
                     Seed = parse.GetValue(seed),
@@ -111,7 +112,8 @@ internal static class RecaptionCommands
     /// <summary>Runs the job with a progress line on stderr, then prints the summary as one JSON line.</summary>
     private static async Task<int> RunAsync(IChatModel captioner, RecaptionJobOptions options, IImageSource source, CancellationToken cancellationToken)
     {
-        var progress = new Progress<RecaptionProgress>(p => Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
+        // Reported under the job's write lock, in order: printed at once (Progress<T> would post and reorder lines).
+        var progress = new LineProgress(p => Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
             $"\rrecaption: {p.Captioned} captioned, {p.Rejected} rejected, {p.Resumed} already done   ")));
         var summary = await new RecaptionJob(captioner, options).RunAsync(source, progress, cancellationToken).ConfigureAwait(false);
         Console.Error.WriteLine();
@@ -137,4 +139,9 @@ internal static class RecaptionCommands
         "pool" or "caption-pool" => ImageSourceKind.CaptionPool,
         _ => throw new ArgumentException($"--source must be auto, folder, imagefolder, webdataset or pool; found '{text}'."),
     };
+
+    private sealed class LineProgress(Action<RecaptionProgress> print) : IProgress<RecaptionProgress>
+    {
+        public void Report(RecaptionProgress value) => print(value);
+    }
 }

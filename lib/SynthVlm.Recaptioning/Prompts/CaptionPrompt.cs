@@ -43,6 +43,14 @@ public sealed record CaptionPrompt(string Name, int Version, string Text)
             ?? throw new ArgumentException($"unknown prompt preset '{name}'; expected one of {string.Join(", ", Presets.Select(p => p.Name))}.", nameof(name));
     }
 
+    /// <summary>A prompt of the caller's own wording, recorded as <c>custom</c> version 1 with its full text.</summary>
+    /// <exception cref="ArgumentException">The text is empty.</exception>
+    public static CaptionPrompt Custom(string text)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(text);
+        return new("custom", 1, text.Trim());
+    }
+
     /// <summary>The text sent: <see cref="Text"/>, plus "Use at most N words." when a word limit is set.</summary>
     public string Render(int? maxWords) =>
         maxWords is { } words ? string.Create(CultureInfo.InvariantCulture, $"{Text} Use at most {words} words.") : Text;

@@ -20,6 +20,14 @@ public sealed class PromptTests
     }
 
     [Fact]
+    public void A_custom_prompt_is_recorded_as_custom_with_its_text()
+    {
+        CaptionPrompt.Custom("  Describe the image. ").Should().Be(new CaptionPrompt("custom", 1, "Describe the image."));
+        var act = () => CaptionPrompt.Custom(" ");
+        act.Should().Throw<ArgumentException>();
+    }
+
+    [Fact]
     public void A_word_limit_is_stated_in_the_prompt() =>
         CaptionPrompt.Brief.Render(30).Should().Be(CaptionPrompt.Brief.Text + " Use at most 30 words.");
 
