@@ -36,7 +36,7 @@ internal static class RecaptionCommands
         var trim = new Option<bool>("--trim") { Description = "Trim captions back to their last complete sentence (within --max-words)." };
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (0: greedy).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int?>("--seed") { Description = "Sampling seed sent with every request." };
-        var concurrency = new Option<int>("--concurrency") { Description = "Captions in flight (8).", DefaultValueFactory = _ => 8 };
+        var concurrency = new Option<int?>("--concurrency") { Description = "Captions in flight (default: 8 for an endpoint, twice --batch in-process)." };
         var shardSize = new Option<int?>("--shard-size") { Description = "Captions per shard (default: one file for --out *.jsonl, 10,000 for a folder)." };
         var retries = new Option<int>("--retries") { Description = "Endpoint: retries after a failed attempt (5).", DefaultValueFactory = _ => 5 };
         var timeout = new Option<double>("--timeout") { Description = "Endpoint: seconds per attempt (120).", DefaultValueFactory = _ => 120 };
@@ -65,7 +65,7 @@ internal static class RecaptionCommands
                     OutputDirectory = folder,
                     FilePrefix = prefix,
                     ShardSize = parse.GetValue(shardSize) ?? defaultShard,
-                    Concurrency = parse.GetValue(concurrency),
+                    Concurrency = parse.GetValue(concurrency) ?? (url is null ? 2 * parse.GetValue(batch) : 8),
                     Prompt = parse.GetValue(promptText) is { } text ? CaptionPrompt.Custom(text) : CaptionPrompt.Preset(parse.GetRequiredValue(prompt)),
                     Length = new LengthControl(parse.GetValue(maxTokens), parse.GetValue(maxWords), parse.GetValue(trim)),
                     Temperature = parse.GetValue(temperature),
