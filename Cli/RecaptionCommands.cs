@@ -38,6 +38,7 @@ internal static class RecaptionCommands
         var seed = new Option<int?>("--seed") { Description = "Sampling seed sent with every request." };
         var concurrency = new Option<int?>("--concurrency") { Description = "Captions in flight (default: 8 for an endpoint, twice --batch in-process)." };
         var shardSize = new Option<int?>("--shard-size") { Description = "Captions per shard (default: one file for --out *.jsonl, 10,000 for a folder)." };
+        var extract = new Option<string?>("--extract-images") { Description = "WebDataset input: keep the images as files in this folder so the pool's image field names them (curation's image-text filters need them)." };
         var retries = new Option<int>("--retries") { Description = "Endpoint: retries after a failed attempt (5).", DefaultValueFactory = _ => 5 };
         var timeout = new Option<double>("--timeout") { Description = "Endpoint: seconds per attempt (120).", DefaultValueFactory = _ => 120 };
         var batch = new Option<int>("--batch") { Description = "In-process model: captions generated together (8).", DefaultValueFactory = _ => 8 };
@@ -45,7 +46,7 @@ internal static class RecaptionCommands
         var device = VlmCommands.DeviceOption();
         var command = new Command("recaption", "Caption images with a VLM into a caption pool (JSONL: id, image, caption, original_caption, captioner, prompt, sampling); resumes, records rejects, prints one JSON summary.")
         {
-            images, kind, output, endpoint, endpointModel, model, prompt, promptText, maxWords, maxTokens, trim, temperature, seed, concurrency, shardSize, retries, timeout, batch, dtype, device,
+            images, kind, output, endpoint, endpointModel, model, prompt, promptText, maxWords, maxTokens, trim, temperature, seed, concurrency, shardSize, extract, retries, timeout, batch, dtype, device,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -70,6 +71,7 @@ internal static class RecaptionCommands
                     Length = new LengthControl(parse.GetValue(maxTokens), parse.GetValue(maxWords), parse.GetValue(trim)),
                     Temperature = parse.GetValue(temperature),
                     Seed = parse.GetValue(seed),
+                    ExtractImagesDirectory = parse.GetValue(extract),
                 };
                 options.Validate();
                 var source = ImageSources.Open(parse.GetRequiredValue(images), sourceKind, options.MaxImageBytes);

@@ -19,8 +19,8 @@ namespace SynthVlm.Recaptioning;
 /// endpoint client, or the in-process LLaVA) into a caption pool that <c>CaptionPoolReader</c> reads as it is.
 /// </summary>
 /// <remarks>
-/// <para>Each pool line is one JSON object: <c>id</c>, <c>image</c> (the file captioned; null for an image read from
-/// a WebDataset shard), <c>caption</c>, <c>original_caption</c>, <c>captioner</c>, <c>prompt</c>
+/// <para>Each pool line is one JSON object: <c>id</c>, <c>image</c> (the file captioned; for an image read from a
+/// WebDataset shard the extracted file, or null unless <see cref="RecaptionJobOptions.ExtractImagesDirectory"/> is set), <c>caption</c>, <c>original_caption</c>, <c>captioner</c>, <c>prompt</c>
 /// (<c>name</c>, <c>version</c>, <c>text</c> as sent), <c>sampling</c> (<c>temperature</c>, <c>seed</c>,
 /// <c>max_tokens</c>, <c>max_words</c>, <c>trim_to_sentence</c>), <c>trimmed</c> and <c>source</c>. Items that
 /// yield no caption go to the rejects log with <c>id</c>, <c>kind</c> (<see cref="RejectKinds"/>), <c>reason</c>,
@@ -225,7 +225,14 @@ public sealed class RecaptionJob
                 }
             }
             var path = item.ImagePath;
-            if (path is null)
+            if (path is null && _options.ExtractImagesDirectory is { } extractTo)
+            {
+                path = Path.Combine(Path.GetFullPath(extractTo), item.Id + ExtensionOf(item.ImageBytes!));
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await File.WriteAllBytesAsync(path, item.ImageBytes!, cancellationToken).ConfigureAwait(false);
+                item = item with { ImagePath = path };
+            }
+            else if (path is null)
             {
                 spooled = Path.Combine(files.Spool, $"{work.Index}.img");
                 await File.WriteAllBytesAsync(spooled, item.ImageBytes!, cancellationToken).ConfigureAwait(false);
@@ -256,6 +263,14 @@ public sealed class RecaptionJob
             }
         }
     }
+
+    private static string ExtensionOf(byte[] bytes) => ImageCodec.DetectFormat(bytes) switch
+    {
+        ImageFormat.Png => ".png",
+        ImageFormat.Jpeg => ".jpg",
+        ImageFormat.WebP => ".webp",
+        _ => ".img",
+    };
 
     private Outcome? Check(RecaptionItem item, byte[] bytes)
     {

@@ -55,6 +55,13 @@ public sealed record RecaptionJobOptions
     public bool ValidateImages { get; init; } = true;
 
     /// <summary>
+    /// Where images read from containers (WebDataset shards) are kept as files, <c>{folder}/{id}.{png|jpg|webp}</c>,
+    /// so the pool's <c>image</c> names a file that curation's image-text filters can open; null (the default) spools
+    /// them only while they are captioned and writes <c>image</c> as null.
+    /// </summary>
+    public string? ExtractImagesDirectory { get; init; }
+
+    /// <summary>
     /// The most distinct ids the job keeps track of (for duplicates and for resuming; 8-byte fingerprints, about 40
     /// bytes each in memory): 50 million by default. A job that meets more stops with a <see cref="RecaptionException"/>
     /// naming this option; what it wrote stays for a resume with a larger limit.

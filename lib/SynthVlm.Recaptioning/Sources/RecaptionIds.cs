@@ -9,7 +9,7 @@ public static class RecaptionIds
     /// <summary>
     /// The id for a relative path or key: '\' becomes '/', the last extension is dropped (<c>a/b.jpg</c> → <c>a/b</c>,
     /// as WebDataset keys and imagefolder stems read), and every character other than ASCII letters, digits,
-    /// <c>. _ - /</c> becomes '_'. Leading and trailing '/' are removed. Different inputs may sanitise to the same
+    /// <c>. _ - /</c> becomes '_'. Empty path segments are dropped and segments of dots only (<c>..</c>) become underscores, so an id never climbs out of a folder. Different inputs may sanitise to the same
     /// id (<c>a b.jpg</c> and <c>a_b.png</c>); the job reports the later one as a duplicate.
     /// </summary>
     /// <param name="relative">A relative path or key.</param>
@@ -33,7 +33,11 @@ public static class RecaptionIds
         {
             builder.Append(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '/' ? c : '_');
         }
-        var id = builder.ToString().Trim('/');
+        // Empty segments go, and segments of dots only ("..", ".") become underscores: an id is also a relative file
+        // name (extracted images), and must not climb out of its folder.
+        var segments = builder.ToString().Split('/', StringSplitOptions.RemoveEmptyEntries)
+            .Select(segment => segment.All(c => c == '.') ? new string('_', segment.Length) : segment);
+        var id = string.Join('/', segments);
         return id.Length == 0 ? null : id;
     }
 

@@ -143,6 +143,8 @@ public sealed class ImageSourceTests
     [InlineData("é.png", true, "_")]
     [InlineData(".png", true, ".png")]
     [InlineData("///", false, null)]
+    [InlineData("../../etc/passwd", false, "__/__/etc/passwd")]
+    [InlineData("a//./b", false, "a/_/b")]
     public void Ids_are_sanitised_stably(string input, bool dropExtension, string? expected) =>
         RecaptionIds.Sanitize(input, dropExtension).Should().Be(expected);
 

@@ -112,6 +112,12 @@ public sealed class RecaptionJobTests
         summary.Rejected[RejectKinds.CorruptImage].Should().Be(1);
         Directory.Exists(Path.Combine(temp.Combine("out"), "pool.spool")).Should().BeFalse("spooled images are removed");
 
+        var extracted = await new RecaptionJob(captioner, Options(temp.Combine("out-x")) with { ExtractImagesDirectory = temp.Combine("x") })
+            .RunAsync(ImageSources.Open(temp.Combine("d-0.tar")), cancellationToken: TestTimeout.Token());
+        ReadPool(extracted.Shards).Select(p => p.ImagePath).Should().Equal(temp.Combine("x", "a.png"), temp.Combine("x", "c.png"));
+        File.ReadAllBytes(temp.Combine("x", "a.png")).Should().Equal(TinyImages.Encoded(40));
+        File.Exists(temp.Combine("x", "b.png")).Should().BeFalse("a corrupt image is recorded, not extracted");
+
         var folder = temp.Combine("hf");
         TinyImages.Write(Path.Combine(folder, "x.png"), 50);
         File.WriteAllText(Path.Combine(folder, "metadata.jsonl"), """{"file_name": "x.png", "text": "old caption"}""" + "\n");
