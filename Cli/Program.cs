@@ -19,5 +19,6 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     TrainCommands.Train(),
     EvalCommands.Eval(),
     HallucinationCommands.Hallucination(),
+    RecaptionCommands.Recaption(),
 };
 return await root.Parse(args).InvokeAsync();
