@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SynthVlm.ChatEndpoints;
+using SynthVlm.Core.Concurrency;
 
 namespace SynthVlm.Judge;
 
@@ -132,36 +133,15 @@ public sealed partial class CaptionJudge : IDisposable
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(captions);
-        // Cancelled when the consumer stops early, so abandoned read-ahead calls stop too.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var pending = new Queue<Task<JudgeVerdict>>();
-        try
+        await foreach (var verdict in OrderedWindow.SelectAsync(
+            captions.ToAsyncEnumerable(),
+            _options.ReadAhead,
+            (item, token) => item.Caption is null
+                ? Task.FromResult(new JudgeVerdict(item.Id ?? string.Empty, JudgeOutcome.Failed, null, "missing caption", 0, false, 0))
+                : JudgeAsync(item.Id ?? string.Empty, item.Caption, token),
+            cancellationToken).ConfigureAwait(false))
         {
-            foreach (var (id, caption) in captions)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (pending.Count >= _options.ReadAhead)
-                {
-                    yield return await pending.Dequeue().ConfigureAwait(false);
-                }
-                pending.Enqueue(caption is null
-                    ? Task.FromResult(new JudgeVerdict(id ?? string.Empty, JudgeOutcome.Failed, null, "missing caption", 0, false, 0))
-                    : JudgeAsync(id ?? string.Empty, caption, stop.Token));
-            }
-            while (pending.Count > 0)
-            {
-                yield return await pending.Dequeue().ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            await stop.CancelAsync().ConfigureAwait(false);
-            while (pending.Count > 0)
-            {
-                // Observe the abandoned calls so none ends as an unobserved task exception; they
-                // end in cancellation, which is what stopping means.
-                await pending.Dequeue().ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-            }
+            yield return verdict;
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using SynthVlm.ChatEndpoints;
+using SynthVlm.Core.Concurrency;
 
 namespace SynthVlm.Hallucination.Claims;
 
@@ -103,32 +104,9 @@ public sealed class CaptionHallucinationJudge
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(captions);
-        // Cancelled when the consumer stops early, so abandoned read-ahead calls stop too.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var pending = new Queue<Task<CaptionJudgement>>();
-        try
+        await foreach (var judgement in OrderedWindow.SelectAsync(captions, _options.MaxCaptionsInFlight, JudgeAsync, cancellationToken).ConfigureAwait(false))
         {
-            await foreach (var item in captions.WithCancellation(cancellationToken).ConfigureAwait(false))
-            {
-                if (pending.Count >= _options.MaxCaptionsInFlight)
-                {
-                    yield return await pending.Dequeue().ConfigureAwait(false);
-                }
-                pending.Enqueue(JudgeAsync(item, stop.Token));
-            }
-            while (pending.Count > 0)
-            {
-                yield return await pending.Dequeue().ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            await stop.CancelAsync().ConfigureAwait(false);
-            while (pending.Count > 0)
-            {
-                // Observe abandoned calls so none ends as an unobserved exception.
-                await pending.Dequeue().ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-            }
+            yield return judgement;
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using SynthVlm.ChatEndpoints;
+using SynthVlm.Core.Concurrency;
 using SynthVlm.Hallucination.Claims;
 
 namespace SynthVlm.Recaptioning.Preferences;
@@ -105,30 +106,9 @@ public sealed class PreferenceSampler
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentException.ThrowIfNullOrWhiteSpace(prompt);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var pending = new Queue<Task<PreferenceImage>>();
-        try
+        await foreach (var result in OrderedWindow.SelectAsync(images, _options.MaxImagesInFlight, (image, token) => SampleAsync(image, prompt, token), cancellationToken).ConfigureAwait(false))
         {
-            await foreach (var image in images.WithCancellation(cancellationToken).ConfigureAwait(false))
-            {
-                if (pending.Count >= _options.MaxImagesInFlight)
-                {
-                    yield return await pending.Dequeue().ConfigureAwait(false);
-                }
-                pending.Enqueue(SampleAsync(image, prompt, stop.Token));
-            }
-            while (pending.Count > 0)
-            {
-                yield return await pending.Dequeue().ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            await stop.CancelAsync().ConfigureAwait(false);
-            while (pending.Count > 0)
-            {
-                await pending.Dequeue().ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-            }
+            yield return result;
         }
     }
 
