@@ -17,11 +17,11 @@ namespace SynthVlm.LanguageModels;
 /// 64-bit hash of their word ids in an open-addressing table sized from the <c>\data\</c> counts
 /// (12 bytes of payload per n-gram), the same trade KenLM's probing model makes. When the ARPA
 /// lacks <c>&lt;unk&gt;</c> it gets log10 probability -100, KenLM's default.
-/// Not covered: KenLM's binary formats (<c>.arpa.bin</c>/<c>.binary</c>, which Data-Juicer downloads)
-/// — export or rebuild the model as ARPA; order-1 models score without the &lt;s&gt; back-off
+/// KenLM's binary formats (<c>.arpa.bin</c>, which Data-Juicer downloads) are read by
+/// <see cref="KenLmBinaryModel"/>; <see cref="NgramModelLoader.Load"/> accepts either. Order-1 models score without the &lt;s&gt; back-off
 /// (KenLM's behaviour there was not checked); positive log probabilities are kept as written.
 /// </remarks>
-public sealed class ArpaModel
+public sealed class ArpaModel : INgramModel
 {
     /// <summary>KenLM's substitute probability for an ARPA file without &lt;unk&gt;.</summary>
     public const float MissingUnknownLogProbability = -100f;
