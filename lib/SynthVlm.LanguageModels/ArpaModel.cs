@@ -151,8 +151,10 @@ public sealed class ArpaModel : INgramModel
     /// <summary>log10 p(word | context) with KenLM's back-off; context is oldest-first.</summary>
     internal float WordScore(ReadOnlySpan<int> context, int word)
     {
-        // Longest match: extend the context one word at a time and stop at the first miss,
-        // as KenLM's ResumeScore does.
+        // Longest match over every context length. KenLM's ResumeScore stops at the first miss,
+        // but its loaders first fill in the suffixes an SRI-pruned ARPA lacks ("e a" under
+        // "d e a") with their backed-off probability, so the longest stored n-gram wins there
+        // too; skipping misses here gives the same scores without storing those fillers.
         var prob = _unigramProb[word];
         var matched = 0;
         Span<int> ngram = stackalloc int[MaxOrder];
@@ -161,12 +163,11 @@ public sealed class ArpaModel : INgramModel
             var grams = ngram[..(k + 1)];
             context[^k..].CopyTo(grams);
             grams[k] = word;
-            if (!_tables[k + 1].TryGet(Hash(grams), out var p, out _))
+            if (_tables[k + 1].TryGet(Hash(grams), out var p, out _))
             {
-                break;
+                prob = p;
+                matched = k;
             }
-            prob = p;
-            matched = k;
         }
         // Back-offs of the contexts longer than the matched one, shortest first (FullScore's loop).
         for (var k = matched + 1; k <= context.Length; k++)

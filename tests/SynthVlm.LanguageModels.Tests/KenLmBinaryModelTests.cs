@@ -281,3 +281,24 @@ public class KenLmBinaryModelTests
         }
     }
 }
+
+public class ArpaModelKenLmParityTests
+{
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Arpa_model_scores_the_pruned_fourgram_as_kenlm_query(bool sentenceContext)
+    {
+        // make_reference.py checked that query prints the same on fourgram.arpa as on its binaries.
+        var lm = ArpaModel.Load(Fixtures.PathOf(Path.Combine("kenlm", "fourgram.arpa")));
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Fixtures.PathOf(Path.Combine("kenlm", "expected.json"))));
+        var @case = doc.RootElement.GetProperty("cases").EnumerateArray()
+            .Single(c => c.GetProperty("model").GetString() == "fourgram.probing.bin" && c.GetProperty("sentence_context").GetBoolean() == sentenceContext);
+        var mismatches = @case.GetProperty("sentences").EnumerateArray()
+            .Select(r => (Sentence: r.GetProperty("sentence").GetString()!, Total: r.GetProperty("total").GetDouble()))
+            .Where(r => (float)lm.Score(r.Sentence, sentenceContext, sentenceContext) != (float)r.Total)
+            .Select(r => $"{r.Sentence}: {r.Total} vs {lm.Score(r.Sentence, sentenceContext, sentenceContext)}")
+            .ToList();
+        mismatches.Should().BeEmpty();
+    }
+}
