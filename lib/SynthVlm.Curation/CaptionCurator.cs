@@ -36,7 +36,7 @@ public sealed class CaptionCurator
         if (settings.PerplexityArpaPath is { } arpa && settings.PerplexitySentencePiecePath is { } pieces)
         {
             // Data-Juicer's perplexity_filter: SentencePiece pieces scored by a KenLM model.
-            _perplexity = new LanguageModels.PerplexityScorer(LanguageModels.SentencePieceModel.Load(pieces), LanguageModels.ArpaModel.Load(arpa));
+            _perplexity = new LanguageModels.PerplexityScorer(LanguageModels.SentencePieceModel.Load(pieces), LanguageModels.NgramModelLoader.Load(arpa));
         }
         else if (settings.PerplexityArpaPath is not null || settings.PerplexitySentencePiecePath is not null)
         {

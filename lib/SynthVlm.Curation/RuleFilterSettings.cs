@@ -40,7 +40,7 @@ public sealed record RuleFilterSettings
     /// <summary>perplexity_filter max_ppl (paper: 5500).</summary>
     public double PerplexityMax { get; init; } = 5500;
 
-    /// <summary>perplexity_filter KenLM ARPA model (not evaluated yet: the filter is reported skipped).</summary>
+    /// <summary>perplexity_filter KenLM model: ARPA text or KenLM binary (Data-Juicer's <c>{lang}.arpa.bin</c>), told apart by content.</summary>
     public string? PerplexityArpaPath { get; init; }
 
     /// <summary>perplexity_filter SentencePiece model (not evaluated yet: the filter is reported skipped).</summary>

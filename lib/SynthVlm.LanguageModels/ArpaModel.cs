@@ -17,11 +17,11 @@ namespace SynthVlm.LanguageModels;
 /// 64-bit hash of their word ids in an open-addressing table sized from the <c>\data\</c> counts
 /// (12 bytes of payload per n-gram), the same trade KenLM's probing model makes. When the ARPA
 /// lacks <c>&lt;unk&gt;</c> it gets log10 probability -100, KenLM's default.
-/// Not covered: KenLM's binary formats (<c>.arpa.bin</c>/<c>.binary</c>, which Data-Juicer downloads)
-/// — export or rebuild the model as ARPA; order-1 models score without the &lt;s&gt; back-off
+/// KenLM's binary formats (<c>.arpa.bin</c>, which Data-Juicer downloads) are read by
+/// <see cref="KenLmBinaryModel"/>; <see cref="NgramModelLoader.Load"/> accepts either. Order-1 models score without the &lt;s&gt; back-off
 /// (KenLM's behaviour there was not checked); positive log probabilities are kept as written.
 /// </remarks>
-public sealed class ArpaModel
+public sealed class ArpaModel : INgramModel
 {
     /// <summary>KenLM's substitute probability for an ARPA file without &lt;unk&gt;.</summary>
     public const float MissingUnknownLogProbability = -100f;
@@ -151,8 +151,10 @@ public sealed class ArpaModel
     /// <summary>log10 p(word | context) with KenLM's back-off; context is oldest-first.</summary>
     internal float WordScore(ReadOnlySpan<int> context, int word)
     {
-        // Longest match: extend the context one word at a time and stop at the first miss,
-        // as KenLM's ResumeScore does.
+        // Longest match over every context length. KenLM's ResumeScore stops at the first miss,
+        // but its loaders first fill in the suffixes an SRI-pruned ARPA lacks ("e a" under
+        // "d e a") with their backed-off probability, so the longest stored n-gram wins there
+        // too; skipping misses here gives the same scores without storing those fillers.
         var prob = _unigramProb[word];
         var matched = 0;
         Span<int> ngram = stackalloc int[MaxOrder];
@@ -161,12 +163,11 @@ public sealed class ArpaModel
             var grams = ngram[..(k + 1)];
             context[^k..].CopyTo(grams);
             grams[k] = word;
-            if (!_tables[k + 1].TryGet(Hash(grams), out var p, out _))
+            if (_tables[k + 1].TryGet(Hash(grams), out var p, out _))
             {
-                break;
+                prob = p;
+                matched = k;
             }
-            prob = p;
-            matched = k;
         }
         // Back-offs of the contexts longer than the matched one, shortest first (FullScore's loop).
         for (var k = matched + 1; k <= context.Length; k++)

@@ -13,11 +13,11 @@ namespace SynthVlm.LanguageModels;
 /// whitespace-only text). Thread-safe: both models are immutable.
 /// </summary>
 /// <param name="tokenizer">The SentencePiece model (Data-Juicer: <c>{lang}.sp.model</c>).</param>
-/// <param name="languageModel">The KenLM model as ARPA (Data-Juicer: <c>{lang}.arpa.bin</c>).</param>
-public sealed class PerplexityScorer(SentencePieceModel tokenizer, ArpaModel languageModel)
+/// <param name="languageModel">The KenLM model, ARPA or binary (Data-Juicer: <c>{lang}.arpa.bin</c>); see <see cref="NgramModelLoader"/>.</param>
+public sealed class PerplexityScorer(SentencePieceModel tokenizer, INgramModel languageModel)
 {
     private readonly SentencePieceModel _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
-    private readonly ArpaModel _languageModel = languageModel ?? throw new ArgumentNullException(nameof(languageModel));
+    private readonly INgramModel _languageModel = languageModel ?? throw new ArgumentNullException(nameof(languageModel));
 
     /// <summary>
     /// Data-Juicer's perplexity statistic for <paramref name="text"/>, rounded to one decimal as

@@ -29,6 +29,20 @@ public sealed class PerplexityFilterTests
         failed.Reason.Should().Contain("perplexity").And.Contain("above max");
     }
 
+    [Theory]
+    [InlineData("trigram.probing.bin")]
+    [InlineData("trigram.trie.bin")]
+    public void A_kenlm_binary_model_gives_the_same_perplexity_as_its_arpa(string binary)
+    {
+        // build_binary output of trigram.arpa (Fixtures/kenlm/make_reference.py); chosen by content.
+        const string text = "the cat sat on the mat";
+        var fromArpa = new CaptionCurator(RuleFilterSettings.Default with { PerplexityArpaPath = Arpa, PerplexitySentencePiecePath = Pieces });
+        var fromBinary = new CaptionCurator(RuleFilterSettings.Default with { PerplexityArpaPath = Path.Combine(Fixtures, "kenlm", binary), PerplexitySentencePiecePath = Pieces });
+        var expected = fromArpa.Evaluate(text).Statistics.Perplexity;
+        expected.Should().BeGreaterThan(0);
+        fromBinary.Evaluate(text).Statistics.Perplexity.Should().Be(expected);
+    }
+
     [Fact]
     public void Without_the_models_it_is_reported_skipped_and_one_model_alone_is_refused()
     {
