@@ -118,6 +118,28 @@ public enum RefinerMode
     Img2Img,
 }
 
+/// <summary>The names of <see cref="RefinerMode"/> in configuration, gRPC specs and on the command line.</summary>
+public static class RefinerModes
+{
+    /// <summary>Name of <see cref="RefinerMode.HandOver"/>.</summary>
+    public const string HandOver = "handover";
+
+    /// <summary>Name of <see cref="RefinerMode.Img2Img"/>.</summary>
+    public const string Img2Img = "img2img";
+
+    /// <summary>The mode named <paramref name="name"/> (case-insensitive; "hand-over" also accepted).</summary>
+    /// <exception cref="ArgumentException">The name is neither.</exception>
+    public static RefinerMode Parse(string name) => name?.Trim().ToLowerInvariant() switch
+    {
+        HandOver or "hand-over" => RefinerMode.HandOver,
+        Img2Img => RefinerMode.Img2Img,
+        _ => throw new ArgumentException($"refiner mode must be {HandOver} or {Img2Img}; got '{name}'."),
+    };
+
+    /// <summary>The name of <paramref name="mode"/>.</summary>
+    public static string Name(RefinerMode mode) => mode == RefinerMode.Img2Img ? Img2Img : HandOver;
+}
+
 /// <summary>One denoising step done: which model, which step of how many, at which timestep.</summary>
 public readonly record struct DiffusionStep(string Stage, int Step, int Total, double Timestep);
 
