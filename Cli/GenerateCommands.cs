@@ -27,11 +27,15 @@ internal static class GenerateCommands
         var width = new Option<int>("--width") { Description = "Width, a multiple of 8.", DefaultValueFactory = _ => 1024 };
         var height = new Option<int>("--height") { Description = "Height, a multiple of 8.", DefaultValueFactory = _ => 1024 };
         var refinerStart = new Option<double>("--refiner-start") { Description = "Fraction of the schedule the base runs before the refiner.", DefaultValueFactory = _ => 0.8 };
+        var refinerMode = new Option<string>("--refiner-mode") { Description = "handover (diffusers' ensemble of experts: the refiner continues the base's latents) or img2img (the SynthVLM script: the refiner re-noises the base output with --refiner-strength and stops at --refiner-start).", DefaultValueFactory = _ => RefinerModes.HandOver };
+        refinerMode.AcceptOnlyFromAmong(RefinerModes.HandOver, RefinerModes.Img2Img);
+        var refinerStrength = new Option<double>("--refiner-strength") { Description = "img2img: the refiner's strength, int(steps x strength) steps from the end of the schedule.", DefaultValueFactory = _ => 0.3 };
+        var refinerToEnd = new Option<bool>("--refiner-to-end") { Description = "img2img: run the refiner to the last timestep instead of stopping at --refiner-start as the SynthVLM script does." };
         var scheduler = new Option<string?>("--scheduler") { Description = "euler, euler-a, dpmpp-2m or dpmpp-2m-karras (default: the model's scheduler_config.json)." };
         var output = new Option<string>("--out") { Description = "Image to write (.png, .jpg or .webp).", Required = true };
         var command = new Command("generate", "Generate one image with SDXL (and optionally its refiner) on ONNX Runtime.")
         {
-            model, refiner, prompt, negative, seed, steps, guidance, width, height, refinerStart, scheduler, output,
+            model, refiner, prompt, negative, seed, steps, guidance, width, height, refinerStart, refinerMode, refinerStrength, refinerToEnd, scheduler, output,
         };
         command.SetAction((parse, ct) =>
         {
@@ -43,6 +47,9 @@ internal static class GenerateCommands
                 Guidance = parse.GetValue(guidance),
                 NegativePrompt = parse.GetValue(negative),
                 RefinerStart = parse.GetValue(refinerStart),
+                RefinerMode = RefinerModes.Parse(parse.GetRequiredValue(refinerMode)),
+                RefinerStrength = parse.GetValue(refinerStrength),
+                RefinerStopsAtStart = !parse.GetValue(refinerToEnd),
                 Scheduler = parse.GetValue(scheduler),
             };
             try
@@ -76,6 +83,10 @@ internal static class GenerateCommands
                     w.WriteNumber("seed", result.Seed);
                     w.WriteNumber("base_steps", batch.Timings.BaseSteps);
                     w.WriteNumber("refiner_steps", batch.Timings.RefinerSteps);
+                    if (refinerModel is not null)
+                    {
+                        w.WriteString("refiner_mode", RefinerModes.Name(settings.RefinerMode));
+                    }
                     w.WriteNumber("ms", Math.Round(batch.Timings.TotalMs, 1));
                     if (result.PromptTruncated)
                     {

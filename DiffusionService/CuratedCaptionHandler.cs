@@ -195,6 +195,7 @@ public sealed partial class CuratedCaptionHandler(ImageGenerator generator, File
         ["guidance"] = s.Guidance.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         ["negative_prompt"] = s.NegativePrompt ?? "(none)",
         ["refiner"] = s.UseRefiner ? s.RefinerStart.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : "off",
+        ["refiner_mode"] = s.RefinerMode == Diffusion.RefinerMode.Img2Img ? $"img2img strength {s.RefinerStrength.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}{(s.RefinerStopsAtStart ? " stops at refiner start" : "")}" : Diffusion.RefinerModes.HandOver,
         ["scheduler"] = s.Scheduler ?? "(model)",
     };
 

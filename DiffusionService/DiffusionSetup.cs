@@ -28,9 +28,12 @@ public static partial class DiffusionSetup
             Guidance = configuration.GetValue($"{Section}:Guidance", 20.0),
             RefinerStart = configuration.GetValue($"{Section}:RefinerStart", 0.8),
             NegativePrompt = configuration.GetValue<string?>($"{Section}:NegativePrompt", ""),
+            RefinerStrength = configuration.GetValue($"{Section}:RefinerStrength", 0.3),
+            RefinerStopsAtStart = configuration.GetValue($"{Section}:RefinerStopsAtStart", true),
         };
         try
         {
+            defaults = defaults with { RefinerMode = RefinerModes.Parse(configuration.GetValue($"{Section}:RefinerMode", RefinerModes.HandOver)!) };
             defaults.Validate();
         }
         catch (ArgumentException e)

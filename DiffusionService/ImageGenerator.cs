@@ -46,6 +46,8 @@ public sealed class ImageGenerator(SdxlModel baseModel, SdxlModel? refiner, Gene
                 UseRefiner = spec.HasUseRefiner ? spec.UseRefiner : s.UseRefiner,
                 GuidanceRescale = spec.HasGuidanceRescale ? spec.GuidanceRescale : s.GuidanceRescale,
                 Scheduler = spec.Scheduler is { Length: > 0 } requested ? requested : s.Scheduler,
+                RefinerMode = spec.RefinerMode is { Length: > 0 } mode ? RefinerModes.Parse(mode) : s.RefinerMode,
+                RefinerStrength = spec.HasRefinerStrength ? spec.RefinerStrength : s.RefinerStrength,
             };
         }
         if (spec is not null && (spec.Width < 0 || spec.Height < 0 || spec.Steps < 0))

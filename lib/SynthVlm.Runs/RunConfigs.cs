@@ -176,6 +176,14 @@ public static class RunConfigs
         {
             throw new RunConfigException("generation.refiner_start", $"{g.RefinerStart} must be between 0 and 1 (exclusive).");
         }
+        if (g.RefinerMode is { Length: > 0 } mode && mode.Trim().ToLowerInvariant() is not ("handover" or "hand-over" or "img2img"))
+        {
+            throw new RunConfigException("generation.refiner_mode", $"'{mode}' must be handover or img2img.");
+        }
+        if (g.HasRefinerStrength && !(g.RefinerStrength is > 0 and <= 1))
+        {
+            throw new RunConfigException("generation.refiner_strength", $"{g.RefinerStrength} must be in (0, 1].");
+        }
 
         if (c.Variants == 0)
         {

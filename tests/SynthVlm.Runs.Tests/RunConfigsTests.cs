@@ -42,6 +42,8 @@ public sealed class RunConfigsTests : IDisposable
     [InlineData("dataset.quality", "101")]
     [InlineData("dataset.image_format", "gif")]
     [InlineData("generation.steps", "-2")]
+    [InlineData("generation.refiner_mode", "ensemble")]
+    [InlineData("generation.refiner_strength", "0")]
     [InlineData("captions", "/no/such/file.json")]
     [InlineData("captions_format", "xml")]
     public void An_out_of_range_field_is_refused_with_its_name(string field, string value)
@@ -57,6 +59,8 @@ public sealed class RunConfigsTests : IDisposable
             case "dataset.quality": c.Dataset = new DatasetSettings { Quality = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) }; break;
             case "dataset.image_format": c.Dataset = new DatasetSettings { ImageFormat = value }; break;
             case "generation.steps": c.Generation = new GenerationSpec { Steps = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) }; break;
+            case "generation.refiner_mode": c.Generation = new GenerationSpec { RefinerMode = value }; break;
+            case "generation.refiner_strength": c.Generation = new GenerationSpec { RefinerStrength = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture) }; break;
             case "captions": c.Captions = value; break;
             case "captions_format": c.CaptionsFormat = value; break;
         }

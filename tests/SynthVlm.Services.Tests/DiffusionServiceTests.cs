@@ -76,6 +76,28 @@ public sealed class DiffusionServiceTests : IAsyncLifetime
         events[^1].Result.Image.Length.Should().BeGreaterThan(0);
     }
 
+    [Fact]
+    public async Task Refiner_mode_img2img_runs_the_synthvlm_scripts_refiner_call_on_the_same_prompt_and_seed()
+    {
+        using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        var client = new Protos.V1.Diffusion.DiffusionClient(channel);
+        var handOver = new GenerateRequest { Prompt = "a red bus", Seed = 9, Spec = new GenerationSpec { Steps = 10 } };
+        var img2img = new GenerateRequest(handOver) { Spec = new GenerationSpec { Steps = 10, RefinerMode = "img2img" } };
+        var a = await client.GenerateAsync(handOver).ResponseAsync.WithTimeout();
+        var b = await client.GenerateAsync(img2img).ResponseAsync.WithTimeout();
+        var c = await client.GenerateAsync(img2img).ResponseAsync.WithTimeout();
+        (a.BaseSteps, a.RefinerSteps).Should().Be((8, 2));
+        // int(10 × 0.3) = 3 img2img steps from timestep 201; the 0.8 cutoff (200) keeps one.
+        (b.BaseSteps, b.RefinerSteps).Should().Be((8, 1));
+        b.Image.ToByteArray().Should().Equal(c.Image.ToByteArray());
+        b.Image.ToByteArray().Should().NotEqual(a.Image.ToByteArray());
+
+        var bad = () => client.GenerateAsync(new GenerateRequest(handOver) { Spec = new GenerationSpec { RefinerMode = "ensemble" } }).ResponseAsync.WithTimeout();
+        var error = (await bad.Should().ThrowAsync<RpcException>()).Which;
+        error.StatusCode.Should().Be(StatusCode.InvalidArgument);
+        error.Status.Detail.Should().Contain("refiner mode must be handover or img2img");
+    }
+
     [Theory]
     [InlineData(60, 48, 4, 5.0, "", "width must be a multiple of 8")]
     [InlineData(64, 48, -2, 5.0, "", "must not be negative")]

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace SynthVlm.Diffusion;
 
 /// <summary>What to generate and how; validated by <see cref="Validate"/> before any model runs.</summary>
@@ -26,6 +28,19 @@ public sealed record GenerationSettings
 
     /// <summary>Whether to hand over to the refiner (when one is loaded).</summary>
     public bool UseRefiner { get; init; } = true;
+
+    /// <summary>How the refiner continues the base's run (used only with a refiner); see <see cref="Diffusion.RefinerMode"/>.</summary>
+    public RefinerMode RefinerMode { get; init; } = RefinerMode.HandOver;
+
+    /// <summary><see cref="RefinerMode.Img2Img"/> only: diffusers' img2img strength (its default 0.3, which the SynthVLM script keeps); int(Steps · strength) refiner steps from the end of the schedule.</summary>
+    public double RefinerStrength { get; init; } = 0.3;
+
+    /// <summary>
+    /// <see cref="RefinerMode.Img2Img"/> only: whether the refiner also stops at <see cref="RefinerStart"/>'s cutoff timestep, as
+    /// the SynthVLM script does by passing denoising_end=high_noise_frac to its refiner call (true, the default: the image is
+    /// decoded with the noise of that timestep left in it); false runs the img2img tail to the last timestep.
+    /// </summary>
+    public bool RefinerStopsAtStart { get; init; } = true;
 
     /// <summary>The refiner's positive aesthetic score time id.</summary>
     public double AestheticScore { get; init; } = 6.0;
@@ -57,6 +72,21 @@ public sealed record GenerationSettings
         {
             throw new ArgumentException($"refiner start must be strictly between 0 and 1; got {RefinerStart}.");
         }
+        if (!Enum.IsDefined(RefinerMode))
+        {
+            throw new ArgumentException($"refiner mode must be handover or img2img; got {(int)RefinerMode}.");
+        }
+        if (RefinerMode == RefinerMode.Img2Img)
+        {
+            if (!(RefinerStrength is > 0 and <= 1))
+            {
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"refiner strength must be in (0, 1]; got {RefinerStrength}."));
+            }
+            if (Schedulers.Img2ImgStrength.InitTimestep(Steps, RefinerStrength) < 1)
+            {
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"refiner strength {RefinerStrength} of {Steps} steps gives int({Steps} × {RefinerStrength}) = 0 refiner steps; raise the strength or the steps."));
+            }
+        }
 
         static void Check(int size, string name)
         {
@@ -66,6 +96,48 @@ public sealed record GenerationSettings
             }
         }
     }
+}
+
+/// <summary>How the SDXL refiner continues the base's run.</summary>
+public enum RefinerMode
+{
+    /// <summary>
+    /// diffusers' documented "ensemble of expert denoisers": the base runs the schedule down to
+    /// <see cref="GenerationSettings.RefinerStart"/> (denoising_end) and the refiner continues the same latents on the
+    /// same schedule from there (denoising_start), adding no noise.
+    /// </summary>
+    HandOver,
+
+    /// <summary>
+    /// The official SynthVLM script's use (diffusions/img_from_sdxl.py): the base stops at
+    /// <see cref="GenerationSettings.RefinerStart"/> and returns its latents (output_type="latent"); the refiner takes them
+    /// as an img2img image (4 channels: no VAE encode), restarts the schedule at int(Steps · <see cref="GenerationSettings.RefinerStrength"/>)
+    /// steps from its end, adds noise of that level drawn from the item's generator, and denoises, stopping at
+    /// RefinerStart's cutoff when <see cref="GenerationSettings.RefinerStopsAtStart"/> (as the script does).
+    /// </summary>
+    Img2Img,
+}
+
+/// <summary>The names of <see cref="RefinerMode"/> in configuration, gRPC specs and on the command line.</summary>
+public static class RefinerModes
+{
+    /// <summary>Name of <see cref="RefinerMode.HandOver"/>.</summary>
+    public const string HandOver = "handover";
+
+    /// <summary>Name of <see cref="RefinerMode.Img2Img"/>.</summary>
+    public const string Img2Img = "img2img";
+
+    /// <summary>The mode named <paramref name="name"/> (case-insensitive; "hand-over" also accepted).</summary>
+    /// <exception cref="ArgumentException">The name is neither.</exception>
+    public static RefinerMode Parse(string name) => name?.Trim().ToLowerInvariant() switch
+    {
+        HandOver or "hand-over" => RefinerMode.HandOver,
+        Img2Img => RefinerMode.Img2Img,
+        _ => throw new ArgumentException($"refiner mode must be {HandOver} or {Img2Img}; got '{name}'."),
+    };
+
+    /// <summary>The name of <paramref name="mode"/>.</summary>
+    public static string Name(RefinerMode mode) => mode == RefinerMode.Img2Img ? Img2Img : HandOver;
 }
 
 /// <summary>One denoising step done: which model, which step of how many, at which timestep.</summary>

@@ -9,8 +9,9 @@ using SynthVlm.Onnx;
 namespace SynthVlm.Diffusion;
 
 /// <summary>
-/// SDXL text-to-image as diffusers' StableDiffusionXLPipeline runs it (and the refiner as an
-/// ensemble of experts): both text encoders' penultimate hidden states concatenated, the pooled
+/// SDXL text-to-image as diffusers' StableDiffusionXLPipeline runs it, with the refiner either as an
+/// ensemble of experts (<see cref="RefinerMode.HandOver"/>) or as img2img on the base's latents the way
+/// the SynthVLM script calls it (<see cref="RefinerMode.Img2Img"/>): both text encoders' penultimate hidden states concatenated, the pooled
 /// projection of the second, negative conditioning (zeros when no negative prompt is given and
 /// the model says force_zeros_for_empty_prompt), micro-conditioning time ids, classifier-free
 /// guidance (uncond first, then cond, in one UNet batch) with optional guidance rescale, the
@@ -161,7 +162,8 @@ public sealed class SdxlPipeline
 
         var refinerSteps = 0;
         var decoder = _base;
-        if (useRefiner && baseSteps < scheduler.Timesteps.Count)
+        var img2img = useRefiner && settings.RefinerMode == RefinerMode.Img2Img;
+        if (useRefiner && (img2img || baseSteps < scheduler.Timesteps.Count))
         {
             var refiner = _refiner!;
             var rCond = EncodeRefiner(refiner, prompts, clock, cancellationToken);
@@ -170,11 +172,29 @@ public sealed class SdxlPipeline
                 : EncodeRefiner(refiner, Repeat(settings.NegativePrompt ?? "", batch), clock, cancellationToken);
             var rScheduler = CreateScheduler(refiner, settings);
             rScheduler.SetTimesteps(settings.Steps);
-            // Hand-over as diffusers' denoising_start: same schedule, no noise added.
-            rScheduler.SetBeginIndex(baseSteps);
-            refinerSteps = rScheduler.Timesteps.Count - baseSteps;
+            int first, end;
+            if (img2img)
+            {
+                // The SynthVLM script's refiner call: img2img on the base's latents (no VAE round trip), restarted
+                // at the strength's index with noise of that level from each item's generator (continuing the
+                // stream the base drew from, as when the same generator list is passed to both diffusers calls).
+                first = Img2ImgStrength.BeginIndex(settings.Steps, settings.RefinerStrength);
+                rScheduler.SetBeginIndex(first);
+                var fresh = new float[latents.Length];
+                noise.Fill(fresh);
+                rScheduler.AddNoise(latents, fresh, latents);
+                end = Img2ImgStrength.EndIndex(rScheduler.Timesteps, first, settings.RefinerStopsAtStart ? settings.RefinerStart : null, rScheduler.Config.NumTrainTimesteps);
+            }
+            else
+            {
+                // Hand-over as diffusers' denoising_start: same schedule, no noise added.
+                first = baseSteps;
+                rScheduler.SetBeginIndex(first);
+                end = rScheduler.Timesteps.Count;
+            }
+            refinerSteps = end - first;
             Denoise(refiner, rScheduler, latents, rCond, rUncond, TimeIds(batch, settings, true, false), TimeIds(batch, settings, true, true),
-                batch, c, h, w, baseSteps, rScheduler.Timesteps.Count, settings, noise, failed, "refiner", onStep, clock, cancellationToken);
+                batch, c, h, w, first, end, settings, noise, failed, "refiner", onStep, clock, cancellationToken);
             decoder = refiner;
         }
         var denoiseMs = Stopwatch.GetElapsedTime(denoiseStart).TotalMilliseconds;
