@@ -20,5 +20,7 @@ var root = new RootCommand("SynthVlm: synthetic image-caption datasets for visio
     EvalCommands.Eval(),
     HallucinationCommands.Hallucination(),
     RecaptionCommands.Recaption(),
+    DpoRoundCommands.DpoRound(),
+    DpoRoundCommands.Sft(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -53,22 +53,32 @@ public static class TrainingReport
         File.WriteAllText(Path.Combine(directory, "loss.svg"), LossCurve(losses));
     }
 
+    /// <summary>Width of one <see cref="LineChart"/> in pixels.</summary>
+    public const double ChartWidth = 640;
+
+    /// <summary>Height of one <see cref="LineChart"/> in pixels.</summary>
+    public const double ChartHeight = 320;
+
     /// <summary>An SVG line chart of the per-step loss (non-finite steps left out).</summary>
-    public static string LossCurve(IReadOnlyList<double> losses)
+    public static string LossCurve(IReadOnlyList<double> losses) => LineChart(losses, "training loss per step");
+
+    /// <summary>An SVG line chart of one value per step under <paramref name="title"/> (non-finite steps left out).</summary>
+    public static string LineChart(IReadOnlyList<double> values, string title)
     {
-        ArgumentNullException.ThrowIfNull(losses);
-        const double Width = 640, Height = 320, Margin = 40;
-        var finite = losses.Select((l, i) => (Step: i + 1, Loss: l)).Where(p => double.IsFinite(p.Loss)).ToList();
+        ArgumentNullException.ThrowIfNull(values);
+        ArgumentNullException.ThrowIfNull(title);
+        const double Width = ChartWidth, Height = ChartHeight, Margin = 40;
+        var finite = values.Select((l, i) => (Step: i + 1, Loss: l)).Where(p => double.IsFinite(p.Loss)).ToList();
         var svg = new StringBuilder();
         svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{Width}\" height=\"{Height}\" viewBox=\"0 0 {Width} {Height}\">");
         svg.Append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Margin}\" y=\"20\" font-family=\"sans-serif\" font-size=\"14\">training loss per step</text>");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Margin}\" y=\"20\" font-family=\"sans-serif\" font-size=\"14\">{System.Security.SecurityElement.Escape(title)}</text>");
         if (finite.Count > 0)
         {
             var min = finite.Min(p => p.Loss);
             var max = finite.Max(p => p.Loss);
             var span = Math.Max(max - min, 1e-9);
-            var steps = Math.Max(losses.Count - 1, 1);
+            var steps = Math.Max(values.Count - 1, 1);
             string X(int step) => (Margin + ((Width - (2 * Margin)) * (step - 1) / steps)).ToString("F1", CultureInfo.InvariantCulture);
             string Y(double loss) => (Height - Margin - ((Height - (2 * Margin)) * (loss - min) / span)).ToString("F1", CultureInfo.InvariantCulture);
             svg.Append("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"");
@@ -76,7 +86,7 @@ public static class TrainingReport
             svg.Append("\"/>");
             svg.Append(CultureInfo.InvariantCulture, $"<text x=\"4\" y=\"{Margin}\" font-family=\"sans-serif\" font-size=\"11\">{max:G4}</text>");
             svg.Append(CultureInfo.InvariantCulture, $"<text x=\"4\" y=\"{Height - Margin}\" font-family=\"sans-serif\" font-size=\"11\">{min:G4}</text>");
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width - Margin}\" y=\"{Height - 10}\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"end\">step {losses.Count}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width - Margin}\" y=\"{Height - 10}\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"end\">step {values.Count}</text>");
         }
         svg.Append("</svg>");
         return svg.ToString();
