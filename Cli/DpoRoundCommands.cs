@@ -119,6 +119,8 @@ internal static class DpoRoundCommands
                         MaxLengthRatio = parse.GetValue(lengthRatio),
                         MaxPairsPerImage = parse.GetValue(pairsPerImage),
                     },
+                    // Everything but the output folder, which differs per round.
+                    TrainerSettings = System.Text.Json.JsonSerializer.SerializeToNode(dpo with { OutputDirectory = string.Empty }, TrainerSettingsJson)!.AsObject(),
                 };
                 var judgeUri = EndpointUrl(parse.GetRequiredValue(judge), "--judge");
                 var judgeName = parse.GetRequiredValue(judgeModel);
@@ -289,6 +291,8 @@ internal static class DpoRoundCommands
     {
         public IChatModel Open(string checkpoint) => new LlavaChatModel(LlavaPipeline.Open(checkpoint, load), maxBatchSize: batch, ownsPipeline: true);
     }
+
+    private static readonly System.Text.Json.JsonSerializerOptions TrainerSettingsJson = new() { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
     /// <summary>LoRA DPO with <see cref="DpoPairsTrainer"/>, per-step metrics on stderr.</summary>
     private sealed class LlavaDpoTrainer(LlavaLoadOptions load, DpoPairsTrainingOptions options) : IPreferenceTrainer

@@ -110,6 +110,27 @@ public sealed class ContinuousDpoRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rerun_with_other_settings_redoes_the_rounds_instead_of_reusing_them()
+    {
+        var world = new World(StartFolder);
+        await Runner(world, Out).RunAsync(world.Start, Images(_training), Images(_heldOut), TestTimeout.Token()).WithTimeout();
+        world.Trained.Clear();
+
+        var otherTrainer = new ContinuousDpoRunner(world, world, world.Judge(), new ContinuousDpoOptions
+        {
+            OutputDirectory = Out,
+            Prompt = Prompt,
+            Rounds = 2,
+            Sampling = new PreferenceSamplingOptions { SamplesPerImage = 4, Temperature = 1.0, MaxTokens = 16 },
+            TrainerSettings = new JsonObject { ["beta"] = 0.5 },
+        });
+        var again = await otherTrainer.RunAsync(world.Start, Images(_training), Images(_heldOut), TestTimeout.Token()).WithTimeout();
+
+        world.Trained.Should().HaveCount(2, "both rounds were made with another trainer setting, so both are trained again");
+        again["rounds"]![1]!["settings"]!["trainer"]!["beta"]!.GetValue<double>().Should().Be(0.5);
+    }
+
+    [Fact]
     public void Unusable_options_are_named()
     {
         var world = new World(StartFolder);

@@ -56,6 +56,12 @@ public sealed record ContinuousDpoOptions
     /// <summary>Held-out captions requested at once (8).</summary>
     public int HeldOutInFlight { get; init; } = 8;
 
+    /// <summary>
+    /// The trainer's settings (β, loss, steps, learning rate, LoRA, ...) as the trainer's caller knows them: recorded in
+    /// every round and compared on a rerun, so a finished round is reused only under the same settings. Null: not compared.
+    /// </summary>
+    public JsonObject? TrainerSettings { get; init; }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentException"/> naming the first unusable option.</summary>
     public void Validate()
     {

@@ -101,12 +101,14 @@ public sealed class ContinuousDpoRunner
             var zero = ReadFinished(0, Measured, checkpoint);
             if (zero is null)
             {
+                InvalidateAfter(0);
                 captioner = Open(policy);
                 var rate = await MeasureAsync(captioner.Model, heldOutImages(), RoundDirectory(0), cancellationToken).ConfigureAwait(false);
                 zero = new JsonObject
                 {
                     ["round"] = 0,
                     ["status"] = Measured,
+                    ["settings"] = Settings(),
                     ["policy"] = policy,
                     ["checkpoint"] = policy,
                     ["heldout"] = rate.ToJson(),
@@ -131,6 +133,8 @@ public sealed class ContinuousDpoRunner
                     WriteSummary(rounds, checkpoint, policy, stopped);
                     continue;
                 }
+                // Later rounds started from this round's checkpoint as it was: they are stale once it is redone.
+                InvalidateAfter(k);
                 var directory = RoundDirectory(k);
                 Directory.CreateDirectory(directory);
                 if (captioner is null || captioner.Checkpoint != policy)
@@ -152,6 +156,7 @@ public sealed class ContinuousDpoRunner
                 var round = new JsonObject
                 {
                     ["round"] = k,
+                    ["settings"] = Settings(),
                     ["policy"] = policy,
                     ["seeds"] = new JsonArray(sampling.BaseSeed, sampling.BaseSeed + sampling.SamplesPerImage - 1),
                     ["pairs_file"] = pairsPath,
@@ -336,6 +341,7 @@ public sealed class ContinuousDpoRunner
             if (JsonNode.Parse(File.ReadAllText(path)) is JsonObject json
                 && json["status"]?.GetValue<string>() == status
                 && json["policy"]?.GetValue<string>() == policy
+                && JsonNode.DeepEquals(json["settings"], Settings())
                 && json["checkpoint"]?.GetValue<string>() is { } produced
                 && (Directory.Exists(produced) || File.Exists(produced)))
             {
@@ -346,8 +352,41 @@ public sealed class ContinuousDpoRunner
         {
             // A damaged record means the round is run again.
         }
-        Log($"round {round}: {path} is not a finished round from {policy}; running it again");
+        Log($"round {round}: {path} is not a finished round from {policy} with these settings; running it again");
         return null;
+    }
+
+    /// <summary>
+    /// What decides a round's outcome besides its starting checkpoint: the prompt, sampling, pairing, held-out
+    /// settings, the judge (models, prompt versions, unsure policy) and the trainer's settings. A round is reused only
+    /// when they are the same, so a rerun with other settings redoes the rounds instead of mixing them.
+    /// </summary>
+    private JsonObject Settings() => new()
+    {
+        ["prompt"] = _options.Prompt,
+        ["sampling"] = JsonSerializer.SerializeToNode(_options.Sampling, OneLine),
+        ["pairs"] = JsonSerializer.SerializeToNode(_options.Pairs, OneLine),
+        ["round_seed_stride"] = _options.RoundSeedStride,
+        ["heldout_max_tokens"] = _options.HeldOutMaxTokens,
+        ["judge"] = new JsonObject
+        {
+            ["extractor"] = _judge.ExtractorModel,
+            ["verifier"] = _judge.VerifierModel,
+            ["extraction_prompt"] = ClaimExtractionPrompt.Version,
+            ["verification_prompt"] = ClaimVerificationPrompt.Version,
+            ["unsure_counts_as_rejected"] = _judge.Options.UnsureCountsAsRejected,
+        },
+        ["trainer"] = _options.TrainerSettings?.DeepClone(),
+    };
+
+    /// <summary>Removes the round records after <paramref name="round"/>, which started from a checkpoint about to be redone.</summary>
+    private void InvalidateAfter(int round)
+    {
+        for (var later = round + 1; File.Exists(Path.Combine(RoundDirectory(later), "round.json")); later++)
+        {
+            File.Delete(Path.Combine(RoundDirectory(later), "round.json"));
+            Log($"round {later}: its record is removed (round {round} is redone)");
+        }
     }
 
     private void WriteRound(int round, JsonObject json)
