@@ -51,6 +51,10 @@ public sealed record GenerationSettings
         {
             throw new ArgumentException($"steps must be between 1 and 1000; got {Steps}.");
         }
+        if (MaxSequenceLength is < 1 or > 512)
+        {
+            throw new ArgumentException($"max sequence length must be between 1 and 512; got {MaxSequenceLength}.");
+        }
         if (!double.IsFinite(Guidance) || Guidance < 0 || Guidance > 100)
         {
             throw new ArgumentException($"guidance must be between 0 and 100; got {Guidance}.");
@@ -58,10 +62,6 @@ public sealed record GenerationSettings
         if (!(GuidanceRescale is >= 0 and <= 1))
         {
             throw new ArgumentException($"guidance rescale must be between 0 and 1; got {GuidanceRescale}.");
-        }
-        if (MaxSequenceLength is < 1 or > 512)
-        {
-            throw new ArgumentException($"max sequence length must be between 1 and 512; got {MaxSequenceLength}.");
         }
         if (!(RefinerStart is > 0 and < 1))
         {
