@@ -77,6 +77,27 @@ public sealed class Sd3Pipeline
     }
 
     /// <summary>
+    /// diffusers' <c>encode_prompt</c> for a list of texts (no CFG pairing): embeds [B, 77 + MaxSequenceLength, JointWidth]
+    /// = (CLIP-L penultimate ‖ CLIP-G penultimate, zero-padded to JointWidth) followed by T5's last hidden state (or
+    /// zeros), pooled [B, PooledWidth] = CLIP-L text_embeds ‖ CLIP-G text_embeds. The result feeds
+    /// <see cref="GenerateFromEmbeddings"/> (encode the negative prompt, "" by default, the same way).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model was loaded without its text encoders.</exception>
+    public PromptEmbeddings EncodePrompt(IReadOnlyList<string> texts, GenerationSettings settings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        if (_model.TextEncoder is null)
+        {
+            throw new InvalidOperationException($"{_model.Folder} was loaded without text encoders.");
+        }
+
+        var c = Encode(texts, settings, new OrtClock(), cancellationToken, out _);
+        return new PromptEmbeddings(c.Embeds, _model.JointWidth, c.Pooled, _model.PooledWidth);
+    }
+
+    /// <summary>
     /// Runs the denoising loop and the VAE decode on precomputed conditioning, as diffusers' StableDiffusion3Pipeline
     /// does when called with prompt_embeds, pooled_prompt_embeds, their negative counterparts and latents.
     /// </summary>
@@ -263,6 +284,11 @@ public sealed class Sd3Pipeline
         var n = texts.Count;
         var (h1, d1, p1) = Clip(_model.TextEncoder!, _model.Tokenizer!, texts, _model.PenultimateHidden1, clock, ct, out truncated);
         var (h2, d2, p2) = Clip(_model.TextEncoder2!, _model.Tokenizer2!, texts, _model.PenultimateHidden2, clock, ct, out var truncated2);
+        for (var i = 0; i < n; i++)
+        {
+            truncated[i] |= truncated2[i];
+        }
+
         var joint = _model.JointWidth;
         if (d1 + d2 > joint)
         {
@@ -309,12 +335,6 @@ public sealed class Sd3Pipeline
             }
         }
 
-        for (var i = 0; i < n; i++)
-        {
-            truncated2[i] |= truncated[i];
-        }
-
-        truncated = truncated2;
         var pooled = new float[n * (p1.Length / n + p2.Length / n)];
         int w1 = p1.Length / n, w2 = p2.Length / n;
         for (var b = 0; b < n; b++)

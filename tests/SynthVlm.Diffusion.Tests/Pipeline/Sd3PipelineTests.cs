@@ -1,4 +1,5 @@
 using SynthVlm.Diffusion.Tiny;
+using SynthVlm.Onnx;
 
 namespace SynthVlm.Diffusion.Tests.Pipeline;
 
@@ -134,5 +135,88 @@ public sealed class Sd3PipelineTests(TinySd3Fixture fixture) : IClassFixture<Tin
         {
             image.Image?.Dispose();
         }
+    }
+}
+
+/// <summary>
+/// encode_prompt's layout, checked against the encoders run one by one and assembled as diffusers' definition says
+/// (CLIP-L penultimate ‖ CLIP-G penultimate, zero-padded to the T5 width; then T5 rows; pooled = both text_embeds),
+/// and Generate = GenerateFromEmbeddings(EncodePrompt(prompt), EncodePrompt("")) with the seed's torch noise.
+/// </summary>
+public sealed class Sd3EncodePromptTests(TinySd3Fixture fixture) : IClassFixture<TinySd3Fixture>
+{
+    private const int T5Rows = 16;
+    private static readonly GenerationSettings Settings = new() { Width = 32, Height = 32, Steps = 3, Guidance = 5, MaxSequenceLength = T5Rows };
+
+    [Fact]
+    public void EncodePrompt_concatenates_pads_and_appends_t5_as_diffusers_does()
+    {
+        string[] texts = ["a cat", "a large green tree in the street"];
+        var model = fixture.Model;
+        var e = new Sd3Pipeline(model).EncodePrompt(texts, Settings);
+        int n = texts.Length, seq = 77 + T5Rows, joint = TinySd3.JointWidth;
+        e.Embeds.Should().HaveCount(n * seq * joint);
+        e.Pooled.Should().HaveCount(n * TinySd3.PooledWidth);
+
+        var (l, lPooled) = RunClip(model.TextEncoder!, "tokenizer", texts, "hidden_states.1");
+        var (g, gPooled) = RunClip(model.TextEncoder2!, "tokenizer_2", texts, "hidden_states.2");
+        var t5 = RunT5(texts);
+        const int wl = TinySd3.ClipLWidth, wg = TinySd3.ClipGWidth;
+        for (var b = 0; b < n; b++)
+        {
+            for (var r = 0; r < seq; r++)
+            {
+                var row = e.Embeds.AsSpan(((b * seq) + r) * joint, joint);
+                if (r < 77)
+                {
+                    row[..wl].ToArray().Should().Equal(l.AsSpan(((b * 77) + r) * wl, wl).ToArray());
+                    row[wl..(wl + wg)].ToArray().Should().Equal(g.AsSpan(((b * 77) + r) * wg, wg).ToArray());
+                    row[(wl + wg)..].ToArray().Should().OnlyContain(v => v == 0f);
+                }
+                else
+                {
+                    row.ToArray().Should().Equal(t5.AsSpan(((b * T5Rows) + r - 77) * joint, joint).ToArray());
+                }
+            }
+
+            e.Pooled.AsSpan(b * TinySd3.PooledWidth, wl).ToArray().Should().Equal(lPooled.AsSpan(b * wl, wl).ToArray());
+            e.Pooled.AsSpan((b * TinySd3.PooledWidth) + wl, wg).ToArray().Should().Equal(gPooled.AsSpan(b * wg, wg).ToArray());
+        }
+
+        var skipped = new Sd3Pipeline(model).EncodePrompt(texts, Settings with { SkipT5 = true });
+        skipped.Embeds.AsSpan(77 * joint, T5Rows * joint).ToArray().Should().OnlyContain(v => v == 0f);
+        skipped.Embeds.AsSpan(0, 77 * joint).ToArray().Should().Equal(e.Embeds.AsSpan(0, 77 * joint).ToArray());
+    }
+
+    [Fact]
+    public void Generate_equals_GenerateFromEmbeddings_of_the_encoded_prompt_and_empty_negative()
+    {
+        var pipeline = new Sd3Pipeline(fixture.Model);
+        var latents = new float[16 * 4 * 4];
+        new TorchGaussianNoise(21).Fill(latents);
+        var direct = pipeline.Generate(["a small dog"], [21UL], Settings);
+        var viaEmbeddings = pipeline.GenerateFromEmbeddings(pipeline.EncodePrompt(["a small dog"], Settings), pipeline.EncodePrompt([""], Settings), latents, Settings);
+        direct.FinalLatents.ToArray().Should().Equal(viaEmbeddings.FinalLatents.ToArray());
+        direct.Images[0].Image!.Dispose();
+        viaEmbeddings.Images[0].Image!.Dispose();
+    }
+
+    private (float[] Hidden, float[] Pooled) RunClip(Microsoft.ML.OnnxRuntime.InferenceSession session, string tokenizerFolder, string[] texts, string hidden)
+    {
+        var tokenizer = Tokenizers.ClipTokenizer.FromFolder(Path.Combine(fixture.Folder, tokenizerFolder));
+        var ids = new long[texts.Length * 77];
+        tokenizer.EncodeBatch(texts, ids, Span<long>.Empty, 77, new bool[texts.Length]);
+        using var input = OrtTestExtensions.Tensor(ids, texts.Length, 77);
+        using var outputs = session.Run(new Dictionary<string, Microsoft.ML.OnnxRuntime.OrtValue> { ["input_ids"] = input }, [hidden, "text_embeds"], CancellationToken.None);
+        return (outputs[0].GetTensorDataAsSpan<float>().ToArray(), outputs[1].GetTensorDataAsSpan<float>().ToArray());
+    }
+
+    private float[] RunT5(string[] texts)
+    {
+        var ids = new long[texts.Length * T5Rows];
+        T5PromptTokenizer.FromFolder(Path.Combine(fixture.Folder, "tokenizer_3")).EncodeBatch(texts, ids, T5Rows);
+        using var input = OrtTestExtensions.Tensor(ids, texts.Length, T5Rows);
+        using var outputs = fixture.Model.TextEncoder3!.Run(new Dictionary<string, Microsoft.ML.OnnxRuntime.OrtValue> { ["input_ids"] = input }, ["last_hidden_state"], CancellationToken.None);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 }
