@@ -8,7 +8,8 @@ namespace SynthVlm.Diffusion;
 /// <c>padding="max_length", truncation=True, add_special_tokens=True</c>: the pieces of the text, cut to
 /// <c>maxLength − 1</c>, then <c>&lt;/s&gt;</c>, then the pad id up to <c>maxLength</c>. No BOS (T5 has none).
 /// The Unigram segmentation is Microsoft.ML.Tokenizers' <see cref="SentencePieceTokenizer"/>, loaded from
-/// <c>spiece.model</c> when the folder has it, else from <c>tokenizer.json</c>.
+/// <c>tokenizer.json</c> when the folder has it (the fast tokenizer diffusers runs: its normalizer and
+/// pre-tokenizer chain), else from <c>spiece.model</c> (the slow tokenizer's SentencePiece model).
 /// </summary>
 internal sealed class T5PromptTokenizer
 {
@@ -31,13 +32,13 @@ internal sealed class T5PromptTokenizer
     /// <summary>The id that fills the rest of the row (<c>&lt;pad&gt;</c>, 0 for T5).</summary>
     public int PadId { get; }
 
-    /// <summary>Loads <paramref name="folder"/>/spiece.model or <paramref name="folder"/>/tokenizer.json.</summary>
+    /// <summary>Loads <paramref name="folder"/>/tokenizer.json, or <paramref name="folder"/>/spiece.model when there is none.</summary>
     /// <exception cref="DiffusionException">Neither file exists or the model cannot be read (the message names the file).</exception>
     public static T5PromptTokenizer FromFolder(string folder)
     {
         var spiece = Path.Combine(folder, "spiece.model");
         var json = Path.Combine(folder, "tokenizer.json");
-        var source = File.Exists(spiece) ? spiece : File.Exists(json) ? json
+        var source = File.Exists(json) ? json : File.Exists(spiece) ? spiece
             : throw new DiffusionException($"{folder}: neither spiece.model nor tokenizer.json found (SD3's T5 tokenizer)");
         SentencePieceTokenizer model;
         try

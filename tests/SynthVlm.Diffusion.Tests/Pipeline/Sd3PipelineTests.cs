@@ -83,6 +83,9 @@ public sealed class Sd3PipelineTests(TinySd3Fixture fixture) : IClassFixture<Tin
         var plain = pipeline.Generate(["a blue sky"], [5UL], Settings);
         var negative = pipeline.Generate(["a blue sky"], [5UL], Settings with { NegativePrompt = "a tree" });
         var unguided = pipeline.Generate(["a blue sky"], [5UL], Settings with { Guidance = 1 });
+        var longPrompt = pipeline.Generate(["a blue sky", string.Join(' ', Enumerable.Repeat("a red car", 10))], [5UL, 5UL], Settings);
+        longPrompt.Images.Select(i => i.PromptTruncated).Should().Equal([false, true], "30 T5 pieces do not fit 16 rows");
+        Dispose(longPrompt);
         MaxAbsDiff(plain.FinalLatents.Span, negative.FinalLatents.Span).Should().BeGreaterThan(1e-4);
         MaxAbsDiff(plain.FinalLatents.Span, unguided.FinalLatents.Span).Should().BeGreaterThan(1e-4);
         Dispose(plain, negative, unguided);

@@ -9,12 +9,14 @@ Writes, next to this script:
 
 The transformer is my own torch re-implementation, at toy size, of the published SD3Transformer2DModel
 definition (diffusers' transformer_sd3.py / attention.py / embeddings.py / normalization.py at the pinned commit):
-patch embedding (conv, stride = patch) plus a centre-cropped 2-D sin-cos position table; timestep embedding
+patch embedding (conv, stride = patch) plus a 2-D sin-cos position table centre-cropped to the latent grid as
+PatchEmbed crops its pos_embed_max_size table (simplified: no base_size/interpolation_scale rescaling); timestep embedding
 (sinusoid of 256 channels, cos first, shift 0, then Linear-SiLU-Linear) plus the pooled-text projection
 (Linear-SiLU-Linear); context_embedder Linear; JointTransformerBlocks with AdaLayerNormZero on both streams
 (the last block context_pre_only, with AdaLayerNormContinuous on the context), joint attention over
 [image tokens; context tokens] with separate projections, tanh-GELU feed-forward x4; AdaLayerNormContinuous
-(scale first, then shift) and proj_out; unpatchify. ONNX names follow optimum's SD3TransformerOnnxConfig
+(scale first, then shift) and proj_out; unpatchify. No qk-norm and no dual attention (SD3 medium has neither;
+SD3.5 adds them). ONNX names follow optimum's SD3TransformerOnnxConfig
 (hidden_states, timestep [batch], encoder_hidden_states, pooled_projections -> out_hidden_states).
 
 The reference loop is diffusers' StableDiffusion3Pipeline.__call__ written out step by step (latents are the
