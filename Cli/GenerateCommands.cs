@@ -17,7 +17,7 @@ internal static class GenerateCommands
 
     public static Command Generate()
     {
-        var model = new Option<string>("--model") { Description = "SDXL base folder (optimum export layout).", Required = true };
+        var model = new Option<string>("--model") { Description = "SDXL base or Stable Diffusion 3 folder (optimum export layout; its model_index.json picks the pipeline).", Required = true };
         var refiner = new Option<string?>("--refiner") { Description = "SDXL refiner folder; hands over at --refiner-start of the schedule." };
         var prompt = new Option<string>("--prompt") { Description = "What to draw.", Required = true };
         var negative = new Option<string?>("--negative") { Description = "Negative prompt (none: zero embeddings when the model says force_zeros_for_empty_prompt)." };
@@ -37,6 +37,8 @@ internal static class GenerateCommands
         {
             model, refiner, prompt, negative, seed, steps, guidance, width, height, refinerStart, refinerMode, refinerStrength, refinerToEnd, scheduler, output,
         };
+        var skipT5 = GenerateSd3.SkipT5Option();
+        command.Options.Add(skipT5);
         command.SetAction((parse, ct) =>
         {
             var settings = new GenerationSettings
@@ -63,6 +65,10 @@ internal static class GenerateCommands
             }
             try
             {
+                if (Sd3Model.IsSd3Folder(parse.GetRequiredValue(model)))
+                {
+                    return Task.FromResult(GenerateSd3.Run(parse.GetRequiredValue(model), parse.GetValue(refiner) is not null, parse.GetValue(skipT5), parse.GetRequiredValue(prompt), parse.GetValue(seed), settings, parse.GetRequiredValue(output), ct));
+                }
                 using var baseModel = SdxlModel.Load(parse.GetRequiredValue(model));
                 using var refinerModel = parse.GetValue(refiner) is { } r ? SdxlModel.Load(r) : null;
                 var pipeline = new SdxlPipeline(baseModel, refinerModel);

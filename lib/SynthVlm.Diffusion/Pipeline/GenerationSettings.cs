@@ -51,6 +51,12 @@ public sealed record GenerationSettings
     /// <summary>Scheduler override (euler, euler-a, dpmpp-2m, dpmpp-2m-karras, or a diffusers class name); null = the model's scheduler_config.json.</summary>
     public string? Scheduler { get; init; }
 
+    /// <summary>SD3 only: zero-fill the T5 rows instead of running text_encoder_3 (diffusers' behaviour when text_encoder_3 is None).</summary>
+    public bool SkipT5 { get; init; }
+
+    /// <summary>SD3 only: the T5 token rows (diffusers' max_sequence_length, default 256, at most 512).</summary>
+    public int MaxSequenceLength { get; init; } = 256;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first out-of-range field.</summary>
     public void Validate()
     {
@@ -59,6 +65,10 @@ public sealed record GenerationSettings
         if (Steps is < 1 or > 1000)
         {
             throw new ArgumentException($"steps must be between 1 and 1000; got {Steps}.");
+        }
+        if (MaxSequenceLength is < 1 or > 512)
+        {
+            throw new ArgumentException($"max sequence length must be between 1 and 512; got {MaxSequenceLength}.");
         }
         if (!double.IsFinite(Guidance) || Guidance < 0 || Guidance > 100)
         {

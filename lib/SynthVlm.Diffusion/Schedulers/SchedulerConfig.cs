@@ -106,6 +106,26 @@ public sealed record SchedulerConfig
     /// <summary><c>variance_type</c> (DPM-Solver): only null (fixed variance) is supported.</summary>
     public string? VarianceType { get; init; }
 
+    /// <summary><c>shift</c> (flow matching): σ ← shift·σ / (1 + (shift − 1)·σ); SD3 medium uses 3.0. Must be positive.</summary>
+    public double Shift { get; init; } = 1.0;
+
+    /// <summary><c>shift_terminal</c> (flow matching): not supported (must be null or 0).</summary>
+    public double? ShiftTerminal { get; init; }
+
+    /// <summary><c>invert_sigmas</c> (flow matching, Mochi): not supported (must be false).</summary>
+    public bool InvertSigmas { get; init; }
+
+    /// <summary><c>stochastic_sampling</c> (flow matching): not supported (must be false).</summary>
+    public bool StochasticSampling { get; init; }
+
+    /// <summary>The Stable Diffusion 3 medium scheduler (FlowMatchEulerDiscreteScheduler, 1000 training steps, shift 3.0).</summary>
+    public static SchedulerConfig StableDiffusion3 { get; } = new()
+    {
+        Source = "SD3 medium scheduler_config.json",
+        ClassName = SchedulerNames.FlowMatchEulerDiscrete,
+        Shift = 3.0,
+    };
+
     /// <summary>The SDXL base/refiner 1.0 scheduler (EulerDiscreteScheduler, scaled_linear 0.00085–0.012, leading, offset 1).</summary>
     public static SchedulerConfig StableDiffusionXl { get; } = new()
     {
@@ -189,6 +209,10 @@ public sealed record SchedulerConfig
                 Thresholding = reader.Bool(Keys.Thresholding, false),
                 UseDynamicShifting = reader.Bool(Keys.UseDynamicShifting, false),
                 VarianceType = reader.String(Keys.VarianceType, null),
+                Shift = reader.Double(Keys.Shift, 1.0),
+                ShiftTerminal = reader.NullableDouble(Keys.ShiftTerminal),
+                InvertSigmas = reader.Bool(Keys.InvertSigmas, false),
+                StochasticSampling = reader.Bool(Keys.StochasticSampling, false),
             };
             config.ValidateCommon();
             return config;
@@ -379,6 +403,10 @@ public sealed record SchedulerConfig
         public const string Thresholding = "thresholding";
         public const string UseDynamicShifting = "use_dynamic_shifting";
         public const string VarianceType = "variance_type";
+        public const string Shift = "shift";
+        public const string ShiftTerminal = "shift_terminal";
+        public const string InvertSigmas = "invert_sigmas";
+        public const string StochasticSampling = "stochastic_sampling";
     }
 
     /// <summary>Typed access to the keys of one JSON object; a wrong type throws naming the key.</summary>

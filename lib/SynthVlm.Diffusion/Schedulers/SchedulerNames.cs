@@ -15,6 +15,12 @@ public static class SchedulerNames
     /// <summary>diffusers' <c>DPMSolverMultistepScheduler</c>, configured entirely by the config.</summary>
     public const string DpmSolverMultistep = "DPMSolverMultistepScheduler";
 
+    /// <summary>diffusers' <c>FlowMatchEulerDiscreteScheduler</c> (Stable Diffusion 3: Euler on the predicted velocity).</summary>
+    public const string FlowMatchEulerDiscrete = "FlowMatchEulerDiscreteScheduler";
+
+    /// <summary>Alias of <see cref="FlowMatchEulerDiscrete"/>.</summary>
+    public const string FlowMatchEuler = "flow-euler";
+
     /// <summary>Alias of <see cref="EulerDiscrete"/>.</summary>
     public const string Euler = "euler";
 
@@ -29,5 +35,5 @@ public static class SchedulerNames
 
     /// <summary>Every accepted name, class names first.</summary>
     public static IReadOnlyList<string> All { get; } =
-        [EulerDiscrete, EulerAncestralDiscrete, DpmSolverMultistep, Euler, EulerAncestral, DpmPlusPlus2M, DpmPlusPlus2MKarras];
+        [EulerDiscrete, EulerAncestralDiscrete, DpmSolverMultistep, FlowMatchEulerDiscrete, Euler, FlowMatchEuler, EulerAncestral, DpmPlusPlus2M, DpmPlusPlus2MKarras];
 }

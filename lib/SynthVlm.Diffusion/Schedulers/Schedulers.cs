@@ -12,7 +12,8 @@ public static class Schedulers
     /// Builds the scheduler named by <paramref name="overrideName"/>, or by the config's <c>_class_name</c> when
     /// null. A different class reuses the config's shared keys, as diffusers' <c>from_config</c> does (the SDXL
     /// config gives DPM-Solver leading spacing with offset 1). Aliases: <c>euler</c>, <c>euler-a</c>,
-    /// <c>dpmpp-2m</c> (DPM-Solver++ order 2, no Karras), <c>dpmpp-2m-karras</c> (the same with Karras sigmas).
+    /// <c>dpmpp-2m</c> (DPM-Solver++ order 2, no Karras), <c>dpmpp-2m-karras</c> (the same with Karras sigmas), <c>flow-euler</c> (flow matching; only
+    /// meaningful for flow-matching models such as SD3, whose configs name it).
     /// </summary>
     /// <exception cref="SchedulerConfigException">Unknown or missing name (the message lists the supported ones), or a setting the scheduler does not support.</exception>
     public static IDiffusionScheduler Create(SchedulerConfig config, string? overrideName = null)
@@ -30,6 +31,7 @@ public static class Schedulers
             "eulerdiscretescheduler" or SchedulerNames.Euler => new EulerDiscreteScheduler(config),
             "eulerancestraldiscretescheduler" or SchedulerNames.EulerAncestral => new EulerAncestralDiscreteScheduler(config),
             "dpmsolvermultistepscheduler" => new DpmSolverMultistepScheduler(config),
+            "flowmatcheulerdiscretescheduler" or SchedulerNames.FlowMatchEuler => new FlowMatchEulerDiscreteScheduler(config),
             SchedulerNames.DpmPlusPlus2M => new DpmSolverMultistepScheduler(config with { AlgorithmType = "dpmsolver++", SolverOrder = 2, UseKarrasSigmas = false }),
             SchedulerNames.DpmPlusPlus2MKarras => new DpmSolverMultistepScheduler(config with { AlgorithmType = "dpmsolver++", SolverOrder = 2, UseKarrasSigmas = true }),
             _ => throw new SchedulerConfigException(config.Source, key, $"unknown scheduler '{name}'; supported: {Supported}"),
