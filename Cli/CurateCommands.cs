@@ -304,7 +304,14 @@ internal static class CurateCommands
                     summary.CountInputReason(reject.Reason, MaxDistinctInputReasons);
                     rejected.Write(w =>
                     {
-                        w.WriteNull("id");
+                        if (reject.Id is { } id)
+                        {
+                            w.WriteString("id", Scrub(id));
+                        }
+                        else
+                        {
+                            w.WriteNull("id");
+                        }
                         w.WriteNumber("line", reject.Line);
                         w.WriteString("reason", Scrub(reject.Reason));
                         w.WriteString("filter", InputFilter);
