@@ -56,4 +56,14 @@ public class SpamCaptionTests(ITestOutputHelper output)
         byFilter["special_characters_filter"].Outcome.Should().Be(VerdictOutcome.Failed);
         byFilter["special_characters_filter"].Value.Should().Be(0.5);
     }
+
+    [Fact]
+    public void Spam_in_plain_words_passes_every_rule_even_cleaned()
+    {
+        var result = new CaptionCurator(RuleFilterSettings.Default with { Cleaning = CaptionCleaningSettings.DataJuicerRecipe })
+            .Evaluate("Buy now, get a big sale on all of our new shoes at the shop today.");
+        Print("plain-word spam", result);
+        result.Kept.Should().BeTrue();
+        result.Cleaning!.Changed.Should().BeFalse();
+    }
 }
