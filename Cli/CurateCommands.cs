@@ -8,6 +8,7 @@ using System.Text.Json;
 using System.Xml.Linq;
 using SynthVlm.Captions;
 using SynthVlm.Curation;
+using SynthVlm.Curation.Cleaning;
 using SynthVlm.Curation.NearDuplicates;
 
 namespace SynthVlm.Cli;
@@ -237,6 +238,11 @@ internal static class CurateCommands
                     _ => throw WrongType("a number (or \"inf\" for no upper bound)"),
                 };
             }
+            else if (type == typeof(CaptionCleaningSettings))
+            {
+                converted = ParseCleaning(value) ?? throw WrongType(
+                    "\"none\", \"data_juicer_recipe\", \"llava_pretrain\" or an object of booleans (CleanHtml, CleanEmail, CleanLinks, FixUnicode, NormalizePunctuation, NormalizeWhitespace)");
+            }
             else if (type == typeof(int))
             {
                 converted = value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var i) ? i : throw WrongType("an integer");
@@ -262,7 +268,62 @@ internal static class CurateCommands
                 $"curate: --config '{path}': key '{property.Name}' must be {expected}; found {value.ValueKind} {value.GetRawText()}.");
         }
 
-        private sealed record Evaluated(CurationResult Result, UInt128 Hash);
+        // The "Cleaning" key of a --config file: a preset name or an object of the six switches.
+        private static CaptionCleaningSettings? ParseCleaning(JsonElement value)
+        {
+            if (value.ValueKind == JsonValueKind.String)
+            {
+                return value.GetString() switch
+                {
+                    "none" => CaptionCleaningSettings.None,
+                    "data_juicer_recipe" => CaptionCleaningSettings.DataJuicerRecipe,
+                    "llava_pretrain" => CaptionCleaningSettings.LlavaPretrainRecipe,
+                    _ => null,
+                };
+            }
+            if (value.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+            var settings = CaptionCleaningSettings.None;
+            foreach (var p in value.EnumerateObject())
+            {
+                if (p.Value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                {
+                    return null;
+                }
+                var on = p.Value.GetBoolean();
+                CaptionCleaningSettings? next = p.Name switch
+                {
+                    nameof(CaptionCleaningSettings.CleanHtml) => settings with { CleanHtml = on },
+                    nameof(CaptionCleaningSettings.CleanEmail) => settings with { CleanEmail = on },
+                    nameof(CaptionCleaningSettings.CleanLinks) => settings with { CleanLinks = on },
+                    nameof(CaptionCleaningSettings.FixUnicode) => settings with { FixUnicode = on },
+                    nameof(CaptionCleaningSettings.NormalizePunctuation) => settings with { NormalizePunctuation = on },
+                    nameof(CaptionCleaningSettings.NormalizeWhitespace) => settings with { NormalizeWhitespace = on },
+                    _ => null,
+                };
+                if (next is null)
+                {
+                    return null;
+                }
+                settings = next;
+            }
+            return settings;
+        }
+
+        private sealed record Evaluated(CurationResult Result, UInt128 Hash)
+        {
+            /// <summary>The caption that was scored: the cleaned text when cleaning is on.</summary>
+            public string Text(PoolCaption caption) => Result.Cleaning?.Text ?? caption.Caption;
+        }
+
+        // Duplicates are judged on the text the filters scored (after cleaning, when it is on).
+        private static Evaluated Evaluate(CaptionCurator curator, string caption)
+        {
+            var result = curator.Evaluate(caption);
+            return new Evaluated(result, CaptionNormalizer.Hash128(result.Cleaning?.Text ?? caption));
+        }
 
         private static CurateSummary Process(CaptionPoolReader reader, CaptionCurator curator, NearDuplicateIndex? near, string dir, CurateRequest request, CancellationToken ct)
         {
@@ -283,7 +344,7 @@ internal static class CurateCommands
                 Parallel.For(0, batch.Count, options, i =>
                 {
                     results[i] = batch[i] is PoolCaption c
-                        ? new Evaluated(curator.Evaluate(c.Caption), CaptionNormalizer.Hash128(c.Caption))
+                        ? Evaluate(curator, c.Caption)
                         : null;
                 });
                 for (var i = 0; i < batch.Count; i++)
@@ -304,7 +365,14 @@ internal static class CurateCommands
                     summary.CountInputReason(reject.Reason, MaxDistinctInputReasons);
                     rejected.Write(w =>
                     {
-                        w.WriteNull("id");
+                        if (reject.Id is { } id)
+                        {
+                            w.WriteString("id", Scrub(id));
+                        }
+                        else
+                        {
+                            w.WriteNull("id");
+                        }
                         w.WriteNumber("line", reject.Line);
                         w.WriteString("reason", Scrub(reject.Reason));
                         w.WriteString("filter", InputFilter);
@@ -317,7 +385,12 @@ internal static class CurateCommands
                 }
                 var caption = (PoolCaption)record;
                 var result = evaluated!.Result;
+                var text = evaluated.Text(caption);
                 summary.Captions++;
+                foreach (var change in result.Cleaning?.Changes ?? [])
+                {
+                    summary.CountCleaning(change.Mapper);
+                }
                 string? filter = null;
                 string? reason = null;
                 if (!result.Kept)
@@ -332,14 +405,14 @@ internal static class CurateCommands
                     reason = "exact duplicate of an earlier kept caption after normalisation";
                     summary.ExactDuplicates++;
                 }
-                else if (near is not null && !near.TryAdd(caption.Id, caption.Caption, out var of))
+                else if (near is not null && !near.TryAdd(caption.Id, text, out var of))
                 {
                     filter = NearDuplicateFilter;
                     reason = $"near-duplicate of '{of}' (MinHash LSH, Jaccard ≥ {near.Hasher.Settings.Threshold.ToString(CultureInfo.InvariantCulture)})";
                     summary.NearDuplicates++;
                 }
                 var isKept = filter is null;
-                WriteStats(stats, caption, result.Statistics);
+                WriteStats(stats, caption, result);
                 histograms.Add(result.Statistics, isKept);
                 if (isKept)
                 {
@@ -347,7 +420,11 @@ internal static class CurateCommands
                     kept.Write(w =>
                     {
                         w.WriteString("id", Scrub(caption.Id));
-                        w.WriteString("caption", Scrub(caption.Caption));
+                        w.WriteString("caption", Scrub(text));
+                        if (result.Cleaning is { Changed: true })
+                        {
+                            w.WriteString("original_caption", Scrub(caption.Caption));
+                        }
                         if (caption.ImagePath is { } image)
                         {
                             w.WriteString("image", Scrub(image));
@@ -393,8 +470,9 @@ internal static class CurateCommands
             return summary;
         }
 
-        private static void WriteStats(JsonlFile stats, PoolCaption caption, RuleStatistics s) => stats.Write(w =>
+        private static void WriteStats(JsonlFile stats, PoolCaption caption, CurationResult result) => stats.Write(w =>
         {
+            var s = result.Statistics;
             w.WriteString("id", Scrub(caption.Id));
             foreach (var (name, value) in s.NamedValues())
             {
@@ -416,6 +494,20 @@ internal static class CurateCommands
             if (s.ReplacedCharacters > 0)
             {
                 w.WriteNumber("replaced_lone_surrogates", s.ReplacedCharacters);
+            }
+            if (result.Cleaning is { Changed: true } cleaning)
+            {
+                // Each mapper that changed the caption, with the text before and after it.
+                w.WriteStartArray("cleaning");
+                foreach (var change in cleaning.Changes)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("mapper", change.Mapper);
+                    w.WriteString("before", Scrub(change.Before));
+                    w.WriteString("after", Scrub(change.After));
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
             }
         });
 
@@ -449,6 +541,13 @@ internal static class CurateCommands
                 w.WriteEndObject();
                 // Which filters could not run and why: a skipped filter passes every caption, and the
                 // summary must say so rather than look like a filter that found nothing.
+                // Captions each cleaning mapper changed (every mapper that is on is listed, 0 included).
+                w.WriteStartObject("cleaned_by_mapper");
+                foreach (var mapper in new CaptionCleaner(curator.Settings.Cleaning).Mappers)
+                {
+                    w.WriteNumber(mapper.Name, summary.ByMapper.GetValueOrDefault(mapper.Name));
+                }
+                w.WriteEndObject();
                 w.WriteStartObject("skipped_filters");
                 foreach (var verdict in curator.Evaluate("a").Verdicts.Where(v => v.Outcome == VerdictOutcome.Skipped))
                 {
@@ -472,6 +571,16 @@ internal static class CurateCommands
                             break;
                         case string s:
                             w.WriteString(property.Name, s);
+                            break;
+                        case CaptionCleaningSettings c:
+                            w.WriteStartObject(property.Name);
+                            w.WriteBoolean(nameof(c.CleanHtml), c.CleanHtml);
+                            w.WriteBoolean(nameof(c.CleanEmail), c.CleanEmail);
+                            w.WriteBoolean(nameof(c.CleanLinks), c.CleanLinks);
+                            w.WriteBoolean(nameof(c.FixUnicode), c.FixUnicode);
+                            w.WriteBoolean(nameof(c.NormalizePunctuation), c.NormalizePunctuation);
+                            w.WriteBoolean(nameof(c.NormalizeWhitespace), c.NormalizeWhitespace);
+                            w.WriteEndObject();
                             break;
                         default:
                             w.WriteNull(property.Name);
@@ -610,6 +719,10 @@ internal static class CurateCommands
         public Dictionary<string, long> ByFilter { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<string, long> ByInputReason { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, long> ByMapper { get; } = new(StringComparer.Ordinal);
+
+        public void CountCleaning(string mapper) => ByMapper[mapper] = ByMapper.GetValueOrDefault(mapper) + 1;
 
         public void CountFilter(string filter) => ByFilter[filter] = ByFilter.GetValueOrDefault(filter) + 1;
 

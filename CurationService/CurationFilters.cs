@@ -29,6 +29,13 @@ public sealed class CurationFilters
         ["word_rep_ratio.min"] = (s, v) => s with { WordRepMinRatio = v },
         ["word_rep_ratio.max"] = (s, v) => s with { WordRepMaxRatio = v },
         ["word_rep_ratio.rep_len"] = (s, v) => s with { WordRepLen = ToInt(v) },
+        // Data-Juicer's cleaning mappers, each switched on by 1 (off by 0, the default).
+        ["clean.html"] = (s, v) => s with { Cleaning = s.Cleaning with { CleanHtml = v == 1 } },
+        ["clean.email"] = (s, v) => s with { Cleaning = s.Cleaning with { CleanEmail = v == 1 } },
+        ["clean.links"] = (s, v) => s with { Cleaning = s.Cleaning with { CleanLinks = v == 1 } },
+        ["clean.fix_unicode"] = (s, v) => s with { Cleaning = s.Cleaning with { FixUnicode = v == 1 } },
+        ["clean.punctuation"] = (s, v) => s with { Cleaning = s.Cleaning with { NormalizePunctuation = v == 1 } },
+        ["clean.whitespace"] = (s, v) => s with { Cleaning = s.Cleaning with { NormalizeWhitespace = v == 1 } },
     };
 
     private readonly ConcurrentDictionary<string, (RunConfig Config, CaptionCurator? Curator)> _runs = new(StringComparer.Ordinal);
@@ -38,7 +45,8 @@ public sealed class CurationFilters
     /// <param name="Code">The failing statistic (e.g. "alnum_ratio"), or "kept".</param>
     /// <param name="Reason">The failing filter's reason with the values.</param>
     /// <param name="Statistics">Every statistic that was computed, under Data-Juicer's names.</param>
-    public sealed record Verdict(bool Kept, string Code, string Reason, IReadOnlyDictionary<string, double>? Statistics);
+    /// <param name="CleanedCaption">The caption after the run's cleaning mappers when they changed it (what is scored and emitted); otherwise null.</param>
+    public sealed record Verdict(bool Kept, string Code, string Reason, IReadOnlyDictionary<string, double>? Statistics, string? CleanedCaption = null);
 
     /// <summary>Why an override is not acceptable, or null (used by Runs.Submit).</summary>
     public static string? CheckThreshold(string key, double value)
@@ -46,6 +54,10 @@ public sealed class CurationFilters
         if (!Overrides.TryGetValue(key, out var apply))
         {
             return $"unknown threshold; expected one of {string.Join(", ", Overrides.Keys)}.";
+        }
+        if (key.StartsWith("clean.", StringComparison.Ordinal) && value is not (0 or 1))
+        {
+            return $"a cleaning switch is 0 (off) or 1 (on); found {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}.";
         }
         try
         {
@@ -109,12 +121,13 @@ public sealed class CurationFilters
                 stats[v.Statistic] = value;
             }
         }
+        var cleaned = result.Cleaning is { Changed: true } cleaning ? cleaning.Text : null;
         if (result.Kept)
         {
-            return new Verdict(true, "kept", "", stats);
+            return new Verdict(true, "kept", "", stats, cleaned);
         }
         var failed = result.Verdicts.First(v => v.Outcome == VerdictOutcome.Failed);
-        return new Verdict(false, failed.Statistic, result.RejectReason ?? failed.Reason ?? failed.Filter, stats);
+        return new Verdict(false, failed.Statistic, result.RejectReason ?? failed.Reason ?? failed.Filter, stats, cleaned);
     }
 
     private static RuleFilterSettings Settings(RunConfig config)

@@ -54,6 +54,11 @@ public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer ra
             throw new PermanentStreamFailureException($"caption '{caption.CaptionId}': run '{run}' has no config.");
         }
         var verdict = filters.Evaluate(config, caption.Caption);
+        if (verdict.Kept && verdict.CleanedCaption is { } cleaned)
+        {
+            // The run's cleaning mappers changed the caption: the cleaned text is what was scored and goes on.
+            caption = new Protos.V1.PoolCaption(caption) { Caption = cleaned };
+        }
         if (verdict.Kept && config.Curation.Judge is { } judge)
         {
             verdict = await JudgeAsync(run, judge, caption, verdict, cancellationToken).ConfigureAwait(false);

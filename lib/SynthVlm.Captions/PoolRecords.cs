@@ -32,4 +32,5 @@ public sealed record PoolCaption(
 /// <param name="Line">1-based line where the record starts.</param>
 /// <param name="Reason">Why the record was rejected, naming the field or limit involved.</param>
 /// <param name="Excerpt">At most 200 characters of the record's text, when there is any.</param>
-public sealed record PoolReject(long Ordinal, long Line, string Reason, string? Excerpt) : PoolRecord(Ordinal, Line);
+/// <param name="Id">The record's id as given, when the record gave a usable one (an empty caption keeps its id); otherwise null.</param>
+public sealed record PoolReject(long Ordinal, long Line, string Reason, string? Excerpt, string? Id = null) : PoolRecord(Ordinal, Line);

@@ -16,6 +16,7 @@ public sealed class CaptionCurator
 
     private readonly FlaggedWordList? _flaggedWords;
     private readonly LanguageModels.PerplexityScorer? _perplexity;
+    private readonly Cleaning.CaptionCleaner? _cleaner;
 
     /// <summary>Creates a curator; loads the flagged-words list when the settings name one.</summary>
     /// <exception cref="ArgumentException">A setting is out of range (ParamName names it).</exception>
@@ -33,6 +34,7 @@ public sealed class CaptionCurator
         settings.Validate();
         Settings = settings;
         _flaggedWords = flaggedWords;
+        _cleaner = settings.Cleaning.Any ? new Cleaning.CaptionCleaner(settings.Cleaning) : null;
         if (settings.PerplexityArpaPath is { } arpa && settings.PerplexitySentencePiecePath is { } pieces)
         {
             // Data-Juicer's perplexity_filter: SentencePiece pieces scored by a KenLM model.
@@ -47,11 +49,19 @@ public sealed class CaptionCurator
     /// <summary>The settings in force.</summary>
     public RuleFilterSettings Settings { get; }
 
-    /// <summary>Computes every statistic of <paramref name="text"/> and every filter's verdict.</summary>
+    /// <summary>
+    /// Cleans <paramref name="text"/> with the mappers the settings switch on (none by default), then
+    /// computes every statistic of the cleaned text and every filter's verdict.
+    /// </summary>
     /// <param name="text">Any string: empty, whitespace-only, huge, control characters and lone surrogates all yield defined statistics.</param>
     public CurationResult Evaluate(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        var cleaned = _cleaner?.Clean(text);
+        if (cleaned is not null)
+        {
+            text = cleaned.Text;
+        }
         var s = Settings;
         var stats = DataJuicerStatistics.Compute(text, s.CharRepLen, s.WordRepLen, _flaggedWords);
         if (_perplexity is not null)
@@ -80,7 +90,7 @@ public sealed class CaptionCurator
                 break;
             }
         }
-        return new CurationResult(stats, verdicts, reason is null, reason);
+        return new CurationResult(stats, verdicts, reason is null, reason) { Cleaning = cleaned };
     }
 
     private static FilterVerdict Judge(string filter, string statistic, double value, double min, double max)

@@ -29,4 +29,11 @@ public sealed record FilterVerdict(string Filter, string Statistic, VerdictOutco
 /// (alnum, char_rep, flagged_words, perplexity, special_char, word_rep).</param>
 /// <param name="Kept">True when no filter failed (skipped filters do not drop).</param>
 /// <param name="RejectReason">The first failing filter's reason, or null when kept.</param>
-public sealed record CurationResult(RuleStatistics Statistics, IReadOnlyList<FilterVerdict> Verdicts, bool Kept, string? RejectReason);
+public sealed record CurationResult(RuleStatistics Statistics, IReadOnlyList<FilterVerdict> Verdicts, bool Kept, string? RejectReason)
+{
+    /// <summary>
+    /// The caption's cleaning (before/after of each mapper that changed it) when the settings switch
+    /// any mapper on; null otherwise. The statistics are those of <see cref="Cleaning.CleanedCaption.Text"/>.
+    /// </summary>
+    public Cleaning.CleanedCaption? Cleaning { get; init; }
+}

@@ -61,6 +61,12 @@ public sealed record RuleFilterSettings
     /// <summary>word_repetition_filter max_ratio (paper: 0.03085751).</summary>
     public double WordRepMaxRatio { get; init; } = 0.03085751;
 
+    /// <summary>
+    /// Data-Juicer's text mappers run on each caption before the statistics (all off by default:
+    /// the paper's curation filters captions as given; see <see cref="Cleaning.CaptionCleaningSettings"/>).
+    /// </summary>
+    public Cleaning.CaptionCleaningSettings Cleaning { get; init; } = SynthVlm.Curation.Cleaning.CaptionCleaningSettings.None;
+
     /// <summary>The paper's settings.</summary>
     public static RuleFilterSettings Default { get; } = new();
 
@@ -88,6 +94,10 @@ public sealed record RuleFilterSettings
         CheckPath(FlaggedWordsPath, nameof(FlaggedWordsPath));
         CheckPath(PerplexityArpaPath, nameof(PerplexityArpaPath));
         CheckPath(PerplexitySentencePiecePath, nameof(PerplexitySentencePiecePath));
+        if (Cleaning is null)
+        {
+            throw new ArgumentException($"{nameof(Cleaning)} must be a CaptionCleaningSettings (CaptionCleaningSettings.None for no cleaning); found null.", nameof(Cleaning));
+        }
     }
 
     private static void CheckRange(double min, double max, string minName, string maxName)

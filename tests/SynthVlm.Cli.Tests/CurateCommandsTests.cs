@@ -120,7 +120,7 @@ public sealed class CurateCommandsTests(ITestOutputHelper output) : IDisposable
                 ("dup", 2L, "exact_duplicate"),
                 (null, 3L, "input"),
                 ("near", 5L, "near_duplicate"),
-                (null, 6L, "input"),
+                ("empty", 6L, "input"),
                 ("huge", 9L, "character_repetition_filter"),
                 ("symbols", 10L, "alphanumeric_filter"),
                 ("nasty", 11L, "flagged_words_filter"));

@@ -55,6 +55,19 @@ public sealed class CurationServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Cleaning_switches_clean_before_the_statistics_and_only_0_or_1_is_accepted()
+    {
+        const string spam = "BUY NOW!!! $$$ CLICK HERE http://spam.example.com/deal?id=42 $$$";
+        var plain = await CallAsync(new CurateTextRequest { Texts = { spam } });
+        plain.Results[0].Kept.Should().BeTrue("the six rules at the paper's thresholds let it through uncleaned");
+        var cleaned = await CallAsync(new CurateTextRequest { Texts = { spam }, Thresholds = { ["clean.links"] = 1, ["clean.whitespace"] = 1 } });
+        cleaned.Results[0].Kept.Should().BeFalse();
+        cleaned.Results[0].Stats["alnum_ratio"].Should().Be(0.5, "15 of the 30 code points of \"BUY NOW!!! $$$ CLICK HERE  $$$\" are alphanumeric");
+        var act = () => CallAsync(new CurateTextRequest { Texts = { spam }, Thresholds = { ["clean.links"] = 0.5 } });
+        (await act.Should().ThrowAsync<RpcException>()).Which.Status.Detail.Should().Contain("clean.links").And.Contain("0 (off) or 1 (on)");
+    }
+
+    [Fact]
     public async Task Threshold_overrides_apply_and_bad_requests_are_invalid_argument_naming_the_field()
     {
         var strict = await CallAsync(new CurateTextRequest { Texts = { "a red bus parked on a quiet street at night" }, Thresholds = { ["alnum_ratio.min"] = 0.99 } });

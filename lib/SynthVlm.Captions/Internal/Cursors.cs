@@ -147,7 +147,7 @@ internal sealed class ImageFolderCursor : JsonLinesCursor
         }
         if (fields.CaptionProblem is { } problem)
         {
-            return Records.Reject(line, problem, bytes);
+            return Records.Reject(line, problem, bytes, fields.Id);
         }
         var (caption, name) = fields.Caption is not null ? (fields.Caption, Options.CaptionColumn) : (fields.Text, "text");
         return Records.Caption(line, fields.Id, caption, full, fields.Url, invalid, bytes,
@@ -239,9 +239,13 @@ internal sealed class JsonArrayCursor : PoolCursor
 
     internal static PoolRecord BuildCaption(Records records, long line, JsonFields fields, bool invalid, ReadOnlySpan<byte> bytes)
     {
-        if ((fields.IdProblem ?? fields.CaptionProblem) is { } problem)
+        if (fields.IdProblem is { } idProblem)
         {
-            return records.Reject(line, problem, bytes);
+            return records.Reject(line, idProblem, bytes);
+        }
+        if (fields.CaptionProblem is { } problem)
+        {
+            return records.Reject(line, problem, bytes, fields.Id);
         }
         return records.Caption(line, fields.Id, fields.Caption, fields.ImagePath, fields.Url, invalid, bytes);
     }

@@ -19,8 +19,8 @@ internal sealed class Records
     /// <summary>The ordinal the next record gets.</summary>
     public long NextOrdinal { get; private set; }
 
-    public PoolReject Reject(long line, string reason, ReadOnlySpan<byte> excerpt) =>
-        new(NextOrdinal++, line, reason, excerpt.IsEmpty ? null : Excerpt(excerpt));
+    public PoolReject Reject(long line, string reason, ReadOnlySpan<byte> excerpt, string? id = null) =>
+        new(NextOrdinal++, line, reason, excerpt.IsEmpty ? null : Excerpt(excerpt), string.IsNullOrWhiteSpace(id) ? null : id);
 
     public PoolReject Reject(long line, string reason, string? excerpt) =>
         new(NextOrdinal++, line, reason, excerpt is null ? null : Truncate(excerpt));
@@ -32,7 +32,7 @@ internal sealed class Records
         var problem = CaptionProblem(caption, captionName ?? _captionColumn);
         if (problem is not null)
         {
-            return Reject(line, problem, excerpt);
+            return Reject(line, problem, excerpt, id);
         }
         var given = !string.IsNullOrWhiteSpace(id);
         return new PoolCaption(NextOrdinal++, line, given ? id! : CaptionIds.ForContent(caption!), given, caption!,
