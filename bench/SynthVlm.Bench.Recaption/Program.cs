@@ -127,7 +127,9 @@ static async Task<bool> InProcessAsync(string model, string folder, Options opti
     Console.WriteLine($"    batches: one by one {single.Batches} (1 caption each), batched {batched.Batches} (mean {(double)n / batched.Batches:F1} of {options.Batch}), model alone {mb1.Batches} (mean {(double)n / mb1.Batches:F1})");
     Console.WriteLine($"    the job's share of the time: one by one {100 * (1 - (ms1.Seconds / single.Seconds)),5:F1} %, batched {100 * (1 - (mb1.Seconds / batched.Seconds)),5:F1} % (image check, pool lines, reorder window)");
     Console.WriteLine("    the rest is the model's forward passes: prefill of each prompt, then one decode step per new token for the whole batch;");
-    Console.WriteLine("    on this CPU a tiny model's step costs about the same for 1 row or 8 (LibTorch dispatch, not arithmetic), so batching divides it");
+    var perBatch = mb1.Seconds / mb1.Batches / (ms1.Seconds / n);
+    Console.WriteLine($"    a batch of {(double)n / mb1.Batches:F0} took {perBatch:F1}x the time of one caption alone: a model this small is bound by the fixed cost of each step");
+    Console.WriteLine("    (LibTorch dispatch of every op), not by arithmetic, so batching divides that cost among the rows");
     foreach (var (id, caption) in differing.Take(3))
     {
         Console.WriteLine($"    {id}: one by one {caption} / batched {(batched.Outcomes.TryGetValue(id, out var b) ? b : "(missing)")}");
