@@ -35,6 +35,7 @@ internal static class RecaptionCommands
         var maxTokens = new Option<int>("--max-tokens") { Description = "The most tokens per caption (256).", DefaultValueFactory = _ => 256 };
         var trim = new Option<bool>("--trim") { Description = "Trim captions back to their last complete sentence (within --max-words)." };
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (0: greedy).", DefaultValueFactory = _ => 0 };
+        var topP = new Option<double>("--top-p") { Description = "Nucleus sampling: draw only from the most likely tokens whose probabilities add up to this, in (0, 1] (1: off).", DefaultValueFactory = _ => 1 };
         var seed = new Option<int?>("--seed") { Description = "Sampling seed sent with every request." };
         var concurrency = new Option<int?>("--concurrency") { Description = "Captions in flight (default: 8 for an endpoint, twice --batch in-process)." };
         var shardSize = new Option<int?>("--shard-size") { Description = "Captions per shard (default: one file for --out *.jsonl, 10,000 for a folder)." };
@@ -46,7 +47,7 @@ internal static class RecaptionCommands
         var device = VlmCommands.DeviceOption();
         var command = new Command("recaption", "Caption images with a VLM into a caption pool (JSONL: id, image, caption, original_caption, captioner, prompt, sampling); resumes, records rejects, prints one JSON summary.")
         {
-            images, kind, output, endpoint, endpointModel, model, prompt, promptText, maxWords, maxTokens, trim, temperature, seed, concurrency, shardSize, extract, retries, timeout, batch, dtype, device,
+            images, kind, output, endpoint, endpointModel, model, prompt, promptText, maxWords, maxTokens, trim, temperature, topP, seed, concurrency, shardSize, extract, retries, timeout, batch, dtype, device,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -70,6 +71,7 @@ internal static class RecaptionCommands
                     Prompt = parse.GetValue(promptText) is { } text ? CaptionPrompt.Custom(text) : CaptionPrompt.Preset(parse.GetRequiredValue(prompt)),
                     Length = new LengthControl(parse.GetValue(maxTokens), parse.GetValue(maxWords), parse.GetValue(trim)),
                     Temperature = parse.GetValue(temperature),
+                    TopP = parse.GetValue(topP),
                     Seed = parse.GetValue(seed),
                     ExtractImagesDirectory = parse.GetValue(extract),
                 };

@@ -60,7 +60,8 @@ public sealed class ChatReplyCache : IDisposable
     /// <summary>
     /// The key of a request: SHA-256 over the model, every message's role, text and images' SHA-256
     /// (the bytes, not the path, so a moved file still hits and a changed one misses), the
-    /// temperature, max_tokens and seed; each field length-prefixed so no two requests share an encoding.
+    /// temperature, max_tokens and seed, and top_p when it is below 1 (so keys written before top_p existed, and
+    /// every request without it, stay as they were); each field length-prefixed so no two requests share an encoding.
     /// </summary>
     /// <param name="model">The model name.</param>
     /// <param name="request">The request.</param>
@@ -101,6 +102,11 @@ public sealed class ChatReplyCache : IDisposable
         AppendText(hash, request.Temperature.ToString("R", CultureInfo.InvariantCulture));
         AppendInt(hash, request.MaxTokens);
         AppendText(hash, request.Seed is { } seed ? seed.ToString(CultureInfo.InvariantCulture) : "none");
+        if (request.HasTopP)
+        {
+            AppendText(hash, "top_p");
+            AppendText(hash, request.TopP.ToString("R", CultureInfo.InvariantCulture));
+        }
         if (kind is not null)
         {
             AppendText(hash, "kind");

@@ -35,7 +35,25 @@ public sealed record ChatMessage(string Role, string Text, IReadOnlyList<string>
 /// <param name="Temperature">Sampling temperature; 0 is greedy.</param>
 /// <param name="MaxTokens">Most tokens in the reply.</param>
 /// <param name="Seed">Sampling seed where the model takes one.</param>
-public sealed record ChatRequest(IReadOnlyList<ChatMessage> Messages, double Temperature = 0, int MaxTokens = 128, int? Seed = null);
+/// <param name="TopP">
+/// Nucleus sampling: only the most likely tokens whose probabilities add up to this are drawn from, in (0, 1];
+/// 1 (the default) is off, and is what a request without it meant before it existed (an endpoint is then sent no
+/// <c>top_p</c>, and the reply cache key is the one it always was).
+/// </param>
+public sealed record ChatRequest(IReadOnlyList<ChatMessage> Messages, double Temperature = 0, int MaxTokens = 128, int? Seed = null, double TopP = 1)
+{
+    /// <summary>Whether <see cref="TopP"/> restricts sampling (below 1).</summary>
+    public bool HasTopP => TopP < 1;
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when <see cref="TopP"/> is not in (0, 1].</summary>
+    public void ValidateTopP()
+    {
+        if (!(TopP > 0 && TopP <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TopP), TopP, $"top_p must be in (0, 1]; found {TopP.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}.");
+        }
+    }
+}
 
 /// <summary>A reply.</summary>
 /// <param name="Text">The assistant's text.</param>

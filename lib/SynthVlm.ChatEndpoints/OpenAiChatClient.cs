@@ -15,6 +15,8 @@ namespace SynthVlm.ChatEndpoints;
 /// Messages without images are sent with a string <c>content</c>; a message with images is sent
 /// as content parts: one <c>{"type":"image_url","image_url":{"url":"data:MIME;base64,…"}}</c> per
 /// image, in order, then the <c>{"type":"text"}</c> part (LLaVA's order: image, then question).
+/// <c>top_p</c> is sent only when the request's <see cref="ChatRequest.TopP"/> is below 1, so a request
+/// without it is byte for byte what it was before (and the server's own default applies).
 /// The MIME type comes from the file's magic bytes (PNG, JPEG, GIF, WebP, BMP). A missing or
 /// unknown image fails the call before anything is sent.
 /// </para>
@@ -94,6 +96,7 @@ public sealed partial class OpenAiChatClient : IOptionScoringModel, IDisposable
         {
             throw new ArgumentException("a chat request needs at least one message.", nameof(request));
         }
+        request.ValidateTopP();
         cancellationToken.ThrowIfCancellationRequested();
         var images = await ReadImagesAsync(request, cancellationToken).ConfigureAwait(false);
         if (_cache is null || !IsCacheable(request))
@@ -142,7 +145,7 @@ public sealed partial class OpenAiChatClient : IOptionScoringModel, IDisposable
         {
             throw new ArgumentException("option scoring needs at least one option.", nameof(options));
         }
-        var scoring = request with { Temperature = 0, MaxTokens = 1, Seed = null };
+        var scoring = request with { Temperature = 0, MaxTokens = 1, Seed = null, TopP = 1 };
         var images = await ReadImagesAsync(scoring, cancellationToken).ConfigureAwait(false);
         var body = RequestBody(scoring, images, TopLogprobs);
         string alternatives;
@@ -340,6 +343,10 @@ public sealed partial class OpenAiChatClient : IOptionScoringModel, IDisposable
             if (request.Seed is { } seed)
             {
                 writer.WriteNumber("seed"u8, seed);
+            }
+            if (request.HasTopP)
+            {
+                writer.WriteNumber("top_p"u8, request.TopP);
             }
             if (topLogprobs is { } top)
             {

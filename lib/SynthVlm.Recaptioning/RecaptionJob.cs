@@ -21,7 +21,7 @@ namespace SynthVlm.Recaptioning;
 /// <remarks>
 /// <para>Each pool line is one JSON object: <c>id</c>, <c>image</c> (the file captioned; for an image read from a
 /// WebDataset shard the extracted file, or null unless <see cref="RecaptionJobOptions.ExtractImagesDirectory"/> is set), <c>caption</c>, <c>original_caption</c>, <c>captioner</c>, <c>prompt</c>
-/// (<c>name</c>, <c>version</c>, <c>text</c> as sent), <c>sampling</c> (<c>temperature</c>, <c>seed</c>,
+/// (<c>name</c>, <c>version</c>, <c>text</c> as sent), <c>sampling</c> (<c>temperature</c>, <c>top_p</c>, <c>seed</c>,
 /// <c>max_tokens</c>, <c>max_words</c>, <c>trim_to_sentence</c>), <c>trimmed</c> and <c>source</c>. Items that
 /// yield no caption go to the rejects log with <c>id</c>, <c>kind</c> (<see cref="RejectKinds"/>), <c>reason</c>,
 /// <c>source</c>, <c>image</c>, <c>original_caption</c> and, for an empty caption, the <c>reply</c>; the batch goes on.</para>
@@ -238,7 +238,7 @@ public sealed class RecaptionJob
                 await File.WriteAllBytesAsync(spooled, item.ImageBytes!, cancellationToken).ConfigureAwait(false);
                 path = spooled;
             }
-            var request = new ChatRequest([ChatMessage.User(_options.Prompt.Render(_options.Length.MaxWords), path)], _options.Temperature, _options.Length.MaxTokens, _options.Seed);
+            var request = new ChatRequest([ChatMessage.User(_options.Prompt.Render(_options.Length.MaxWords), path)], _options.Temperature, _options.Length.MaxTokens, _options.Seed, _options.TopP);
             ChatReply reply;
             try
             {
@@ -303,6 +303,7 @@ public sealed class RecaptionJob
         writer.WriteEndObject();
         writer.WriteStartObject("sampling");
         writer.WriteNumber("temperature", _options.Temperature);
+        writer.WriteNumber("top_p", _options.TopP);
         if (_options.Seed is { } seed)
         {
             writer.WriteNumber("seed", seed);

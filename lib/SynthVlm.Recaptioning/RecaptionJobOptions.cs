@@ -42,6 +42,12 @@ public sealed record RecaptionJobOptions
     /// <summary>Sampling temperature (default 0: greedy, and cacheable by an endpoint client).</summary>
     public double Temperature { get; init; }
 
+    /// <summary>
+    /// Nucleus sampling's top-p sent with every request, in (0, 1]; 1 (the default) is off. Recorded in each pool
+    /// line's <c>sampling.top_p</c>.
+    /// </summary>
+    public double TopP { get; init; } = 1;
+
     /// <summary>The sampling seed sent with every request, or null. A seed makes sampled calls cacheable.</summary>
     public int? Seed { get; init; }
 
@@ -98,6 +104,10 @@ public sealed record RecaptionJobOptions
         if (!double.IsFinite(Temperature) || Temperature < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, $"{Name}.{nameof(Temperature)} must be a finite number of at least 0.");
+        }
+        if (!(TopP > 0 && TopP <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TopP), TopP, $"{Name}.{nameof(TopP)} must be in (0, 1] (1 = off).");
         }
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxImageBytes, 1, $"{Name}.{nameof(MaxImageBytes)}");
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPixels, 1, $"{Name}.{nameof(MaxPixels)}");

@@ -67,6 +67,24 @@ public sealed class RecaptionCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Top_p_is_sent_to_the_endpoint_and_recorded_in_each_pool_lines_sampling()
+    {
+        await using var server = new FakeChatServer(_ => FakeChatReply.Answer("A grey tile."));
+        var output = Path.Combine(_dir, "top-p", "pool.jsonl");
+
+        var result = await SynthVlmTool.RunAsync("recaption", "--images", Images, "--out", output, "--endpoint", server.BaseUri.ToString(),
+            "--endpoint-model", "fake-vl", "--temperature", "0.7", "--seed", "4", "--top-p", "0.9");
+        var refused = await SynthVlmTool.RunAsync("recaption", "--images", Images, "--out", Path.Combine(_dir, "bad.jsonl"), "--endpoint", server.BaseUri.ToString(),
+            "--endpoint-model", "fake-vl", "--top-p", "1.5");
+
+        result.ExitCode.Should().Be(0, result.StandardError);
+        server.Requests.Should().HaveCount(6).And.OnlyContain(r => r.Json.GetProperty("top_p").GetDouble() == 0.9 && r.Temperature == 0.7 && r.Seed == 4);
+        File.ReadAllLines(output).Should().HaveCount(6).And.OnlyContain(l => JsonNode.Parse(l)!["sampling"]!["top_p"]!.GetValue<double>() == 0.9);
+        refused.ExitCode.Should().Be(2);
+        refused.StandardError.Should().Contain("TopP");
+    }
+
+    [Fact]
     public async Task A_run_killed_with_kill_9_resumes_without_duplicates_in_input_order()
     {
         // The server answers three captions, then hangs: the fourth request is in flight when the process is killed.

@@ -47,6 +47,34 @@ public sealed class LlavaChatModelTests
     }
 
     [Fact]
+    public async Task Top_p_reaches_generation_and_requests_with_another_top_p_are_not_batched_together()
+    {
+        using var pipeline = LlavaPipeline.Open(LlavaParityTests.TinyModel);
+        var question = Questions[2];
+        var image = Images[0];
+        var nucleus = new ChatRequest([ChatMessage.User(question, image)], Temperature: 1, MaxTokens: 8, Seed: 7, TopP: 0.5);
+        var expected = pipeline.Generate(question, image, null, new GenerationOptions(MaxNewTokens: 8, Temperature: 1, TopP: 0.5, Seed: 7)).Text;
+        var unrestricted = pipeline.Generate(question, image, null, new GenerationOptions(MaxNewTokens: 8, Temperature: 1, Seed: 7)).Text;
+        var greedy = pipeline.Generate(question, image, null, new GenerationOptions(MaxNewTokens: 8)).Text;
+        unrestricted.Should().NotBe(expected, "the test needs a top-p that changes the draw");
+
+        using (var single = new LlavaChatModel(pipeline, maxBatchSize: 1))
+        {
+            (await single.CompleteAsync(nucleus)).Text.Should().Be(expected);
+        }
+
+        // A top-p so small that only the most likely token stays is greedy; mixed with unrestricted draws in flight
+        // together, it only stays greedy if it is never generated in their batch (under their options).
+        using var batched = new LlavaChatModel(pipeline, maxBatchSize: 8);
+        var mixed = Enumerable.Range(0, 6).Select(i => nucleus with { TopP = i % 2 == 0 ? 1 : 1e-9 }).ToList();
+        var replies = await Task.WhenAll(mixed.Select(r => batched.CompleteAsync(r)));
+
+        replies.Where((_, i) => i % 2 == 1).Select(r => r.Text).Should().AllBe(greedy);
+        batched.Batches.Should().BeGreaterThanOrEqualTo(2);
+        FluentActions.Invoking(() => { _ = batched.CompleteAsync(nucleus with { TopP = 0 }); }).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*top-p*");
+    }
+
+    [Fact]
     public async Task A_text_only_request_with_few_shot_turns_is_answered_and_bad_requests_fail_alone_naming_the_problem()
     {
         using var pipeline = LlavaPipeline.Open(LlavaParityTests.TinyModel);

@@ -11,7 +11,7 @@ namespace SynthVlm.Vlm.Generation;
 /// the vicuna_v1 conversation (its system text unless the request has a system message), the image
 /// as "&lt;image&gt;\n" before the first user turn's text, earlier user/assistant turns as few-shot
 /// examples, images preprocessed with the model's aspect mode (LLaVA-1.5: pad), greedy unless a
-/// temperature is given.
+/// temperature is given (then with the request's top-p).
 /// </summary>
 /// <remarks>
 /// Requests made concurrently are answered in batches: one thread owns the model and takes up to
@@ -67,7 +67,7 @@ public sealed class LlavaChatModel : IOptionScoringModel, IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var (ids, image) = Encode(request);
-        var options = new GenerationOptions(request.MaxTokens, request.Temperature, Seed: request.Seed ?? 0, EosTokenId: pipeline.Tokenizer.EosId);
+        var options = new GenerationOptions(request.MaxTokens, request.Temperature, request.TopP, Seed: request.Seed ?? 0, EosTokenId: pipeline.Tokenizer.EosId);
         options.Validate();
         var pending = new Pending(ids, image, options, cancellationToken);
         if (!queue.Writer.TryWrite(pending))
