@@ -62,8 +62,13 @@ public static class TrainingRequests
         {
             ProtoStage.Pretrain => VlmStage.Pretrain,
             ProtoStage.Finetune => VlmStage.Finetune,
-            _ => throw new TrainingRequestException("stage", $"{request.Stage} is not TRAINING_STAGE_PRETRAIN or TRAINING_STAGE_FINETUNE."),
+            ProtoStage.Dpo => VlmStage.Dpo,
+            _ => throw new TrainingRequestException("stage", $"{request.Stage} is not TRAINING_STAGE_PRETRAIN, TRAINING_STAGE_FINETUNE or TRAINING_STAGE_DPO."),
         };
+        if (stage == VlmStage.Dpo)
+        {
+            return ToDpoJobRequest(request, dataDirectory, defaultOutput);
+        }
         if (request.Datasets.Count == 0)
         {
             throw new TrainingRequestException("datasets", "at least one dataset is needed.");
@@ -119,6 +124,78 @@ public static class TrainingRequests
         return new TrainingJobRequest(settings, baseModel, request.Run is { Length: > 0 } run ? run : null);
     }
 
+    /// <summary>A TRAINING_STAGE_DPO request: model_dir, preference_pairs and the DPO settings over DpoPairsTrainer's defaults.</summary>
+    private static TrainingJobRequest ToDpoJobRequest(SubmitTrainingRequest request, string dataDirectory, Func<string> defaultOutput)
+    {
+        if (request.Datasets.Count > 0)
+        {
+            throw new TrainingRequestException("datasets", "TRAINING_STAGE_DPO trains on preference_pairs, not datasets.");
+        }
+        if (string.IsNullOrWhiteSpace(request.ModelDir))
+        {
+            throw new TrainingRequestException("model_dir", "TRAINING_STAGE_DPO needs the policy's model folder (it is also the reference).");
+        }
+        if (string.IsNullOrWhiteSpace(request.PreferencePairs))
+        {
+            throw new TrainingRequestException("preference_pairs", "TRAINING_STAGE_DPO needs a preference-pairs JSONL.");
+        }
+        var pairs = ResolvePath(request.PreferencePairs, dataDirectory, "preference_pairs");
+        if (!File.Exists(pairs))
+        {
+            throw new TrainingRequestException("preference_pairs", $"{pairs} does not exist.");
+        }
+        var output = request.OutputDir is { Length: > 0 } o ? ResolvePath(o, dataDirectory, "output_dir") : defaultOutput();
+        var h = request.Hyperparameters ?? new TrainingHyperparameters();
+        var d = request.Dpo ?? new DpoHyperparameters();
+        var defaults = new DpoPairsTrainingOptions { OutputDirectory = output };
+        var loss = d.LossType switch
+        {
+            "" or "sigmoid" => DpoLossType.Sigmoid,
+            "ipo" => DpoLossType.Ipo,
+            "robust" => DpoLossType.Robust,
+            _ => throw new TrainingRequestException("dpo.loss_type", $"'{d.LossType}' is not sigmoid, ipo or robust."),
+        };
+        var options = defaults with
+        {
+            Dpo = defaults.Dpo with
+            {
+                Beta = d.HasBeta ? d.Beta : defaults.Dpo.Beta,
+                LossType = loss,
+                LabelSmoothing = d.HasLabelSmoothing ? d.LabelSmoothing : defaults.Dpo.LabelSmoothing,
+            },
+            Epochs = h.HasEpochs ? h.Epochs : defaults.Epochs,
+            MaxSteps = h.HasMaxSteps ? h.MaxSteps : defaults.MaxSteps,
+            PairsPerStep = h.HasGlobalBatchSize ? h.GlobalBatchSize : defaults.PairsPerStep,
+            MicroBatchSize = h.HasMicroBatchSize ? h.MicroBatchSize : defaults.MicroBatchSize,
+            LearningRate = h.HasLearningRate ? h.LearningRate : defaults.LearningRate,
+            LoraRank = h.HasLoraRank ? h.LoraRank : defaults.LoraRank,
+            LoraAlpha = h.HasLoraAlpha ? h.LoraAlpha : defaults.LoraAlpha,
+            Seed = h.HasSeed ? h.Seed : defaults.Seed,
+        };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new TrainingRequestException(e.ParamName switch
+            {
+                nameof(DpoOptions.Beta) => "dpo.beta",
+                nameof(DpoOptions.LabelSmoothing) => "dpo.label_smoothing",
+                nameof(DpoPairsTrainingOptions.PairsPerStep) => "hyperparameters.global_batch_size",
+                nameof(DpoPairsTrainingOptions.MicroBatchSize) => "hyperparameters.micro_batch_size",
+                nameof(DpoPairsTrainingOptions.LearningRate) => "hyperparameters.learning_rate",
+                nameof(DpoPairsTrainingOptions.LoraRank) => "hyperparameters.lora_rank",
+                nameof(DpoPairsTrainingOptions.Epochs) => "hyperparameters.epochs",
+                nameof(DpoPairsTrainingOptions.MaxSteps) => "hyperparameters.max_steps",
+                _ => "dpo",
+            }, ArgumentMessages.Plain(e));
+        }
+        var settings = TrainingSettings.Finetune([], output, lora: true) with { Stage = VlmStage.Dpo, Seed = options.Seed };
+        var baseModel = new TrainingBaseModel(ResolvePath(request.ModelDir, dataDirectory, "model_dir"), null, null, null);
+        return new TrainingJobRequest(settings, baseModel, request.Run is { Length: > 0 } run ? run : null, Dpo: new DpoJob(pairs, options));
+    }
+
     /// <summary>The proto field a <see cref="TrainingSettings"/> or <see cref="TrainingBaseModel"/> property comes from.</summary>
     public static string FieldOf(string? parameter) => parameter switch
     {
@@ -137,6 +214,7 @@ public static class TrainingRequests
         nameof(TrainingSettings.LoraAlpha) => "hyperparameters.lora_alpha",
         nameof(TrainingSettings.DataWorkers) => "hyperparameters.data_workers",
         nameof(TrainingBaseModel.ModelDirectory) => "model_dir",
+        nameof(DpoJob.PairsPath) => "preference_pairs",
         nameof(TrainingBaseModel.VisionDirectory) => "vision_dir",
         nameof(TrainingBaseModel.LanguageModelDirectory) => "llm_dir",
         nameof(TrainingBaseModel.ProjectorPath) => "projector_path",
@@ -184,7 +262,7 @@ public static class TrainingRequests
         {
             Id = status.Id,
             State = ToState(status.State),
-            Stage = status.Stage == VlmStage.Pretrain ? ProtoStage.Pretrain : ProtoStage.Finetune,
+            Stage = status.Stage switch { VlmStage.Pretrain => ProtoStage.Pretrain, VlmStage.Dpo => ProtoStage.Dpo, _ => ProtoStage.Finetune },
             OutputDir = status.OutputDirectory,
             Run = status.Run ?? "",
             SubmittedUnixMs = status.Submitted.ToUnixTimeMilliseconds(),

@@ -148,6 +148,57 @@ public sealed class TrainingServiceTests() : StageServiceTest(KnownServices.Trai
     }
 
     [Fact]
+    public async Task A_DPO_job_trains_on_preference_pairs_into_a_merged_model_and_bad_DPO_requests_name_the_field()
+    {
+        var client = await StartAsync();
+        var pairs = Path.Combine(Data.FullName, "pairs.jsonl");
+        var image = Path.Combine(Data.FullName, "datasets", "tiny", "0.png");
+        File.WriteAllLines(pairs,
+        [
+            JsonSerializer.Serialize(new { image_id = "a", image, prompt = "Describe the image.", chosen = "A red bird.", rejected = "A red bird and a dog." }),
+            JsonSerializer.Serialize(new { image_id = "b", image, prompt = "Describe the image.", chosen = "Snow.", rejected = "" }),
+            JsonSerializer.Serialize(new { image_id = "c", image, prompt = "Describe the image.", chosen = "A mountain.", rejected = "A mountain with a boat." }),
+        ]);
+        SubmitTrainingRequest Dpo() => new()
+        {
+            Stage = TrainingStage.Dpo,
+            ModelDir = TinyModel,
+            PreferencePairs = "pairs.jsonl",
+            OutputDir = "training/dpo",
+            Hyperparameters = new TrainingHyperparameters { GlobalBatchSize = 2, MicroBatchSize = 1, LearningRate = 1e-2, LoraRank = 4, LoraAlpha = 8 },
+            Dpo = new DpoHyperparameters { Beta = 0.1, LossType = "sigmoid" },
+        };
+
+        var job = await client.SubmitAsync(Dpo()).ResponseAsync.WithTimeout();
+        var progress = await WatchAsync(client, job.Id);
+
+        var final = progress[^1];
+        final.State.Should().Be(TrainingState.Succeeded, final.Message);
+        final.Message.Should().Contain("2 pairs").And.Contain("1 skipped", "the pair with an empty rejected caption is skipped with a record");
+        progress.Where(p => p.Step > 0).Should().NotBeEmpty().And.OnlyContain(p => double.IsFinite(p.Loss));
+        progress.First(p => p.Step == 1).Loss.Should().BeApproximately(Math.Log(2), 1e-4, "the LoRA starts at zero, so the policy equals its reference");
+        using (LlavaPipeline.Open(final.ModelDir))
+        {
+        }
+        File.Exists(Path.Combine(job.OutputDir, "skipped_pairs.jsonl")).Should().BeTrue();
+
+        async Task<RpcException> Refused(Action<SubmitTrainingRequest> change)
+        {
+            var request = Dpo();
+            request.OutputDir = "training/dpo-bad";
+            change(request);
+            var act = () => client.SubmitAsync(request).ResponseAsync.WithTimeout();
+            return (await act.Should().ThrowAsync<RpcException>()).Which;
+        }
+        (await Refused(r => r.PreferencePairs = "")).Status.Detail.Should().StartWith("preference_pairs:");
+        (await Refused(r => r.PreferencePairs = "none.jsonl")).Status.Detail.Should().StartWith("preference_pairs:").And.Contain("does not exist");
+        (await Refused(r => r.Dpo.LossType = "hinge")).Status.Detail.Should().StartWith("dpo.loss_type:").And.Contain("hinge");
+        (await Refused(r => r.Dpo.Beta = -1)).Status.Detail.Should().StartWith("dpo.beta:");
+        (await Refused(r => r.Datasets.Add(new TrainingDataset { Path = "datasets/tiny" }))).Status.Detail.Should().StartWith("datasets:");
+        (await Refused(r => r.ModelDir = "")).StatusCode.Should().Be(StatusCode.InvalidArgument);
+    }
+
+    [Fact]
     public async Task Cancel_stops_a_running_job_and_a_queued_one_and_a_resubmit_resumes_from_the_checkpoint()
     {
         var client = await StartAsync();

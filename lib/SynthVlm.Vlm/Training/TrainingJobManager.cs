@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SynthVlm.Vlm.Model;
@@ -82,7 +83,15 @@ public sealed record TrainingBaseModel(string? ModelDirectory = null, string? Vi
 /// The W3C id of the span the job's "train job" span continues (the run's trace, or the Submit
 /// call's); null takes <see cref="Activity.Current"/> at submission.
 /// </param>
-public sealed record TrainingJobRequest(TrainingSettings Settings, TrainingBaseModel BaseModel, string? Run = null, string? TraceParent = null);
+/// <param name="Dpo">For a DPO job (<see cref="TrainingStage.Dpo"/>): the pairs and the DPO settings; the job then trains
+/// with <see cref="DpoPairsTrainer"/> and only <see cref="TrainingSettings.OutputDirectory"/> and
+/// <see cref="TrainingSettings.Stage"/> of <paramref name="Settings"/> are used.</param>
+public sealed record TrainingJobRequest(TrainingSettings Settings, TrainingBaseModel BaseModel, string? Run = null, string? TraceParent = null, DpoJob? Dpo = null);
+
+/// <summary>A DPO job's input and settings.</summary>
+/// <param name="PairsPath">The preference pairs (JSONL as PreferencePairBuilder writes it).</param>
+/// <param name="Options">How to train (its output folder is the job's).</param>
+public sealed record DpoJob(string PairsPath, DpoPairsTrainingOptions Options);
 
 /// <summary>A job as it is now.</summary>
 /// <param name="Id">The job's id.</param>
@@ -138,7 +147,22 @@ public sealed class TrainingJobManager : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(disposed, this);
-        request.Settings.Validate();
+        if (request.Dpo is { } dpo)
+        {
+            if (request.Settings.Stage != TrainingStage.Dpo)
+            {
+                throw new ArgumentException($"a DPO job's stage must be {TrainingStage.Dpo}; found {request.Settings.Stage}.", nameof(TrainingSettings.Stage));
+            }
+            (dpo.Options with { OutputDirectory = request.Settings.OutputDirectory }).Validate();
+            if (!File.Exists(dpo.PairsPath))
+            {
+                throw new ArgumentException($"the preference pairs {dpo.PairsPath} do not exist.", nameof(DpoJob.PairsPath));
+            }
+        }
+        else
+        {
+            request.Settings.Validate();
+        }
         request.BaseModel.Validate();
         var output = Path.GetFullPath(request.Settings.OutputDirectory);
         var settings = request.Settings with { OutputDirectory = output };
@@ -305,9 +329,22 @@ public sealed class TrainingJobManager : IDisposable
             job.Cancellation.Token.ThrowIfCancellationRequested();
             using var pipeline = job.Request.BaseModel.Open(loadOptions, settings.Seed);
             Update(job, s => s with { Message = "training" });
-            var trainer = new LlavaTrainer(pipeline, settings);
-            var result = trainer.Run(step => Update(job, s => s with { LastStep = step, Message = "training" }), job.Cancellation.Token);
-            final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = $"trained {result.Steps} steps ({result.SkippedSamples.Count} samples or steps skipped); model {result.ModelDirectory}" };
+            if (job.Request.Dpo is { } dpo)
+            {
+                var result = new DpoPairsTrainer(pipeline, dpo.Options with { OutputDirectory = settings.OutputDirectory }).Run(dpo.PairsPath, step => Update(job, s => s with
+                {
+                    // Progress in the shape every stage reports: the DPO loss, and pairs as the samples.
+                    LastStep = new TrainingStepMetrics(step.Step, dpo.Options.MaxSteps ?? 0, step.Metrics.Loss, step.LearningRate, step.GradientNorm, step.Pairs, 0, 0, 0, TimeSpan.Zero, step.SkippedUpdate),
+                    Message = string.Create(CultureInfo.InvariantCulture, $"DPO: rewards/margins {step.Metrics.RewardsMargins:F4}, rewards/accuracies {step.Metrics.RewardsAccuracies:F2}"),
+                }), job.Cancellation.Token);
+                final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = $"DPO: {result.Steps.Count} steps on {result.PairsRead - result.PairsSkipped} pairs ({result.PairsSkipped} skipped); model {result.ModelDirectory}" };
+            }
+            else
+            {
+                var trainer = new LlavaTrainer(pipeline, settings);
+                var result = trainer.Run(step => Update(job, s => s with { LastStep = step, Message = "training" }), job.Cancellation.Token);
+                final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = $"trained {result.Steps} steps ({result.SkippedSamples.Count} samples or steps skipped); model {result.ModelDirectory}" };
+            }
         }
         catch (OperationCanceledException)
         {

@@ -10,6 +10,9 @@ public enum TrainingStage
 
     /// <summary>Stage 2 (finetune.sh / finetune_lora.sh): <c>vicuna_v1</c>, padded images, LoRA or the full LLM.</summary>
     Finetune,
+
+    /// <summary>DPO on preference pairs (<see cref="DpoPairsTrainer"/>; the job's <see cref="TrainingJobRequest.Dpo"/>).</summary>
+    Dpo,
 }
 
 /// <summary>One LLaVA data file with its image folder and its share of the mixture.</summary>
