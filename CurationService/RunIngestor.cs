@@ -125,6 +125,12 @@ public sealed partial class RunIngestor(
         {
             return;
         }
+        // A run that starts from images ingests the pool RecaptionService wrote (none yet: not ready).
+        if (await store.GetPoolAsync(id, config, stoppingToken).ConfigureAwait(false) is not { } pool)
+        {
+            return;
+        }
+        config.Captions = pool;
         await store.TransitionAsync(id, RunState.Running, null, [RunState.Pending], stoppingToken).ConfigureAwait(false);
         // Under the run's root, so the messages sent below carry the run's trace to every stage.
         using var ingesting = RunTelemetry.Start($"ingest {id}", id, await store.GetTraceParentAsync(id, stoppingToken).ConfigureAwait(false));
