@@ -108,7 +108,13 @@ public sealed partial class RunIngestor(
                 continue;
             }
             LogReconciled(logger, config.Id);
-            await store.SubmitAsync(config, cancellationToken).ConfigureAwait(false);
+            var (_, created) = await store.SubmitAsync(config, cancellationToken).ConfigureAwait(false);
+            if (created && RunStore.WaitsForRecaption(config))
+            {
+                // The synthvlm:images entry went with Redis: announce it again (the pool on disk resumes).
+                var recaption = new RecaptionRequest { Run = config.Id, Recaption = config.Recaption };
+                await runs.AnnounceAsync(config.Id, KnownStreams.Images, "RecaptionRequest", recaption.ToByteArray(), "announce recaption", cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

@@ -123,7 +123,7 @@ public sealed partial class ManifestTests : IDisposable
         {
             Container(all, service.Name)["image"]!.GetValue<string>().Should().Be($"ghcr.io/acme/synthvlm-{service.Name}:1.2.3");
             var limits = Container(all, service.Name)["resources"]?["limits"]?[KubernetesNames.GpuResource]?.GetValue<long>() ?? 0;
-            limits.Should().Be(service.Name is "diffusion" or "scoring" or "training" ? 1 : 0, service.Name);
+            limits.Should().Be(service.Name is "recaption" or "diffusion" or "scoring" or "training" ? 1 : 0, service.Name);
             var scaled = Kind(all, "ScaledObject").Single(s => Name(s) == service.Name)["spec"]!;
             scaled["maxReplicaCount"]!.GetValue<long>().Should().Be(12);
             var trigger = scaled["triggers"]![0]!["metadata"]!;
