@@ -60,7 +60,7 @@ public sealed partial class ManifestTests : IDisposable
         }).WithTimeout(Timeout);
 
         written.Select(Path.GetFileName).Should().Equal("00-namespace.yaml", "01-shared.yaml", "02-redis.yaml",
-            "10-curation.yaml", "11-diffusion.yaml", "12-scoring.yaml", "13-selection.yaml", "14-training.yaml", "15-eval.yaml");
+            "10-curation.yaml", "11-diffusion.yaml", "12-scoring.yaml", "13-selection.yaml", "14-training.yaml", "15-eval.yaml", "16-recaption.yaml");
         var all = (await ReadBothWaysAsync(outDir).WithTimeout(Timeout)).SelectMany(d => d.Value).ToList();
         foreach (var doc in all)
         {
@@ -261,7 +261,7 @@ public sealed partial class ManifestTests : IDisposable
 
         var written = await KubernetesPublisher.WriteAsync(outDir, builder.Model(), new KubernetesPublishOptions { Namespace = Namespace, RedisPassword = "p" }).WithTimeout(Timeout);
 
-        written.Select(Path.GetFileName).Should().EndWith("16-web.yaml");
+        written.Select(Path.GetFileName).Should().EndWith("17-web.yaml");
         var all = (await ReadBothWaysAsync(outDir).WithTimeout(Timeout)).SelectMany(d => d.Value).ToList();
         foreach (var doc in all)
         {
