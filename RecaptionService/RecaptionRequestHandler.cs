@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using SynthVlm.Protos.V1;
 using SynthVlm.Recaptioning;
@@ -16,7 +17,9 @@ namespace SynthVlm.RecaptionService;
 /// resumes the pool without duplicates. One replica at a time works on a run (the run's "recaption"
 /// lease); a second delivery while another replica holds it is left to that replica. On success the
 /// pool becomes the run's captions and the run waits for ingestion as usual; a refused or failed job
-/// fails the run with the reason; a run that is no longer live is skipped.
+/// fails the run with the reason; a run that is no longer live is skipped. While the job runs the
+/// entry is kept fresh (XCLAIM … JUSTID every third of the consumers' ClaimIdleTimeout: idle time
+/// reset, delivery count unchanged), so a long job is neither reclaimed nor dead-lettered.
 /// </summary>
 public sealed partial class RecaptionRequestHandler(
     RecaptionJobManager jobs,
@@ -25,6 +28,7 @@ public sealed partial class RecaptionRequestHandler(
     RunAccess runs,
     RedisClientHost redis,
     ServiceIdentity identity,
+    IConfiguration configuration,
     ILogger<RecaptionRequestHandler> logger) : IStreamHandler
 {
     /// <summary>The entry kind this handler consumes.</summary>
@@ -87,6 +91,8 @@ public sealed partial class RecaptionRequestHandler(
         }
         LogQueued(logger, run, status.Id, status.OutputDirectory);
         using var work2 = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+        using var keepFresh = new CancellationTokenSource();
+        var refresher = KeepFreshAsync(connection.GetDatabase(), entry.Id, keepFresh.Token);
         RecaptionJobStatus final = status;
         try
         {
@@ -100,6 +106,11 @@ public sealed partial class RecaptionRequestHandler(
             // Stopping, or the lease was lost: the pool stays, a redelivery resumes it.
             jobs.Cancel(status.Id);
             throw;
+        }
+        finally
+        {
+            await keepFresh.CancelAsync().ConfigureAwait(false);
+            await refresher.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         switch (final.State)
         {
@@ -120,6 +131,29 @@ public sealed partial class RecaptionRequestHandler(
                 await store.FailAsync(run, $"recaption: {final.Message}", CancellationToken.None).ConfigureAwait(false);
                 LogFailed(logger, run, final.Message);
                 return;
+        }
+    }
+
+    /// <summary>Resets the entry's idle time every third of ClaimIdleTimeout until <paramref name="stop"/>; Redis errors are retried at the next tick.</summary>
+    private async Task KeepFreshAsync(StackExchange.Redis.IDatabase db, string entryId, CancellationToken stop)
+    {
+        var idle = configuration.GetValue<TimeSpan?>($"{StreamWorkerExtensions.ConsumerSection}:ClaimIdleTimeout") ?? TimeSpan.FromSeconds(60);
+        var every = TimeSpan.FromMilliseconds(Math.Max(100, idle.TotalMilliseconds / 3));
+        while (!stop.IsCancellationRequested)
+        {
+            await Task.Delay(every, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            try
+            {
+                await db.StreamClaimIdsOnlyAsync(KnownStreams.Images, KnownServices.Recaption.ConsumerGroup, identity.Instance, 0, [entryId]).ConfigureAwait(false);
+            }
+            catch (Exception e) when (RedisConnections.IsRedisFailure(e))
+            {
+                LogKeepFreshFailed(logger, entryId, e.Message);
+            }
         }
     }
 
@@ -148,6 +182,9 @@ public sealed partial class RecaptionRequestHandler(
 
     [LoggerMessage(EventId = 685, Level = LogLevel.Warning, Message = "run {Run}: recaption refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, string run, string reason);
+
+    [LoggerMessage(EventId = 687, Level = LogLevel.Warning, Message = "synthvlm:images entry {Entry}: could not reset its idle time ({Reason}); retrying")]
+    private static partial void LogKeepFreshFailed(ILogger logger, string entry, string reason);
 
     [LoggerMessage(EventId = 686, Level = LogLevel.Warning, Message = "run {Run}: recaption failed: {Reason}")]
     private static partial void LogFailed(ILogger logger, string run, string reason);
