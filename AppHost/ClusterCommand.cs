@@ -66,7 +66,7 @@ internal static class ClusterCommand
 
             // Published only while the front door answers, so `run` never submits into a cluster that cannot take it.
             var published = !unhealthy.Contains(KnownServices.Curation.Name)
-                && RunningCluster.TryPublish(settings.DataDirectory, cluster.CurationGrpc, cluster.TrainingGrpc, cluster.EvalGrpc, output);
+                && RunningCluster.TryPublish(settings.DataDirectory, cluster.CurationGrpc, cluster.TrainingGrpc, cluster.EvalGrpc, output, cluster.RecaptionGrpc);
             try
             {
                 if (!settings.ExitWhenHealthy)

@@ -218,7 +218,7 @@ internal static class RunCommand
             output.Error($"The curation service refused the run ({e.StatusCode}): {e.Status.Detail}");
             return (2, null);
         }
-        output.Info($"Submitted run {run.Id}: {run.Config.Captions} -> {run.Config.Output}");
+        output.Info($"Submitted run {run.Id}: {(run.Config.Recaption is { Images.Length: > 0 } r ? $"images {r.Images} (recaptioned first)" : run.Config.Captions)} -> {run.Config.Output}");
 
         var view = new RunProgressView(output, ClusterConsole.IsInteractive, TimeProvider.System);
         view.Update(run);

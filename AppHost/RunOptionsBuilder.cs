@@ -33,6 +33,7 @@ internal sealed class RunOptionsBuilder
         "--captions", "--out", "--run-id", "--variants", "--top-k", "--top-fraction", "--lambda", "--clip-only",
         "--seed", "--steps", "--size", "--image-format", "--keep-duplicates", "--skip-filters",
         "--train", "--train-model", "--train-batch", "--train-steps", "--eval", "--eval-only",
+        "--images", "--recaption-prompt", "--recaption-endpoint", "--recaption-model",
     };
 
     /// <summary>Consumes the run option at <paramref name="i"/> (and its value); false when it is not one.</summary>
@@ -47,6 +48,30 @@ internal sealed class RunOptionsBuilder
                 break;
             case "--out":
                 _config.Output = FullPath(option, AppHostSettings.Value(args, ref i));
+                break;
+            case "--images":
+                Recaption().Images = ExistingFile(option, AppHostSettings.Value(args, ref i));
+                break;
+            case "--recaption-prompt":
+                // A preset name (brief, detailed, knowledge-rich) or a text of one's own.
+                var prompt = AppHostSettings.Value(args, ref i);
+                if (prompt.Trim().ToLowerInvariant().Replace('_', '-') is "brief" or "detailed" or "knowledge-rich" or "knowledge")
+                {
+                    Captioner().Prompt = prompt;
+                }
+                else
+                {
+                    Captioner().PromptText = prompt;
+                }
+                break;
+            case "--recaption-endpoint":
+                var endpoint = AppHostSettings.Value(args, ref i);
+                Captioner().Endpoint = Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+                    ? endpoint
+                    : throw Bad(option, endpoint, "must be an http:// or https:// URL");
+                break;
+            case "--recaption-model":
+                Captioner().EndpointModel = AppHostSettings.Value(args, ref i);
                 break;
             case "--run-id":
                 _config.Id = RunId(option, AppHostSettings.Value(args, ref i));
@@ -128,7 +153,17 @@ internal sealed class RunOptionsBuilder
     /// <summary>The config to submit.</summary>
     /// <exception cref="FormatException">--captions is missing.</exception>
     public RunConfig Build() =>
-        _config.Captions.Length > 0 ? _config.Clone() : throw new FormatException("run: --captions FILE is required.");
+        (_config.Captions.Length > 0) == (_config.Recaption is { Images.Length: > 0 })
+            ? throw new FormatException("run: give --captions FILE or --images DIR (recaptioned first), not both and not neither.")
+            : _config.Recaption is { Captioner: { Endpoint.Length: > 0, EndpointModel.Length: 0 } }
+                ? throw new FormatException("run: --recaption-model NAME is required with --recaption-endpoint.")
+                : _config.Clone();
+
+    /// <summary>The run's recaptioning (it starts from images).</summary>
+    private RunRecaption Recaption() => _config.Recaption ??= new RunRecaption();
+
+    /// <summary>The run's captioner overrides.</summary>
+    private CaptionerSettings Captioner() => Recaption().Captioner ??= new CaptionerSettings();
 
     /// <summary>The run's evaluation settings, opted in (it evaluates the trained model, so training is opted in too).</summary>
     private RunEvaluation Evaluation()

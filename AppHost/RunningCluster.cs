@@ -16,7 +16,8 @@ namespace SynthVlm.AppHost;
 /// <param name="CurationGrpc">Where Runs is served.</param>
 /// <param name="TrainingGrpc">Where Training is served (null in a file written before it was published).</param>
 /// <param name="EvalGrpc">Where Eval is served (null in a file written before it was published).</param>
-internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGrpc, Uri? EvalGrpc)
+/// <param name="RecaptionGrpc">Where Recaption is served (null in a file written before it was published).</param>
+internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGrpc, Uri? EvalGrpc, Uri? RecaptionGrpc = null)
 {
     /// <summary>The file name in the data folder.</summary>
     public const string FileName = "apphost.json";
@@ -25,11 +26,12 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGr
     private const string CurationGrpcProperty = "curationGrpc";
     private const string TrainingGrpcProperty = "trainingGrpc";
     private const string EvalGrpcProperty = "evalGrpc";
+    private const string RecaptionGrpcProperty = "recaptionGrpc";
     private const string StartedProperty = "started";
     private static readonly TimeSpan HealthDeadline = TimeSpan.FromSeconds(5);
 
     /// <summary>Writes the file (atomically); false, with a warning, when it cannot be written.</summary>
-    public static bool TryPublish(string dataDirectory, Uri curationGrpc, Uri trainingGrpc, Uri evalGrpc, ClusterConsole output)
+    public static bool TryPublish(string dataDirectory, Uri curationGrpc, Uri trainingGrpc, Uri evalGrpc, ClusterConsole output, Uri? recaptionGrpc = null)
     {
         ArgumentNullException.ThrowIfNull(evalGrpc);
         ArgumentNullException.ThrowIfNull(curationGrpc);
@@ -48,6 +50,10 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGr
                 json.WriteString(CurationGrpcProperty, curationGrpc.ToString().TrimEnd('/'));
                 json.WriteString(TrainingGrpcProperty, trainingGrpc.ToString().TrimEnd('/'));
                 json.WriteString(EvalGrpcProperty, evalGrpc.ToString().TrimEnd('/'));
+                if (recaptionGrpc is not null)
+                {
+                    json.WriteString(RecaptionGrpcProperty, recaptionGrpc.ToString().TrimEnd('/'));
+                }
                 json.WriteString(StartedProperty, DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
                 json.WriteEndObject();
             }
@@ -119,7 +125,7 @@ internal sealed record RunningCluster(int Pid, Uri CurationGrpc, Uri? TrainingGr
                 && root.TryGetProperty(CurationGrpcProperty, out var url) && url.ValueKind == JsonValueKind.String
                 && Uri.TryCreate(url.GetString(), UriKind.Absolute, out var uri) && IsHttp(uri))
             {
-                return new RunningCluster(pidValue, uri, OptionalUrl(root, TrainingGrpcProperty), OptionalUrl(root, EvalGrpcProperty));
+                return new RunningCluster(pidValue, uri, OptionalUrl(root, TrainingGrpcProperty), OptionalUrl(root, EvalGrpcProperty), OptionalUrl(root, RecaptionGrpcProperty));
             }
         }
         catch (JsonException e)

@@ -153,6 +153,10 @@ internal static class SynthVlmAppModel
     /// </summary>
     private static IResourceBuilder<ProjectResource> AddServiceProject(IDistributedApplicationBuilder builder, ServiceInfo service)
     {
+        if (service == KnownServices.Recaption)
+        {
+            return builder.AddProject<Projects.RecaptionService>(service.Name);
+        }
         if (service == KnownServices.Curation)
         {
             return builder.AddProject<Projects.CurationService>(service.Name);

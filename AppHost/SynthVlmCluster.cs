@@ -133,6 +133,9 @@ internal sealed class SynthVlmCluster : IAsyncDisposable
     /// <summary>The eval service's gRPC address (the Eval API: a run's --eval job is followed there).</summary>
     public Uri EvalGrpc => new(Resources.Services[KnownServices.Eval.Name].GetEndpoint(SynthVlmAppModel.GrpcEndpoint).Url);
 
+    /// <summary>The Recaption gRPC service's address (the proxy in front of its replicas).</summary>
+    public Uri RecaptionGrpc => new(Resources.Services[KnownServices.Recaption.Name].GetEndpoint(SynthVlmAppModel.GrpcEndpoint).Url);
+
     /// <summary>Stops every resource (services, then DCP tears the rest down) and the dashboard.</summary>
     public async Task StopAsync()
     {

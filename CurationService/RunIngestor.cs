@@ -108,7 +108,13 @@ public sealed partial class RunIngestor(
                 continue;
             }
             LogReconciled(logger, config.Id);
-            await store.SubmitAsync(config, cancellationToken).ConfigureAwait(false);
+            var (_, created) = await store.SubmitAsync(config, cancellationToken).ConfigureAwait(false);
+            if (created && RunStore.WaitsForRecaption(config))
+            {
+                // The synthvlm:images entry went with Redis: announce it again (the pool on disk resumes).
+                var recaption = new RecaptionRequest { Run = config.Id, Recaption = config.Recaption };
+                await runs.AnnounceAsync(config.Id, KnownStreams.Images, "RecaptionRequest", recaption.ToByteArray(), "announce recaption", cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -125,6 +131,12 @@ public sealed partial class RunIngestor(
         {
             return;
         }
+        // A run that starts from images ingests the pool RecaptionService wrote (none yet: not ready).
+        if (await store.GetPoolAsync(id, config, stoppingToken).ConfigureAwait(false) is not { } pool)
+        {
+            return;
+        }
+        config.Captions = pool;
         await store.TransitionAsync(id, RunState.Running, null, [RunState.Pending], stoppingToken).ConfigureAwait(false);
         // Under the run's root, so the messages sent below carry the run's trace to every stage.
         using var ingesting = RunTelemetry.Start($"ingest {id}", id, await store.GetTraceParentAsync(id, stoppingToken).ConfigureAwait(false));

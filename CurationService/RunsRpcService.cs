@@ -48,6 +48,12 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
                     await store.SetTraceParentAsync(run.Id, traceParent, ct).ConfigureAwait(false);
                     run.TraceId = RunTelemetry.TraceIdOf(traceParent);
                 }
+                if (RunStore.WaitsForRecaption(config))
+                {
+                    // Starts from images: RecaptionService writes the pool, then ingestion starts.
+                    var recaption = new RecaptionRequest { Run = run.Id, Recaption = config.Recaption };
+                    await runs.AnnounceAsync(run.Id, KnownStreams.Images, "RecaptionRequest", Google.Protobuf.MessageExtensions.ToByteArray(recaption), "announce recaption", ct).ConfigureAwait(false);
+                }
             }
             var record = RunRecords.Config(run.Id);
             if (created || !blobs.Exists(record))

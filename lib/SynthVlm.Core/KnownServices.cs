@@ -11,9 +11,12 @@ public sealed record ServiceInfo(string Name, string ProjectName, string InputSt
     public string ConsumerGroup => Name;
 }
 
-/// <summary>The six SynthVlm services in pipeline order, each spelled once.</summary>
+/// <summary>The seven SynthVlm services, each spelled once (see <see cref="All"/> for their order).</summary>
 public static class KnownServices
 {
+    /// <summary>Recaptioning: a run's images captioned by a VLM into the run's caption pool (it enters at the front).</summary>
+    public static readonly ServiceInfo Recaption = new("recaption", "RecaptionService", KnownStreams.Images, KnownStreams.Captions);
+
     /// <summary>Caption curation.</summary>
     public static readonly ServiceInfo Curation = new("curation", "CurationService", KnownStreams.Captions, KnownStreams.Curated);
 
@@ -32,8 +35,11 @@ public static class KnownServices
     /// <summary>Evaluation.</summary>
     public static readonly ServiceInfo Eval = new("eval", "EvalService", KnownStreams.Checkpoints, null);
 
-    /// <summary>All services in pipeline order.</summary>
-    public static IReadOnlyList<ServiceInfo> All { get; } = [Curation, Diffusion, Scoring, Selection, Training, Eval];
+    /// <summary>
+    /// All services: the pipeline's stages in order, then recaption (the optional stage at the front
+    /// of runs that start from images), last so that the stages' manifest numbering stays as it was.
+    /// </summary>
+    public static IReadOnlyList<ServiceInfo> All { get; } = [Curation, Diffusion, Scoring, Selection, Training, Eval, Recaption];
 
     /// <summary>Finds a service by its resource name (case-insensitive).</summary>
     /// <returns>The service, or null when no service has that name.</returns>

@@ -6,6 +6,9 @@ public static class KnownStreams
     /// <summary>Prefix of every SynthVlm key in Redis.</summary>
     public const string Prefix = "synthvlm:";
 
+    /// <summary>Runs that start from images, waiting for recaptioning (one entry per run, kind RecaptionRequest).</summary>
+    public const string Images = Prefix + "images";
+
     /// <summary>Caption pool entries waiting for curation.</summary>
     public const string Captions = Prefix + "captions";
 

@@ -27,10 +27,11 @@ public sealed partial class KubernetesPublishOptions
 
     /// <summary>
     /// <c>nvidia.com/gpu</c> limits per service name; services not listed (or 0) get no GPU.
-    /// By default the GPU stages (diffusion, scoring, training) get one each.
+    /// By default the GPU stages (recaption, diffusion, scoring, training) get one each.
     /// </summary>
     public IDictionary<string, int> Gpus { get; } = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase)
     {
+        [KnownServices.Recaption.Name] = 1,
         [KnownServices.Diffusion.Name] = 1,
         [KnownServices.Scoring.Name] = 1,
         [KnownServices.Training.Name] = 1,

@@ -54,18 +54,30 @@ public static class RunConfigs
             throw new RunConfigException("id", $"'{Printable(c.Id)}' must be 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'.");
         }
 
-        if (string.IsNullOrWhiteSpace(c.Captions))
+        if (c.Recaption is { } recaption)
         {
-            throw new RunConfigException("captions", "is required (a caption pool file or image folder).");
+            NormalizeRecaption(c, recaption);
         }
-        if (c.Captions.Any(char.IsControl))
+        if (c.Recaption is not null)
         {
-            throw new RunConfigException("captions", "contains control characters.");
+            // The pool is RecaptionService's JSONL, written later.
+            c.CaptionsFormat = c.CaptionsFormat.Length == 0 ? "jsonl" : c.CaptionsFormat;
         }
-        c.Captions = Path.GetFullPath(c.Captions);
-        if (!File.Exists(c.Captions) && !Directory.Exists(c.Captions))
+        else if (string.IsNullOrWhiteSpace(c.Captions))
         {
-            throw new RunConfigException("captions", $"'{c.Captions}' does not exist (the path is read by the curation service).");
+            throw new RunConfigException("captions", "is required (a caption pool file or image folder), or recaption.images to start from images.");
+        }
+        else
+        {
+            if (c.Captions.Any(char.IsControl))
+            {
+                throw new RunConfigException("captions", "contains control characters.");
+            }
+            c.Captions = Path.GetFullPath(c.Captions);
+            if (!File.Exists(c.Captions) && !Directory.Exists(c.Captions))
+            {
+                throw new RunConfigException("captions", $"'{c.Captions}' does not exist (the path is read by the curation service).");
+            }
         }
         c.CaptionsFormat = c.CaptionsFormat.Length == 0 ? "auto" : c.CaptionsFormat.ToLowerInvariant();
         if (!CaptionFormats.Contains(c.CaptionsFormat))
@@ -288,6 +300,55 @@ public static class RunConfigs
             _ => string.Create(CultureInfo.InvariantCulture, $"all {captions} captions"),
         };
         return $"{rule}, best of {config.Variants} variant(s) per caption by {by}; ties broken by caption id";
+    }
+
+    private static readonly string[] SourceKinds = ["auto", "folder", "imagefolder", "webdataset", "pool"];
+
+    /// <summary>A run that starts from images: captions must be empty; the images path is made absolute and must exist.</summary>
+    private static void NormalizeRecaption(RunConfig c, RunRecaption recaption)
+    {
+        if (string.IsNullOrWhiteSpace(recaption.Images))
+        {
+            throw new RunConfigException("recaption.images", "is required to start from images (a folder, an imagefolder, WebDataset .tar shards or a pool with image paths).");
+        }
+        if (c.Captions.Length > 0)
+        {
+            throw new RunConfigException("captions", "give captions or recaption (start from images), not both.");
+        }
+        if (recaption.Images.Any(char.IsControl))
+        {
+            throw new RunConfigException("recaption.images", "contains control characters.");
+        }
+        recaption.Images = Path.GetFullPath(recaption.Images);
+        var pattern = recaption.Images.AsSpan().IndexOfAny("*?{") >= 0;
+        if (!pattern && !File.Exists(recaption.Images) && !Directory.Exists(recaption.Images))
+        {
+            throw new RunConfigException("recaption.images", $"'{recaption.Images}' does not exist (the path is read by the recaption service).");
+        }
+        recaption.SourceKind = recaption.SourceKind.Length == 0 ? "auto" : recaption.SourceKind.ToLowerInvariant();
+        if (!SourceKinds.Contains(recaption.SourceKind))
+        {
+            throw new RunConfigException("recaption.source_kind", $"'{recaption.SourceKind}' is not one of {string.Join(", ", SourceKinds)}.");
+        }
+        if (recaption.Captioner is { } captioner)
+        {
+            if (captioner.ModelDir.Length > 0 && captioner.Endpoint.Length > 0)
+            {
+                throw new RunConfigException("recaption.captioner", "give model_dir or endpoint, not both.");
+            }
+            if (captioner.Endpoint.Length > 0 && (!Uri.TryCreate(captioner.Endpoint, UriKind.Absolute, out var endpoint) || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps)))
+            {
+                throw new RunConfigException("recaption.captioner.endpoint", $"'{captioner.Endpoint}' is not an http:// or https:// URL.");
+            }
+            if (captioner.Endpoint.Length > 0 && captioner.EndpointModel.Length == 0)
+            {
+                throw new RunConfigException("recaption.captioner.endpoint_model", "is required with an endpoint.");
+            }
+            if (captioner.ModelDir.Length > 0)
+            {
+                captioner.ModelDir = Path.GetFullPath(captioner.ModelDir);
+            }
+        }
     }
 
     private static string Printable(string s) => new(s.Select(ch => char.IsControl(ch) ? '?' : ch).Take(80).ToArray());

@@ -77,6 +77,9 @@ public static class RunKeys
         /// <summary>Pairs in the dataset.</summary>
         public const string Selected = "selected";
 
+        /// <summary>The caption pool RecaptionService wrote for a run that starts from images (ingested in place of the config's captions).</summary>
+        public const string RecaptionPool = "recaption_pool";
+
         /// <summary>The W3C traceparent of the span recorded when the run was submitted (the run's trace root).</summary>
         public const string TraceParent = "traceparent";
     }

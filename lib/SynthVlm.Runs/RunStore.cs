@@ -20,7 +20,7 @@ public sealed class RunStore
         redis.call('HSET', KEYS[1], 'config', ARGV[1], 'state', ARGV[4], 'created', ARGV[2], 'updated', ARGV[2], 'ingest_next', '0')
         redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
         redis.call('SADD', KEYS[3], ARGV[3])
-        redis.call('SADD', KEYS[4], ARGV[3])
+        if ARGV[5] == '1' then redis.call('SADD', KEYS[4], ARGV[3]) end
         return {1, ''}
         """;
 
@@ -73,7 +73,8 @@ public sealed class RunStore
     public static bool IsFinished(RunState state) => state is RunState.Completed or RunState.Failed or RunState.Cancelled;
 
     /// <summary>
-    /// Records a normalised config as a new PENDING run (listed as active and waiting for ingestion).
+    /// Records a normalised config as a new PENDING run (listed as active and waiting for ingestion;
+    /// a run that starts from images waits for its pool first, see <see cref="SetRecaptionedPoolAsync"/>).
     /// Returns the run and whether it was created; an existing run with an equal config is
     /// returned as it is, one with a different config throws <see cref="RunAlreadyExistsException"/>.
     /// </summary>
@@ -84,7 +85,7 @@ public sealed class RunStore
         var now = NowMs();
         var reply = await _db.ScriptEvaluateAsync(SubmitScript,
             [RunKeys.Run(id), RunKeys.All, RunKeys.Active, RunKeys.Ingest],
-            [config.ToByteArray(), now, id, StateText(RunState.Pending)]).WaitAsync(cancellationToken).ConfigureAwait(false);
+            [config.ToByteArray(), now, id, StateText(RunState.Pending), WaitsForRecaption(config) ? "0" : "1"]).WaitAsync(cancellationToken).ConfigureAwait(false);
         var created = (long)reply[0] == 1;
         if (!created)
         {
@@ -97,6 +98,39 @@ public sealed class RunStore
         var run = await GetAsync(id, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"run '{id}' vanished right after it was submitted.");
         return (run, created);
+    }
+
+    /// <summary>Whether the run starts from images and has no pool until RecaptionService writes one.</summary>
+    public static bool WaitsForRecaption(RunConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.Captions.Length == 0 && config.Recaption is { Images.Length: > 0 };
+    }
+
+    /// <summary>
+    /// Records the pool RecaptionService wrote for a run that starts from images and puts the run on
+    /// the ingestion list, so curation ingests it as any pool (idempotent).
+    /// </summary>
+    public async Task SetRecaptionedPoolAsync(string id, string pool, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(pool);
+        await _db.HashSetAsync(RunKeys.Run(Check(id)), [new(RunKeys.Fields.RecaptionPool, pool), new(RunKeys.Fields.Updated, NowMs())]).WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (await GetStateAsync(id, cancellationToken).ConfigureAwait(false) is { } state && !IsFinished(state))
+        {
+            await _db.SetAddAsync(RunKeys.Ingest, id).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The pool a run ingests: its config's captions, else the recaptioned pool, else null (not written yet).</summary>
+    public async Task<string?> GetPoolAsync(string id, RunConfig config, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.Captions.Length > 0)
+        {
+            return config.Captions;
+        }
+        var reply = await _db.HashGetAsync(RunKeys.Run(Check(id)), RunKeys.Fields.RecaptionPool).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return reply.IsNull ? null : reply.ToString();
     }
 
     /// <summary>The run with its per-stage progress, or null when Redis does not know it.</summary>

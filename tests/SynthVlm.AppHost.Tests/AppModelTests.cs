@@ -89,7 +89,7 @@ public sealed class AppModelTests : IDisposable
             // redis, 6 services (diffusion twice) and web.
             await TestTimeout.Until(() => supervisor.Replicas.Values.Count(r => r.State == "Healthy") == 9, Startup, "every replica healthy");
             var replicas = supervisor.Replicas.Values.ToList();
-            replicas.Select(r => r.Resource).Should().BeEquivalentTo(["redis", "curation", "diffusion", "diffusion", "scoring", "selection", "training", "eval", "web"]);
+            replicas.Select(r => r.Resource).Should().BeEquivalentTo(["redis", "curation", "diffusion", "diffusion", "scoring", "selection", "training", "eval", "recaption", "web"]);
             replicas.Should().OnlyContain(r => r.Pid != null && Directory.Exists($"/proc/{r.Pid}"));
 
             // Configuration arrives by Aspire's names; the in-memory OTLP retry that stalls shutdown is gone.

@@ -60,7 +60,7 @@ public sealed partial class ManifestTests : IDisposable
         }).WithTimeout(Timeout);
 
         written.Select(Path.GetFileName).Should().Equal("00-namespace.yaml", "01-shared.yaml", "02-redis.yaml",
-            "10-curation.yaml", "11-diffusion.yaml", "12-scoring.yaml", "13-selection.yaml", "14-training.yaml", "15-eval.yaml");
+            "10-curation.yaml", "11-diffusion.yaml", "12-scoring.yaml", "13-selection.yaml", "14-training.yaml", "15-eval.yaml", "16-recaption.yaml");
         var all = (await ReadBothWaysAsync(outDir).WithTimeout(Timeout)).SelectMany(d => d.Value).ToList();
         foreach (var doc in all)
         {
@@ -123,7 +123,7 @@ public sealed partial class ManifestTests : IDisposable
         {
             Container(all, service.Name)["image"]!.GetValue<string>().Should().Be($"ghcr.io/acme/synthvlm-{service.Name}:1.2.3");
             var limits = Container(all, service.Name)["resources"]?["limits"]?[KubernetesNames.GpuResource]?.GetValue<long>() ?? 0;
-            limits.Should().Be(service.Name is "diffusion" or "scoring" or "training" ? 1 : 0, service.Name);
+            limits.Should().Be(service.Name is "recaption" or "diffusion" or "scoring" or "training" ? 1 : 0, service.Name);
             var scaled = Kind(all, "ScaledObject").Single(s => Name(s) == service.Name)["spec"]!;
             scaled["maxReplicaCount"]!.GetValue<long>().Should().Be(12);
             var trigger = scaled["triggers"]![0]!["metadata"]!;
@@ -261,7 +261,7 @@ public sealed partial class ManifestTests : IDisposable
 
         var written = await KubernetesPublisher.WriteAsync(outDir, builder.Model(), new KubernetesPublishOptions { Namespace = Namespace, RedisPassword = "p" }).WithTimeout(Timeout);
 
-        written.Select(Path.GetFileName).Should().EndWith("16-web.yaml");
+        written.Select(Path.GetFileName).Should().EndWith("17-web.yaml");
         var all = (await ReadBothWaysAsync(outDir).WithTimeout(Timeout)).SelectMany(d => d.Value).ToList();
         foreach (var doc in all)
         {

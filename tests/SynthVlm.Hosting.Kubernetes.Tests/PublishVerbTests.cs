@@ -79,11 +79,11 @@ public sealed class PublishVerbTests : IDisposable
             "--replicas", "diffusion=3", "--gpu", "scoring=2,training=0", "--storage-class", "nfs-client",
             "--data-size", "200Gi", "--otlp", "http://otel-collector.monitoring:4318", "--keda-lag", "25", "--keda-max", "12");
         result.ExitCode.Should().Be(0, result.StandardError);
-        result.StandardOutput.Should().Contain("Wrote 10 manifest files");
+        result.StandardOutput.Should().Contain("Wrote 11 manifest files");
 
         var files = Directory.GetFiles(outDir).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
         files.Should().Equal("00-namespace.yaml", "01-shared.yaml", "02-redis.yaml",
-            "10-curation.yaml", "11-diffusion.yaml", "12-scoring.yaml", "13-selection.yaml", "14-training.yaml", "15-eval.yaml", "16-web.yaml");
+            "10-curation.yaml", "11-diffusion.yaml", "12-scoring.yaml", "13-selection.yaml", "14-training.yaml", "15-eval.yaml", "16-recaption.yaml", "17-web.yaml");
 
         var docs = await ReadBothWaysAsync(outDir);
         var all = docs.SelectMany(d => d.Value).ToList();
@@ -115,7 +115,7 @@ public sealed class PublishVerbTests : IDisposable
                 .And.NotContain(KnownEnvironment.ParentPid);
 
             var limits = container["resources"]?["limits"]?[KubernetesNames.GpuResource]?.GetValue<long>() ?? 0;
-            limits.Should().Be(service.Name switch { "diffusion" => 1, "scoring" => 2, _ => 0 }, service.Name);
+            limits.Should().Be(service.Name switch { "diffusion" or "recaption" => 1, "scoring" => 2, _ => 0 }, service.Name);
 
             var scaled = Kind(all, "ScaledObject").Single(s => Name(s) == service.Name)["spec"]!;
             scaled["minReplicaCount"]!.GetValue<long>().Should().Be(replicas);

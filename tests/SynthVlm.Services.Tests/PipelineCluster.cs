@@ -34,7 +34,7 @@ internal sealed class PipelineCluster : IAsyncDisposable
 
     public Uri CurationAddress => _replicas["curation-0"].GrpcAddress;
 
-    public static async Task<PipelineCluster> StartAsync(int diffusion = 2, int scoring = 2, int selection = 2)
+    public static async Task<PipelineCluster> StartAsync(int diffusion = 2, int scoring = 2, int selection = 2, int recaption = 0)
     {
         var data = Directory.CreateTempSubdirectory("synthvlm-pipeline-");
         var redis = await RedisServer.StartAsync(new RedisServerOptions { AppendOnly = true, AppendFsync = "everysec", Password = "pw-pipeline", DataDirectory = Path.Combine(data.FullName, "redis") });
@@ -54,6 +54,10 @@ internal sealed class PipelineCluster : IAsyncDisposable
             for (var i = 0; i < selection; i++)
             {
                 starts.Add(cluster.AddAsync(KnownServices.Selection, i));
+            }
+            for (var i = 0; i < recaption; i++)
+            {
+                starts.Add(cluster.AddAsync(KnownServices.Recaption, i));
             }
             await Task.WhenAll(starts);
             return cluster;
