@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SynthVlm.ChatEndpoints;
+using SynthVlm.Core.Concurrency;
+
+using Job = SynthVlm.Core.Concurrency.TrackedJob<SynthVlm.Evaluation.EvaluationJobRequest, SynthVlm.Evaluation.EvaluationJobStatus>;
 
 namespace SynthVlm.Evaluation;
 
@@ -57,7 +59,7 @@ public sealed record EvaluationJobRequest(EvaluationModel Model, EvaluationReque
 /// <param name="Outcomes">The benchmarks' outcomes once it ended.</param>
 public sealed record EvaluationJobStatus(
     string Id, EvaluationJobState State, string OutputDirectory, string? Run, DateTimeOffset Submitted, string? Model,
-    string? Benchmark, int Answered, int BenchmarksDone, int BenchmarksTotal, string Message, IReadOnlyList<BenchmarkOutcome> Outcomes)
+    string? Benchmark, int Answered, int BenchmarksDone, int BenchmarksTotal, string Message, IReadOnlyList<BenchmarkOutcome> Outcomes) : IJobStatus
 {
     /// <summary>Whether the job has ended.</summary>
     public bool IsFinal => State is EvaluationJobState.Succeeded or EvaluationJobState.Failed or EvaluationJobState.Cancelled;
@@ -141,7 +143,7 @@ public sealed class EvaluationJobManager : IAsyncDisposable
     /// <summary>The job's status now, then its changes, until it ends (the last item is final).</summary>
     /// <exception cref="KeyNotFoundException">No job has <paramref name="id"/>.</exception>
     public IAsyncEnumerable<EvaluationJobStatus> WatchAsync(string id, CancellationToken cancellationToken = default) =>
-        jobs.TryGetValue(id ?? "", out var job) ? Watch(job, cancellationToken) : throw new KeyNotFoundException($"no evaluation job '{id}'.");
+        jobs.TryGetValue(id ?? "", out var job) ? job.WatchAsync(cancellationToken) : throw new KeyNotFoundException($"no evaluation job '{id}'.");
 
     /// <summary>Cancels every job and stops the worker.</summary>
     public async ValueTask DisposeAsync()
@@ -190,20 +192,6 @@ public sealed class EvaluationJobManager : IAsyncDisposable
         }
     }
 
-    private static async IAsyncEnumerable<EvaluationJobStatus> Watch(Job job, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var (status, changed) = job.Snapshot();
-            yield return status;
-            if (status.IsFinal)
-            {
-                yield break;
-            }
-            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
     private async Task WorkAsync()
     {
         try
@@ -240,7 +228,7 @@ public sealed class EvaluationJobManager : IAsyncDisposable
             var root = Path.GetFullPath(job.Request.Request.BenchmarkRoot);
             var total = job.Request.Request.Only is { Count: > 0 } only ? only.Count : BenchmarkRegistry.All.Count(b => Directory.Exists(EvaluationJob.FolderOf(root, b.Name)));
             job.Publish(job.Status with { Model = model.ModelName, BenchmarksTotal = total, Message = "answering" });
-            var progress = new SynchronousProgress(p => job.Publish(job.Status with
+            var progress = new SynchronousProgress<BenchmarkProgress>(p => job.Publish(job.Status with
             {
                 Benchmark = p.Benchmark,
                 Answered = p.Answered,
@@ -276,64 +264,6 @@ public sealed class EvaluationJobManager : IAsyncDisposable
         if (job.TryEnd(final))
         {
             JobEnded?.Invoke(final);
-        }
-    }
-
-    /// <summary>An IProgress that reports on the caller's thread (the job's status must not lag behind its end).</summary>
-    private sealed class SynchronousProgress(Action<BenchmarkProgress> report) : IProgress<BenchmarkProgress>
-    {
-        public void Report(BenchmarkProgress value) => report(value);
-    }
-
-    private sealed class Job(EvaluationJobRequest request, long order, EvaluationJobStatus status)
-    {
-        private readonly Lock gate = new();
-        private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public EvaluationJobRequest Request { get; } = request;
-
-        public long Order { get; } = order;
-
-        public CancellationTokenSource Cancellation { get; } = new();
-
-        public EvaluationJobStatus Status { get; private set; } = status;
-
-        public (EvaluationJobStatus Status, Task Changed) Snapshot()
-        {
-            lock (gate)
-            {
-                return (Status, changed.Task);
-            }
-        }
-
-        /// <summary>Replaces a status that has not ended; ignored once it has.</summary>
-        public void Publish(EvaluationJobStatus next)
-        {
-            lock (gate)
-            {
-                if (Status.IsFinal)
-                {
-                    return;
-                }
-                Status = next;
-                changed.TrySetResult();
-                changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
-
-        /// <summary>Ends the job; false when it had ended already.</summary>
-        public bool TryEnd(EvaluationJobStatus final)
-        {
-            lock (gate)
-            {
-                if (Status.IsFinal)
-                {
-                    return false;
-                }
-                Status = final;
-                changed.TrySetResult();
-                return true;
-            }
         }
     }
 }

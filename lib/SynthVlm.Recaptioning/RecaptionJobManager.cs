@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SynthVlm.ChatEndpoints;
+using SynthVlm.Core.Concurrency;
 using SynthVlm.Recaptioning.Sources;
+
+using Job = SynthVlm.Core.Concurrency.TrackedJob<SynthVlm.Recaptioning.RecaptionJobRequest, SynthVlm.Recaptioning.RecaptionJobStatus>;
 
 namespace SynthVlm.Recaptioning;
 
@@ -55,7 +57,7 @@ public sealed record RecaptionJobRequest(string Images, ImageSourceKind Kind, Re
 /// <param name="Summary">The summary once it succeeded.</param>
 public sealed record RecaptionJobStatus(
     string Id, RecaptionJobState State, string OutputDirectory, string? Run, DateTimeOffset Submitted, string? Captioner,
-    long Captioned, long Rejected, long Resumed, string Message, RecaptionSummary? Summary)
+    long Captioned, long Rejected, long Resumed, string Message, RecaptionSummary? Summary) : IJobStatus
 {
     /// <summary>Whether the job has ended.</summary>
     public bool IsFinal => State is RecaptionJobState.Succeeded or RecaptionJobState.Failed or RecaptionJobState.Cancelled;
@@ -137,7 +139,7 @@ public sealed class RecaptionJobManager : IAsyncDisposable
     /// <summary>The job's status now, then its changes, until it ends (the last item is final).</summary>
     /// <exception cref="KeyNotFoundException">No job has <paramref name="id"/>.</exception>
     public IAsyncEnumerable<RecaptionJobStatus> WatchAsync(string id, CancellationToken cancellationToken = default) =>
-        jobs.TryGetValue(id ?? "", out var job) ? Watch(job, cancellationToken) : throw new KeyNotFoundException($"no recaption job '{id}'.");
+        jobs.TryGetValue(id ?? "", out var job) ? job.WatchAsync(cancellationToken) : throw new KeyNotFoundException($"no recaption job '{id}'.");
 
     /// <summary>Cancels every job and stops the worker.</summary>
     public async ValueTask DisposeAsync()
@@ -186,20 +188,6 @@ public sealed class RecaptionJobManager : IAsyncDisposable
         request.Options.Validate();
     }
 
-    private static async IAsyncEnumerable<RecaptionJobStatus> Watch(Job job, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var (status, changed) = job.Snapshot();
-            yield return status;
-            if (status.IsFinal)
-            {
-                yield break;
-            }
-            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
     private async Task WorkAsync()
     {
         try
@@ -235,7 +223,7 @@ public sealed class RecaptionJobManager : IAsyncDisposable
             var source = ImageSources.Open(job.Request.Images, job.Request.Kind, job.Request.Options.MaxImageBytes);
             job.Publish(job.Status with { Captioner = captioner.ModelName, Message = $"captioning {source.Description}" });
             var recaption = new RecaptionJob(captioner, job.Request.Options);
-            var progress = new SynchronousProgress(p =>
+            var progress = new SynchronousProgress<RecaptionProgress>(p =>
             {
                 var before = job.Status;
                 RecaptionTelemetry.Captioned.Add(Math.Max(0, p.Captioned - before.Captioned));
@@ -281,63 +269,5 @@ public sealed class RecaptionJobManager : IAsyncDisposable
         RecaptionTelemetry.Jobs.Add(1, state);
         RecaptionTelemetry.JobDuration.Record(seconds, state);
         JobEnded?.Invoke(status);
-    }
-
-    /// <summary>An IProgress that reports on the caller's thread (the job's status must not lag behind its end).</summary>
-    private sealed class SynchronousProgress(Action<RecaptionProgress> report) : IProgress<RecaptionProgress>
-    {
-        public void Report(RecaptionProgress value) => report(value);
-    }
-
-    private sealed class Job(RecaptionJobRequest request, long order, RecaptionJobStatus status)
-    {
-        private readonly Lock gate = new();
-        private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public RecaptionJobRequest Request { get; } = request;
-
-        public long Order { get; } = order;
-
-        public CancellationTokenSource Cancellation { get; } = new();
-
-        public RecaptionJobStatus Status { get; private set; } = status;
-
-        public (RecaptionJobStatus Status, Task Changed) Snapshot()
-        {
-            lock (gate)
-            {
-                return (Status, changed.Task);
-            }
-        }
-
-        /// <summary>Replaces a status that has not ended; ignored once it has.</summary>
-        public void Publish(RecaptionJobStatus next)
-        {
-            lock (gate)
-            {
-                if (Status.IsFinal)
-                {
-                    return;
-                }
-                Status = next;
-                changed.TrySetResult();
-                changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
-
-        /// <summary>Ends the job; false when it had ended already.</summary>
-        public bool TryEnd(RecaptionJobStatus final)
-        {
-            lock (gate)
-            {
-                if (Status.IsFinal)
-                {
-                    return false;
-                }
-                Status = final;
-                changed.TrySetResult();
-                return true;
-            }
-        }
     }
 }
