@@ -46,7 +46,7 @@ public sealed class AspireDashboardBrowserTests : IDisposable
         await apphost.WaitForAsync("resources healthy", StartTimeout);
         apphost.Output.Should().Contain("All 9 resources healthy", apphost.Output);
         var replicas = apphost.HealthyPids().Keys.ToList();
-        replicas.Should().HaveCount(9, apphost.Output);
+        replicas.Should().HaveCount(10, apphost.Output);
 
         // A small run through the run verb, which finds the running cluster through {data-dir}/apphost.json.
         var pool = Path.Combine(_dataDir, "pool.json");
@@ -91,7 +91,7 @@ public sealed class AspireDashboardBrowserTests : IDisposable
         // Ctrl+C: the AppHost stops every replica, DCP and the dashboard, and exits 0.
         await apphost.InterruptAsync(StopTimeout);
         apphost.ExitCode.Should().Be(0, apphost.Output);
-        apphost.Output.Should().Contain("Stopped 9 processes");
+        apphost.Output.Should().Contain("Stopped 10 processes");
     }
 
     /// <summary>

@@ -34,7 +34,7 @@ public sealed class AppHostProcessTests : IDisposable
         var text = result.StandardOutput + result.StandardError;
         result.ExitCode.Should().Be(0, text);
         text.Should().Contain("Login to the dashboard at http://127.0.0.1:").And.Contain("COMPLETED").And.Contain(output)
-            .And.Contain("| selected | 3 |").And.Contain("Stopped 8 processes");
+            .And.Contain("| selected | 3 |").And.Contain("Stopped 9 processes");
         // --train: TrainingService trains the tiny LLaVA's projector on the 3 pairs, one sample a step.
         var stage1 = Path.Combine(_dataDir, "training", "runs", "apphost-run", "stage1");
         text.Should().Contain("[train] step 3/3").And.Contain("training: stage 1 SUCCEEDED, 3 steps").And.MatchRegex(@"losses:   \d\.\d{4} → \d\.\d{4} \(lowest \d\.\d{4}\) over 3 steps")
@@ -49,7 +49,7 @@ public sealed class AppHostProcessTests : IDisposable
         llava.GetArrayLength().Should().Be(3);
         File.Exists(Path.Combine(_dataDir, "apphost.json")).Should().BeFalse("a run that started its own cluster leaves no running-cluster file");
         // Service output went to the logs folder, one file per replica.
-        Directory.GetFiles(Path.Combine(_dataDir, "logs"), "*.log").Should().HaveCount(8);
+        Directory.GetFiles(Path.Combine(_dataDir, "logs"), "*.log").Should().HaveCount(9);
         File.Exists(Path.Combine(_dataDir, "redis", "appendonlydir", "appendonly.aof.manifest")).Should().BeTrue("Redis runs with AOF in the data folder");
     }
 
@@ -141,7 +141,7 @@ public sealed class AppHostProcessTests : IDisposable
         await apphost.ExitedAsync(TimeSpan.FromMinutes(4));
 
         apphost.ExitCode.Should().Be(0, apphost.Output);
-        apphost.Output.Should().Contain("All 8 resources healthy").And.NotContain("Dashboard:").And.NotContain("Login to the dashboard");
+        apphost.Output.Should().Contain("All 9 resources healthy").And.NotContain("Dashboard:").And.NotContain("Login to the dashboard");
     }
 
     public void Dispose()

@@ -86,8 +86,8 @@ public sealed class AppModelTests : IDisposable
         await app.StartAsync(TestTimeout.Token(Startup));
         try
         {
-            // redis, 6 services (diffusion twice) and web.
-            await TestTimeout.Until(() => supervisor.Replicas.Values.Count(r => r.State == "Healthy") == 9, Startup, "every replica healthy");
+            // redis, 7 services (diffusion twice) and web.
+            await TestTimeout.Until(() => supervisor.Replicas.Values.Count(r => r.State == "Healthy") == 10, Startup, "every replica healthy");
             var replicas = supervisor.Replicas.Values.ToList();
             replicas.Select(r => r.Resource).Should().BeEquivalentTo(["redis", "curation", "diffusion", "diffusion", "scoring", "selection", "training", "eval", "recaption", "web"]);
             replicas.Should().OnlyContain(r => r.Pid != null && Directory.Exists($"/proc/{r.Pid}"));

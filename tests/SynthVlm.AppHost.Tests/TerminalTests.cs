@@ -31,15 +31,15 @@ public sealed class TerminalTests : IDisposable
         string Output() => File.Exists(output) ? File.ReadAllText(output) : string.Empty;
         await TestTimeout.Until(() => Output().Contains("Press Ctrl+C to stop.", StringComparison.Ordinal) || Output().Contains("exit=", StringComparison.Ordinal),
             TimeSpan.FromMinutes(4), "the cluster to start in the terminal");
-        Output().Should().Contain("All 8 resources healthy").And.Contain("Login to the dashboard at");
+        Output().Should().Contain("All 9 resources healthy").And.Contain("Login to the dashboard at");
         var started8 = ProcessTree.WithEnvironment("SYNTHVLM_TEST_MARKER", marker);
-        started8.Should().HaveCountGreaterThan(10, "the AppHost, DCP, the dashboard and eight replicas (with their wrappers) carry the marker");
+        started8.Should().HaveCountGreaterThan(10, "the AppHost, DCP, the dashboard and nine replicas (with their wrappers) carry the marker");
         var redisPid = int.Parse(System.Text.RegularExpressions.Regex.Match(Output(), @"redis-[a-z0-9]+: Healthy \(pid (\d+)\)").Groups[1].Value, CultureInfo.InvariantCulture);
 
         (await ChildProcess.RunAsync("tmux", ["send-keys", "-t", _session, "C-c"])).ExitCode.Should().Be(0);
 
         await TestTimeout.Until(() => Output().Contains("exit=", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the AppHost to exit after Ctrl+C");
-        Output().Should().Contain("Stopped 8 processes").And.Contain("exit=0");
+        Output().Should().Contain("Stopped 9 processes").And.Contain("exit=0");
         await TestTimeout.Until(() => ProcessTree.WithEnvironment("SYNTHVLM_TEST_MARKER", marker).Count == 0 && !Directory.Exists($"/proc/{redisPid}"),
             TimeSpan.FromSeconds(30), "no process of the cluster left");
     }
