@@ -32,6 +32,8 @@ internal sealed class AppHostSettings
         Cluster options:
           --replicas NAME=N[,NAME=N]   replicas per service (e.g. diffusion=4); repeatable
           --redis CONNECTION           use an existing Redis (host:port[,password=...]) instead of starting one
+          --model DIR                  diffusion base model: an SDXL or SD3 ONNX folder, picked by its model_index.json
+                                       (SynthVlm:Diffusion:BaseModel; no refiner unless SynthVlm__Diffusion__RefinerModel says)
           --redis-mode auto|container|executable
                                        how the AppHost runs Redis: Aspire.Hosting.Redis's container, or a
                                        redis-server executable with AOF in {data-dir}/redis (default auto:
@@ -94,6 +96,9 @@ internal sealed class AppHostSettings
     public AppHostVerb Verb { get; private set; } = AppHostVerb.Cluster;
 
     public string? RedisConnectionString { get; private set; }
+
+    /// <summary>--model: the diffusion base model folder given to the diffusion service (SynthVlm:Diffusion:BaseModel); null keeps its own setting.</summary>
+    public string? DiffusionModel { get; private set; }
 
     public Uri? OtlpEndpoint { get; private set; }
 
@@ -178,6 +183,13 @@ internal sealed class AppHostSettings
                     case "--replicas":
                         settings._clusterOptions.Add(args[i]);
                         settings.ParseReplicas(Value(args, ref i));
+                        break;
+                    case "--model" when settings.Verb != AppHostVerb.Publish:
+                        settings._clusterOptions.Add(args[i]);
+                        var model = Path.GetFullPath(Value(args, ref i));
+                        settings.DiffusionModel = File.Exists(Path.Combine(model, "model_index.json"))
+                            ? model
+                            : throw new FormatException($"--model: {model} has no model_index.json; expected an optimum ONNX export of SDXL or SD3.");
                         break;
                     case "--redis":
                         settings._clusterOptions.Add(args[i]);

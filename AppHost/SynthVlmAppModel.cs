@@ -48,6 +48,12 @@ internal static class SynthVlmAppModel
     /// <summary>The resource name of Redis (ConnectionStrings__redis in the services).</summary>
     public const string RedisName = KnownEnvironment.RedisConnectionName;
 
+    /// <summary>The diffusion service's base model setting, as an environment variable (set by --model).</summary>
+    public const string DiffusionBaseModelEnv = "SynthVlm__Diffusion__BaseModel";
+
+    /// <summary>The diffusion service's refiner setting, as an environment variable ("none" with --model unless the environment names one).</summary>
+    public const string DiffusionRefinerModelEnv = "SynthVlm__Diffusion__RefinerModel";
+
     /// <summary>The name of each service's gRPC endpoint (from its appsettings.json).</summary>
     public const string GrpcEndpoint = "Grpc";
 
@@ -85,6 +91,14 @@ internal static class SynthVlmAppModel
         foreach (var service in KnownServices.All)
         {
             services[service.Name] = Common(AddServiceProject(builder, service).WithReplicas(settings.ReplicasOf(service)), builder, settings, redis);
+        }
+
+        if (settings.DiffusionModel is { } model)
+        {
+            // --model: the base model, and no refiner (the tiny SDXL refiner does not fit a real base; SD3 has none)
+            // unless the environment names one.
+            services[KnownServices.Diffusion.Name].WithEnvironment(DiffusionBaseModelEnv, model)
+                .WithEnvironment(context => context.EnvironmentVariables.TryAdd(DiffusionRefinerModelEnv, Environment.GetEnvironmentVariable(DiffusionRefinerModelEnv) is { Length: > 0 } r ? r : "none"));
         }
 
         var curation = services[KnownServices.Curation.Name];

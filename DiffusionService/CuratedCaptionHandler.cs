@@ -120,6 +120,11 @@ public sealed partial class CuratedCaptionHandler(ImageGenerator generator, File
                 Variants = curated.Variants,
             };
             record.Settings.Add(SettingsMap(settings));
+            record.Settings["pipeline"] = generator.Pipeline;
+            if (generator.Pipeline == ImageGenerator.PipelineSd3)
+            {
+                record.Settings["t5"] = generator.UsesT5 ? "true" : "skipped";
+            }
             var item = tracked ? RunItems.Image(curated.CaptionIndex, v, curated.Variants) : -1;
             if (generated.TryGetValue(v, out var result))
             {

@@ -30,6 +30,7 @@ public static partial class DiffusionSetup
             NegativePrompt = configuration.GetValue<string?>($"{Section}:NegativePrompt", ""),
             RefinerStrength = configuration.GetValue($"{Section}:RefinerStrength", 0.3),
             RefinerStopsAtStart = configuration.GetValue($"{Section}:RefinerStopsAtStart", true),
+            SkipT5 = configuration.GetValue($"{Section}:SkipT5", false),
         };
         try
         {
@@ -45,10 +46,10 @@ public static partial class DiffusionSetup
         {
             throw new StartupConfigurationException($"{Section}:BatchSize", $"must be between 1 and 64; got {batchSize}");
         }
-        var (baseModel, refiner) = LoadModels(configuration, paths);
+        var generator = LoadGenerator(configuration, paths, defaults, batchSize);
         builder.Services.AddSingleton(paths);
         builder.Services.AddSingleton(new FileBlobStore(paths.BlobRoot));
-        builder.Services.AddSingleton(new ImageGenerator(baseModel, refiner, defaults, batchSize));
+        builder.Services.AddSingleton(generator);
         builder.Services.AddSingleton<DiffusionRpcService>();
         if (configuration[KnownEnvironment.RedisConnectionStringKey] is { Length: > 0 })
         {
@@ -61,13 +62,20 @@ public static partial class DiffusionSetup
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapGrpcService<DiffusionRpcService>();
-        LogModel(app.Logger, app.Services.GetRequiredService<ImageGenerator>().ModelId);
+        var generator = app.Services.GetRequiredService<ImageGenerator>();
+        LogModel(app.Logger, generator.Pipeline, generator.ModelId);
     }
 
-    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 720, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "SDXL model {Model}")]
-    private static partial void LogModel(Microsoft.Extensions.Logging.ILogger logger, string model);
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 720, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Diffusion pipeline {Pipeline}, model {Model}")]
+    private static partial void LogModel(Microsoft.Extensions.Logging.ILogger logger, string pipeline, string model);
 
-    private static (SdxlModel Base, SdxlModel? Refiner) LoadModels(IConfiguration configuration, DataPaths paths)
+    /// <summary>
+    /// Loads the base model named by BaseModel (the tiny SDXL when unset). A folder whose
+    /// model_index.json names a Stable Diffusion 3 pipeline gets the SD3 pipeline, with text_encoder_3
+    /// skipped when SkipT5 is set; it has no refiner, so a RefinerModel folder set with it stops the
+    /// start naming that setting ("none" or unset is accepted). SDXL loads the refiner as before.
+    /// </summary>
+    private static ImageGenerator LoadGenerator(IConfiguration configuration, DataPaths paths, GenerationSettings defaults, int batchSize)
     {
         var options = new OnnxSessionSettings
         {
@@ -80,15 +88,24 @@ public static partial class DiffusionSetup
         {
             var tiny = Path.Combine(paths.ModelsDirectory, "tiny");
             var baseFolder = configuration[key] is { Length: > 0 } b ? b : DefaultSdxlModels.EnsureTinyBase(Path.Combine(tiny, "sdxl-base"));
+            if (Sd3Model.IsSd3Folder(baseFolder))
+            {
+                if (configuration[$"{Section}:RefinerModel"] is { Length: > 0 } refiner && refiner != "none")
+                {
+                    throw new StartupConfigurationException($"{Section}:RefinerModel",
+                        $"{baseFolder} is a Stable Diffusion 3 model, which has no refiner; got refiner '{refiner}' (unset it or set it to none)");
+                }
+                return new ImageGenerator(Sd3Model.Load(baseFolder, options, skipT5: defaults.SkipT5), defaults, batchSize);
+            }
             var baseModel = SdxlModel.Load(baseFolder, options);
             key = $"{Section}:RefinerModel";
             var refinerSetting = configuration[key];
             if (refinerSetting is "none")
             {
-                return (baseModel, null);
+                return new ImageGenerator(baseModel, null, defaults, batchSize);
             }
             var refinerFolder = refinerSetting is { Length: > 0 } ? refinerSetting : DefaultSdxlModels.EnsureTinyRefiner(Path.Combine(tiny, "sdxl-refiner"));
-            return (baseModel, SdxlModel.Load(refinerFolder, options));
+            return new ImageGenerator(baseModel, SdxlModel.Load(refinerFolder, options), defaults, batchSize);
         }
         catch (DiffusionException e)
         {

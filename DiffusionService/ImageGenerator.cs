@@ -10,29 +10,75 @@ namespace SynthVlm.DiffusionService;
 /// <summary>
 /// The service's generator: one pipeline over the loaded models, one generation at a time (the
 /// accelerator is the bottleneck; callers queue on it), request specs merged with the configured
-/// defaults, and the seed derivation of the stream worker.
+/// defaults, and the seed derivation of the stream worker. The pipeline is SDXL (base, optional
+/// refiner) or Stable Diffusion 3 (no refiner), as the base folder's model_index.json says.
 /// </summary>
-public sealed class ImageGenerator(SdxlModel baseModel, SdxlModel? refiner, GenerationSettings defaults, int batchSize)
+public sealed class ImageGenerator
 {
     private static readonly Meter Meter = new("SynthVlm.Diffusion");
     private static readonly Counter<long> Images = Meter.CreateCounter<long>("synthvlm.diffusion.images", "{image}", "Images generated, by outcome");
     private static readonly Histogram<double> StepDuration = Meter.CreateHistogram<double>("synthvlm.diffusion.step.duration", "s", "Duration of one denoising step of a batch");
     private static readonly ActivitySource Source = new("SynthVlm.Diffusion");
 
-    private readonly SdxlPipeline _pipeline = new(baseModel, refiner);
+    private readonly Func<IReadOnlyList<string>, IReadOnlyList<ulong>, GenerationSettings, Action<DiffusionStep>?, CancellationToken, GenerationBatch> _generate;
+    private readonly Diffusion.Schedulers.SchedulerConfig _schedulerConfig;
+    private readonly GenerationSettings _defaults;
     private readonly SemaphoreSlim _accelerator = new(1, 1);
 
+    /// <summary>An SDXL generator: the base model and, when given, the refiner.</summary>
+    public ImageGenerator(SdxlModel baseModel, SdxlModel? refiner, GenerationSettings defaults, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        var pipeline = new SdxlPipeline(baseModel, refiner);
+        _generate = pipeline.Generate;
+        _schedulerConfig = baseModel.SchedulerConfig;
+        _defaults = defaults;
+        BatchSize = batchSize;
+        Pipeline = PipelineSdxl;
+        ModelId = refiner is null ? baseModel.Folder : $"{baseModel.Folder}+{refiner.Folder}";
+    }
+
+    /// <summary>A Stable Diffusion 3 generator (no refiner: the refiner settings do not apply, and a spec asking for it is refused).</summary>
+    public ImageGenerator(Sd3Model model, GenerationSettings defaults, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var pipeline = new Sd3Pipeline(model);
+        _generate = pipeline.Generate;
+        _schedulerConfig = model.SchedulerConfig;
+        _defaults = defaults with { UseRefiner = false };
+        BatchSize = batchSize;
+        Pipeline = PipelineSd3;
+        ModelId = model.Folder;
+        UsesT5 = model.HasT5 && !defaults.SkipT5;
+    }
+
+    /// <summary>The <see cref="Pipeline"/> name of the SDXL pipeline.</summary>
+    public const string PipelineSdxl = "sdxl";
+
+    /// <summary>The <see cref="Pipeline"/> name of the Stable Diffusion 3 pipeline.</summary>
+    public const string PipelineSd3 = "sd3";
+
+    /// <summary>Which pipeline generates: <see cref="PipelineSdxl"/> or <see cref="PipelineSd3"/> (recorded with each image).</summary>
+    public string Pipeline { get; }
+
+    /// <summary>SD3 only: whether text_encoder_3 (T5) runs; false for SDXL and for SD3 with SkipT5 or without the encoder.</summary>
+    public bool UsesT5 { get; }
+
     /// <summary>Prompts per pipeline call at most.</summary>
-    public int BatchSize { get; } = batchSize;
+    public int BatchSize { get; }
 
     /// <summary>The model id recorded in provenance (the base folder, plus the refiner's).</summary>
-    public string ModelId { get; } = refiner is null ? baseModel.Folder : $"{baseModel.Folder}+{refiner.Folder}";
+    public string ModelId { get; }
 
     /// <summary>The settings a spec asks for, defaults filled in, validated.</summary>
     /// <exception cref="ArgumentException">A field is out of range.</exception>
     public GenerationSettings Resolve(GenerationSpec? spec)
     {
-        var s = defaults;
+        var s = _defaults;
+        if (spec is not null && Pipeline == PipelineSd3 && spec.HasUseRefiner && spec.UseRefiner)
+        {
+            throw new ArgumentException($"use_refiner: the model {ModelId} is Stable Diffusion 3, which has no refiner.");
+        }
         if (spec is not null)
         {
             s = s with
@@ -59,7 +105,7 @@ public sealed class ImageGenerator(SdxlModel baseModel, SdxlModel? refiner, Gene
         {
             try
             {
-                _ = Diffusion.Schedulers.Schedulers.Create(baseModel.SchedulerConfig, name);
+                _ = Diffusion.Schedulers.Schedulers.Create(_schedulerConfig, name);
             }
             catch (Diffusion.Schedulers.SchedulerConfigException e)
             {
@@ -88,7 +134,7 @@ public sealed class ImageGenerator(SdxlModel baseModel, SdxlModel? refiner, Gene
                 activity?.SetTag("synthvlm.batch.size", count);
                 activity?.SetTag("synthvlm.steps", settings.Steps);
                 var last = Stopwatch.GetTimestamp();
-                var batch = await Task.Run(() => _pipeline.Generate(
+                var batch = await Task.Run(() => _generate(
                     prompts.Skip(start).Take(count).ToArray(), seeds.Skip(start).Take(count).ToArray(), settings,
                     step =>
                     {

@@ -47,6 +47,25 @@ public sealed class AppModelTests : IDisposable
     }
 
     [Fact]
+    public async Task Model_option_gives_the_diffusion_service_its_base_model_and_no_refiner_and_a_folder_without_model_index_is_refused()
+    {
+        var model = Directory.CreateDirectory(Path.Combine(_dataDir, "sd3-onnx")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(model, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
+        var builder = await ModelAsync("--model", model, "--redis-mode", "executable");
+
+        var projects = builder.Resources.OfType<ProjectResource>().ToDictionary(p => p.Name);
+#pragma warning disable CS0618 // Aspire's replacement (ExecutionConfigurationBuilder) needs a running app; this evaluates the callbacks alone (publish: references stay expressions).
+        var diffusion = await projects["diffusion"].GetEnvironmentVariableValuesAsync(DistributedApplicationOperation.Publish);
+        diffusion[SynthVlmAppModel.DiffusionBaseModelEnv].Should().Be(model);
+        diffusion[SynthVlmAppModel.DiffusionRefinerModelEnv].Should().Be("none");
+        var scoring = await projects["scoring"].GetEnvironmentVariableValuesAsync(DistributedApplicationOperation.Publish);
+#pragma warning restore CS0618
+        scoring.Should().NotContainKey(SynthVlmAppModel.DiffusionBaseModelEnv);
+
+        AppHostSettings.Parse(["run", "--captions", "x.json", "--model", _dataDir]).Should().BeNull("the data folder has no model_index.json");
+    }
+
+    [Fact]
     public async Task With_a_container_runtime_redis_is_aspires_container_with_aof_in_the_data_folder()
     {
         // Chosen explicitly: this machine has no working container runtime, so `auto` would pick the executable.
