@@ -44,7 +44,7 @@ public sealed class AspireDashboardBrowserTests : IDisposable
         var assembly = typeof(AspireDashboardBrowserTests).Assembly;
         await using var apphost = AppHostProcess.Start(assembly, ["--replicas", "scoring=2", "--data-dir", _dataDir, "--dashboard-port", "0", "--otlp-port", "0"]);
         await apphost.WaitForAsync("resources healthy", StartTimeout);
-        apphost.Output.Should().Contain("All 9 resources healthy", apphost.Output);
+        apphost.Output.Should().Contain("All 10 resources healthy", apphost.Output);
         var replicas = apphost.HealthyPids().Keys.ToList();
         replicas.Should().HaveCount(10, apphost.Output);
 

@@ -124,7 +124,7 @@ public sealed class AppHostProcessTests : IDisposable
             .And.Contain($"restarts without ever becoming healthy; it stays stopped")
             .And.Contain(missing);
         var healthy = apphost.HealthyPids();
-        healthy.Keys.Select(k => k[..k.LastIndexOf('-')]).Should().BeEquivalentTo(["redis", "curation", "diffusion", "selection", "training", "eval", "web"]);
+        healthy.Keys.Select(k => k[..k.LastIndexOf('-')]).Should().BeEquivalentTo(["redis", "curation", "diffusion", "selection", "training", "eval", "recaption", "web"]);
         var scoringLog = Directory.GetFiles(Path.Combine(_dataDir, "logs"), "scoring-*.log").Single();
         (await File.ReadAllTextAsync(scoringLog)).Should().Contain(missing);
 
