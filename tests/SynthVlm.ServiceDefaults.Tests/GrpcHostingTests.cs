@@ -79,11 +79,12 @@ public sealed class GrpcHostingTests
         await app.StartAsync().WithTimeout();
         using var channel = GrpcChannel.ForAddress(new Uri($"http://127.0.0.1:{grpcPort}"));
 
-        // WatchStatus never ends by itself: the deadline ends it.
+        // WatchStatus never ends by itself: the deadline ends it. The deadline leaves seconds for the first
+        // update even on a loaded machine (a 1 s deadline once ended the call before any update arrived).
         var updates = 0;
         var watch = async () =>
         {
-            using var call = new Worker.WorkerClient(channel).WatchStatus(new WatchWorkerStatusRequest { IntervalMs = 100 }, deadline: DateTime.UtcNow.AddSeconds(1));
+            using var call = new Worker.WorkerClient(channel).WatchStatus(new WatchWorkerStatusRequest { IntervalMs = 100 }, deadline: DateTime.UtcNow.AddSeconds(5));
             await foreach (var _ in call.ResponseStream.ReadAllAsync(TestTimeout.Token()))
             {
                 updates++;
