@@ -104,7 +104,7 @@ public sealed class AspireDashboardBrowserTests : IDisposable
         var shown = replicas.GroupBy(r => r[..r.LastIndexOf('-')])
             .SelectMany(g => g.Count() > 1 ? g.Select(r => (Base: g.Key, Name: r)) : [(Base: g.Key, Name: g.Key)])
             .ToList();
-        shown.Select(s => s.Base).Distinct().Should().BeEquivalentTo(["redis", "curation", "diffusion", "scoring", "selection", "training", "eval", "web"]);
+        shown.Select(s => s.Base).Distinct().Should().BeEquivalentTo(["redis", "curation", "diffusion", "scoring", "selection", "training", "eval", "recaption", "web"]);
         shown.Count(s => s.Base == "scoring").Should().Be(2);
         // Once in a quiet full-suite run the dashboard's first render ended in Blazor's "An unhandled
         // error has occurred. Reload" bar with no resources listed; a user reloads, and so does the
