@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Threading.Channels;
 using SynthVlm.ChatEndpoints;
 using SynthVlm.Core.Concurrency;
 
@@ -59,106 +57,51 @@ public sealed record EvaluationJobRequest(EvaluationModel Model, EvaluationReque
 /// <param name="Outcomes">The benchmarks' outcomes once it ended.</param>
 public sealed record EvaluationJobStatus(
     string Id, EvaluationJobState State, string OutputDirectory, string? Run, DateTimeOffset Submitted, string? Model,
-    string? Benchmark, int Answered, int BenchmarksDone, int BenchmarksTotal, string Message, IReadOnlyList<BenchmarkOutcome> Outcomes) : IJobStatus
+    string? Benchmark, int Answered, int BenchmarksDone, int BenchmarksTotal, string Message, IReadOnlyList<BenchmarkOutcome> Outcomes) : IQueuedJobStatus
 {
     /// <summary>Whether the job has ended.</summary>
     public bool IsFinal => State is EvaluationJobState.Succeeded or EvaluationJobState.Failed or EvaluationJobState.Cancelled;
+
+    /// <summary>Whether the job waits for the one ahead of it.</summary>
+    public bool IsQueued => State == EvaluationJobState.Queued;
 
     /// <summary>summary.json of the job's output folder.</summary>
     public string SummaryPath => Path.Combine(OutputDirectory, EvaluationJob.SummaryFileName);
 }
 
 /// <summary>
-/// Runs evaluation jobs one at a time (one model in memory) and queues the rest. Watchers see the
-/// latest status and every change after it (changes in quick succession may be coalesced into the
-/// latest). Jobs are remembered for the life of the manager; their answers files are what survives.
+/// Runs evaluation jobs one at a time (one model in memory) and queues the rest (see
+/// <see cref="SequentialJobManager{TRequest, TStatus}"/>); their answers files are what survives.
 /// </summary>
-public sealed class EvaluationJobManager : IAsyncDisposable
+public sealed class EvaluationJobManager : SequentialJobManager<EvaluationJobRequest, EvaluationJobStatus>
 {
     private readonly Func<EvaluationModel, IChatModel> openModel;
-    private readonly Channel<Job> queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ConcurrentDictionary<string, Job> jobs = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource stopping = new();
-    private readonly Task worker;
-    private readonly Lock submitLock = new();
-    private long order;
 
     /// <summary>Creates the manager; <paramref name="openModel"/> loads a job's model (and its judge) on the worker.</summary>
     public EvaluationJobManager(Func<EvaluationModel, IChatModel> openModel)
+        : base("eval", "evaluation")
     {
         ArgumentNullException.ThrowIfNull(openModel);
         this.openModel = openModel;
-        worker = Task.Run(WorkAsync);
     }
 
-    /// <summary>Hears every job that ends.</summary>
-    public event Action<EvaluationJobStatus>? JobEnded;
+    /// <inheritdoc />
+    protected override string OutputDirectoryOf(EvaluationJobRequest request) => request.Request.OutputDirectory;
 
-    /// <summary>Validates and queues a job.</summary>
-    /// <exception cref="ArgumentException">A field is wrong; ParamName names it (model, endpoint, bench_dir, only).</exception>
-    /// <exception cref="InvalidOperationException">A queued or running job writes to the same output folder.</exception>
-    public EvaluationJobStatus Submit(EvaluationJobRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        Validate(request);
-        var output = Path.GetFullPath(request.Request.OutputDirectory);
-        lock (submitLock)
-        {
-            if (jobs.Values.FirstOrDefault(j => !j.Status.IsFinal && j.Status.OutputDirectory == output) is { } busy)
-            {
-                throw new InvalidOperationException($"output folder {output} is in use by job {busy.Status.Id} ({busy.Status.State}); wait for it or cancel it.");
-            }
-            var id = $"eval-{Guid.NewGuid():N}"[..17];
-            var job = new Job(
-                request with { Request = request.Request with { OutputDirectory = output }, TraceParent = request.TraceParent ?? Activity.Current?.Id },
-                Interlocked.Increment(ref order),
-                new EvaluationJobStatus(id, EvaluationJobState.Queued, output, request.Run, DateTimeOffset.UtcNow, null, null, 0, 0, 0, "queued", []));
-            jobs[id] = job;
-            queue.Writer.TryWrite(job);
-            return job.Status;
-        }
-    }
+    /// <inheritdoc />
+    protected override EvaluationJobRequest Prepare(EvaluationJobRequest request, string outputDirectory, string? currentTraceParent) =>
+        request with { Request = request.Request with { OutputDirectory = outputDirectory }, TraceParent = request.TraceParent ?? currentTraceParent };
 
-    /// <summary>The job with <paramref name="id"/>, or null.</summary>
-    public EvaluationJobStatus? Get(string id) => jobs.TryGetValue(id ?? "", out var job) ? job.Status : null;
+    /// <inheritdoc />
+    protected override EvaluationJobStatus Queued(string id, EvaluationJobRequest request, string outputDirectory) =>
+        new(id, EvaluationJobState.Queued, outputDirectory, request.Run, DateTimeOffset.UtcNow, null, null, 0, 0, 0, "queued", []);
 
-    /// <summary>Every job, oldest first.</summary>
-    public IReadOnlyList<EvaluationJobStatus> List() => [.. jobs.Values.OrderBy(j => j.Order).Select(j => j.Status)];
+    /// <inheritdoc />
+    protected override EvaluationJobStatus CancelledBeforeStart(EvaluationJobStatus status) =>
+        status with { State = EvaluationJobState.Cancelled, Message = "cancelled before it started" };
 
-    /// <summary>Cancels a queued job at once and a running one between questions; null when unknown.</summary>
-    public EvaluationJobStatus? Cancel(string id)
-    {
-        if (!jobs.TryGetValue(id ?? "", out var job))
-        {
-            return null;
-        }
-        job.Cancellation.Cancel();
-        if (job.Status.State == EvaluationJobState.Queued && job.TryEnd(job.Status with { State = EvaluationJobState.Cancelled, Message = "cancelled before it started" }))
-        {
-            JobEnded?.Invoke(job.Status);
-        }
-        return job.Status;
-    }
-
-    /// <summary>The job's status now, then its changes, until it ends (the last item is final).</summary>
-    /// <exception cref="KeyNotFoundException">No job has <paramref name="id"/>.</exception>
-    public IAsyncEnumerable<EvaluationJobStatus> WatchAsync(string id, CancellationToken cancellationToken = default) =>
-        jobs.TryGetValue(id ?? "", out var job) ? job.WatchAsync(cancellationToken) : throw new KeyNotFoundException($"no evaluation job '{id}'.");
-
-    /// <summary>Cancels every job and stops the worker.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        queue.Writer.TryComplete();
-        foreach (var job in jobs.Values)
-        {
-            Cancel(job.Status.Id);
-        }
-        await stopping.CancelAsync().ConfigureAwait(false);
-        await worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        stopping.Dispose();
-    }
-
-    private static void Validate(EvaluationJobRequest request)
+    /// <inheritdoc />
+    protected override void Validate(EvaluationJobRequest request)
     {
         var model = request.Model;
         if ((model.ModelDirectory is { Length: > 0 }) == (model.Endpoint is not null))
@@ -192,27 +135,10 @@ public sealed class EvaluationJobManager : IAsyncDisposable
         }
     }
 
-    private async Task WorkAsync()
+    /// <inheritdoc />
+    protected override async Task<EvaluationJobStatus> RunAsync(Job job)
     {
-        try
-        {
-            await foreach (var job in queue.Reader.ReadAllAsync(stopping.Token).ConfigureAwait(false))
-            {
-                await RunAsync(job).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Disposed.
-        }
-    }
-
-    private async Task RunAsync(Job job)
-    {
-        if (job.Status.IsFinal)
-        {
-            return;
-        }
+        ArgumentNullException.ThrowIfNull(job);
         job.Publish(job.Status with { State = EvaluationJobState.Running, Message = "loading the model" });
         using var span = EvaluationTelemetry.ActivitySource.StartActivity("eval job", ActivityKind.Internal, job.Request.TraceParent);
         span?.SetTag("synthvlm.eval.job", job.Status.Id);
@@ -261,9 +187,6 @@ public sealed class EvaluationJobManager : IAsyncDisposable
             (judge as IDisposable)?.Dispose();
         }
         span?.SetTag("synthvlm.eval.state", final.State.ToString());
-        if (job.TryEnd(final))
-        {
-            JobEnded?.Invoke(final);
-        }
+        return final;
     }
 }

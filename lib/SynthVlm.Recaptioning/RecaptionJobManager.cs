@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Threading.Channels;
 using SynthVlm.ChatEndpoints;
 using SynthVlm.Core.Concurrency;
 using SynthVlm.Recaptioning.Sources;
@@ -57,104 +55,57 @@ public sealed record RecaptionJobRequest(string Images, ImageSourceKind Kind, Re
 /// <param name="Summary">The summary once it succeeded.</param>
 public sealed record RecaptionJobStatus(
     string Id, RecaptionJobState State, string OutputDirectory, string? Run, DateTimeOffset Submitted, string? Captioner,
-    long Captioned, long Rejected, long Resumed, string Message, RecaptionSummary? Summary) : IJobStatus
+    long Captioned, long Rejected, long Resumed, string Message, RecaptionSummary? Summary) : IQueuedJobStatus
 {
     /// <summary>Whether the job has ended.</summary>
     public bool IsFinal => State is RecaptionJobState.Succeeded or RecaptionJobState.Failed or RecaptionJobState.Cancelled;
+
+    /// <summary>Whether the job waits for the one ahead of it.</summary>
+    public bool IsQueued => State == RecaptionJobState.Queued;
 }
 
 /// <summary>
 /// Runs recaption jobs one at a time (one captioner in memory) and queues the rest, as the
-/// evaluation jobs are run. Watchers see the latest status and every change after it (changes in
-/// quick succession may be coalesced into the latest). Jobs are remembered for the life of the
-/// manager; their pools are what survives, and the same output folder again resumes.
+/// evaluation jobs are run (see <see cref="SequentialJobManager{TRequest, TStatus}"/>); the same
+/// output folder again resumes a job's pool.
 /// </summary>
-public sealed class RecaptionJobManager : IAsyncDisposable
+public sealed class RecaptionJobManager : SequentialJobManager<RecaptionJobRequest, RecaptionJobStatus>
 {
     private readonly Func<RecaptionJobRequest, IChatModel> openCaptioner;
-    private readonly Channel<Job> queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ConcurrentDictionary<string, Job> jobs = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource stopping = new();
-    private readonly Task worker;
-    private readonly Lock submitLock = new();
-    private long order;
 
     /// <summary>Creates the manager; <paramref name="openCaptioner"/> loads a job's captioner on the worker (disposed after the job when it is <see cref="IDisposable"/>).</summary>
     public RecaptionJobManager(Func<RecaptionJobRequest, IChatModel> openCaptioner)
+        : base("recap", "recaption")
     {
         ArgumentNullException.ThrowIfNull(openCaptioner);
         this.openCaptioner = openCaptioner;
-        worker = Task.Run(WorkAsync);
     }
 
-    /// <summary>Hears every job that ends.</summary>
-    public event Action<RecaptionJobStatus>? JobEnded;
+    /// <inheritdoc />
+    protected override string OutputDirectoryOf(RecaptionJobRequest request) => request.Options.OutputDirectory!;
 
-    /// <summary>Validates and queues a job.</summary>
-    /// <exception cref="ArgumentException">A field is wrong; ParamName names it (captioner, model_dir, endpoint, images, and the options' names).</exception>
-    /// <exception cref="InvalidOperationException">A queued or running job writes to the same output folder.</exception>
-    public RecaptionJobStatus Submit(RecaptionJobRequest request)
+    /// <inheritdoc />
+    protected override RecaptionJobRequest Prepare(RecaptionJobRequest request, string outputDirectory, string? currentTraceParent) =>
+        request with { Options = request.Options with { OutputDirectory = outputDirectory }, TraceParent = request.TraceParent ?? currentTraceParent };
+
+    /// <inheritdoc />
+    protected override RecaptionJobStatus Queued(string id, RecaptionJobRequest request, string outputDirectory) =>
+        new(id, RecaptionJobState.Queued, outputDirectory, request.Run, DateTimeOffset.UtcNow, null, 0, 0, 0, "queued", null);
+
+    /// <inheritdoc />
+    protected override RecaptionJobStatus CancelledBeforeStart(RecaptionJobStatus status) =>
+        status with { State = RecaptionJobState.Cancelled, Message = "cancelled before it started" };
+
+    /// <inheritdoc />
+    protected override void OnEnded(RecaptionJobStatus status, double seconds)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        Validate(request);
-        var output = Path.GetFullPath(request.Options.OutputDirectory!);
-        lock (submitLock)
-        {
-            if (jobs.Values.FirstOrDefault(j => !j.Status.IsFinal && j.Status.OutputDirectory == output) is { } busy)
-            {
-                throw new InvalidOperationException($"output folder {output} is in use by job {busy.Status.Id} ({busy.Status.State}); wait for it or cancel it.");
-            }
-            var id = $"recap-{Guid.NewGuid():N}"[..18];
-            var job = new Job(
-                request with { Options = request.Options with { OutputDirectory = output }, TraceParent = request.TraceParent ?? Activity.Current?.Id },
-                Interlocked.Increment(ref order),
-                new RecaptionJobStatus(id, RecaptionJobState.Queued, output, request.Run, DateTimeOffset.UtcNow, null, 0, 0, 0, "queued", null));
-            jobs[id] = job;
-            queue.Writer.TryWrite(job);
-            return job.Status;
-        }
+        var state = new KeyValuePair<string, object?>(RecaptionTelemetry.StateTag, status.State.ToString());
+        RecaptionTelemetry.Jobs.Add(1, state);
+        RecaptionTelemetry.JobDuration.Record(seconds, state);
     }
 
-    /// <summary>The job with <paramref name="id"/>, or null.</summary>
-    public RecaptionJobStatus? Get(string id) => jobs.TryGetValue(id ?? "", out var job) ? job.Status : null;
-
-    /// <summary>Every job, oldest first.</summary>
-    public IReadOnlyList<RecaptionJobStatus> List() => [.. jobs.Values.OrderBy(j => j.Order).Select(j => j.Status)];
-
-    /// <summary>Cancels a queued job at once and a running one between images; null when unknown.</summary>
-    public RecaptionJobStatus? Cancel(string id)
-    {
-        if (!jobs.TryGetValue(id ?? "", out var job))
-        {
-            return null;
-        }
-        job.Cancellation.Cancel();
-        if (job.Status.State == RecaptionJobState.Queued && job.TryEnd(job.Status with { State = RecaptionJobState.Cancelled, Message = "cancelled before it started" }))
-        {
-            Ended(job.Status, 0);
-        }
-        return job.Status;
-    }
-
-    /// <summary>The job's status now, then its changes, until it ends (the last item is final).</summary>
-    /// <exception cref="KeyNotFoundException">No job has <paramref name="id"/>.</exception>
-    public IAsyncEnumerable<RecaptionJobStatus> WatchAsync(string id, CancellationToken cancellationToken = default) =>
-        jobs.TryGetValue(id ?? "", out var job) ? job.WatchAsync(cancellationToken) : throw new KeyNotFoundException($"no recaption job '{id}'.");
-
-    /// <summary>Cancels every job and stops the worker.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        queue.Writer.TryComplete();
-        foreach (var job in jobs.Values)
-        {
-            Cancel(job.Status.Id);
-        }
-        await stopping.CancelAsync().ConfigureAwait(false);
-        await worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        stopping.Dispose();
-    }
-
-    private static void Validate(RecaptionJobRequest request)
+    /// <inheritdoc />
+    protected override void Validate(RecaptionJobRequest request)
     {
         var captioner = request.Captioner;
         if ((captioner.ModelDirectory is { Length: > 0 }) == (captioner.Endpoint is not null))
@@ -188,28 +139,10 @@ public sealed class RecaptionJobManager : IAsyncDisposable
         request.Options.Validate();
     }
 
-    private async Task WorkAsync()
+    /// <inheritdoc />
+    protected override async Task<RecaptionJobStatus> RunAsync(Job job)
     {
-        try
-        {
-            await foreach (var job in queue.Reader.ReadAllAsync(stopping.Token).ConfigureAwait(false))
-            {
-                await RunAsync(job).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Disposed.
-        }
-    }
-
-    private async Task RunAsync(Job job)
-    {
-        if (job.Status.IsFinal)
-        {
-            return;
-        }
-        var started = Stopwatch.GetTimestamp();
+        ArgumentNullException.ThrowIfNull(job);
         job.Publish(job.Status with { State = RecaptionJobState.Running, Message = "loading the captioner" });
         using var span = RecaptionTelemetry.ActivitySource.StartActivity("recaption job", ActivityKind.Internal, job.Request.TraceParent);
         span?.SetTag("synthvlm.recaption.job", job.Status.Id);
@@ -257,17 +190,6 @@ public sealed class RecaptionJobManager : IAsyncDisposable
             (captioner as IDisposable)?.Dispose();
         }
         span?.SetTag(RecaptionTelemetry.StateTag, final.State.ToString());
-        if (job.TryEnd(final))
-        {
-            Ended(final, Stopwatch.GetElapsedTime(started).TotalSeconds);
-        }
-    }
-
-    private void Ended(RecaptionJobStatus status, double seconds)
-    {
-        var state = new KeyValuePair<string, object?>(RecaptionTelemetry.StateTag, status.State.ToString());
-        RecaptionTelemetry.Jobs.Add(1, state);
-        RecaptionTelemetry.JobDuration.Record(seconds, state);
-        JobEnded?.Invoke(status);
+        return final;
     }
 }
