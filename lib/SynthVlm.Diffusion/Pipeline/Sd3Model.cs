@@ -5,6 +5,8 @@ using SynthVlm.Diffusion.Schedulers;
 using SynthVlm.Onnx;
 using SynthVlm.Tokenizers;
 
+using static SynthVlm.Diffusion.OnnxModelFolder;
+
 namespace SynthVlm.Diffusion;
 
 /// <summary>
@@ -273,69 +275,13 @@ public sealed class Sd3Model : IDisposable
         return $"hidden_states.{hidden.Max() - 1}";
     }
 
-    private static NodeMetadata Expect(IReadOnlyDictionary<string, NodeMetadata> inputs, string name, string path, int rank)
-    {
-        if (!inputs.TryGetValue(name, out var m))
-        {
-            throw new DiffusionException($"{path}: input '{name}' is missing; the model has inputs [{string.Join(", ", inputs.Select(i => OnnxModelDescription.Describe(i.Key, i.Value)))}]");
-        }
+    internal string PathOf(string part) => OnnxModelFolder.PathOf(Folder, part);
 
-        if (!m.IsTensor || m.Dimensions.Length != rank || m.ElementDataType is not (TensorElementType.Float or TensorElementType.Float16))
-        {
-            throw new DiffusionException($"{path}: input '{name}' is {OnnxModelDescription.Describe(name, m)}; expected a float tensor of rank {rank}");
-        }
+    private string Require(string relative) => OnnxModelFolder.Require(Folder, relative);
 
-        return m;
-    }
+    private InferenceSession LoadSession(string part, OnnxSessionSettings? options, out ExecutionProvider provider) => OnnxModelFolder.LoadSession(Folder, part, options, out provider);
 
-    private static string Describe(InferenceSession s) =>
-        $"the model has inputs [{string.Join(", ", OnnxModelDescription.Inputs(s))}] and outputs [{string.Join(", ", OnnxModelDescription.Outputs(s).Take(6))}{(s.OutputNames.Count > 6 ? ", …" : "")}]";
-
-    internal string PathOf(string part) => Path.Combine(Folder, part, "model.onnx");
-
-    private string Require(string relative)
-    {
-        var path = Path.Combine(Folder, relative);
-        return File.Exists(path) ? path : throw new DiffusionException($"{path}: file not found");
-    }
-
-    private InferenceSession LoadSession(string part, OnnxSessionSettings? options, out ExecutionProvider provider)
-    {
-        var path = Require(Path.Combine(part, "model.onnx"));
-        try
-        {
-            return OnnxSessions.Load(path, options, out provider);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new DiffusionException($"{path}: ONNX Runtime cannot load it: {e.Message}", e);
-        }
-    }
-
-    private ClipTokenizer LoadClipTokenizer(string part)
-    {
-        var dir = Path.Combine(Folder, part);
-        try
-        {
-            return ClipTokenizer.FromFolder(dir);
-        }
-        catch (Exception e) when (e is TokenizerFormatException or IOException)
-        {
-            throw new DiffusionException($"{dir}: tokenizer unusable: {e.Message}", e);
-        }
-    }
-
-    private static JsonDocument ParseJson(string path)
-    {
-        try
-        {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new DiffusionException($"{path}: not valid JSON: {e.Message}", e);
-        }
-    }
+    private ClipTokenizer LoadClipTokenizer(string part) => OnnxModelFolder.LoadClipTokenizer(Folder, part);
 
     /// <inheritdoc />
     public void Dispose()

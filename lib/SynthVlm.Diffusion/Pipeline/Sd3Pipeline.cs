@@ -239,7 +239,7 @@ public sealed class Sd3Pipeline
             scheduler.Step(velocity, latents);
             for (var b = 0; b < batch; b++)
             {
-                if (failed[b] is null && !AllFinite(latents.AsSpan(b * perItem, perItem)))
+                if (failed[b] is null && !VaeImages.AllFinite(latents.AsSpan(b * perItem, perItem)))
                 {
                     failed[b] = $"the latents became NaN or infinite at step {i + 1} of {steps} (timestep {t}); try a lower guidance or fp32 weights";
                 }
@@ -391,7 +391,6 @@ public sealed class Sd3Pipeline
     private GeneratedImageResult[] Decode(float[] latents, int batch, int c, int h, int w, GenerationSettings settings,
         IReadOnlyList<string> prompts, IReadOnlyList<ulong> seeds, string?[] failed, bool[] truncated, OrtClock clock, CancellationToken ct)
     {
-        var results = new GeneratedImageResult[batch];
         var perItem = c * h * w;
         var ok = Enumerable.Range(0, batch).Where(b => failed[b] is null).ToArray();
         float[] pixels = [];
@@ -418,55 +417,10 @@ public sealed class Sd3Pipeline
             pixels = TensorIo.Output(outputs[0]);
         }
 
-        var plane = settings.Width * settings.Height;
-        for (int b = 0, k = 0; b < batch; b++)
-        {
-            if (failed[b] is { } reason)
-            {
-                results[b] = new GeneratedImageResult(prompts[b], seeds[b], null, reason, truncated[b]);
-                continue;
-            }
-
-            var src = pixels.AsSpan(k * 3 * plane, 3 * plane);
-            k++;
-            if (!AllFinite(src))
-            {
-                results[b] = new GeneratedImageResult(prompts[b], seeds[b], null, "the VAE decoder produced NaN or infinite pixels", truncated[b]);
-                continue;
-            }
-
-            var image = RgbImage.Allocate(settings.Width, settings.Height);
-            var dst = image.Pixels;
-            for (var p = 0; p < plane; p++)
-            {
-                for (var ch = 0; ch < 3; ch++)
-                {
-                    // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1), then round(x * 255).
-                    var v = Math.Clamp((src[(ch * plane) + p] / 2f) + 0.5f, 0f, 1f);
-                    dst[(p * 3) + ch] = (byte)MathF.Round(v * 255f, MidpointRounding.ToEven);
-                }
-            }
-
-            results[b] = new GeneratedImageResult(prompts[b], seeds[b], image, null, truncated[b]);
-        }
-
-        return results;
+        return VaeImages.ToResults(pixels, settings.Width, settings.Height, prompts, seeds, failed, truncated, "the VAE decoder produced NaN or infinite pixels");
     }
 
     private static string[] Repeat(string text, int count) => Enumerable.Repeat(text, count).ToArray();
-
-    private static bool AllFinite(ReadOnlySpan<float> values)
-    {
-        foreach (var v in values)
-        {
-            if (!float.IsFinite(v))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
 
     private static float[] Concat(float[] a, float[] b)
     {

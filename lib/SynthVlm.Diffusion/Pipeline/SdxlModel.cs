@@ -5,6 +5,8 @@ using SynthVlm.Diffusion.Schedulers;
 using SynthVlm.Onnx;
 using SynthVlm.Tokenizers;
 
+using static SynthVlm.Diffusion.OnnxModelFolder;
+
 namespace SynthVlm.Diffusion;
 
 /// <summary>
@@ -245,67 +247,13 @@ public sealed class SdxlModel : IDisposable
 
     private static IReadOnlyDictionary<string, NodeMetadata> Outputs(InferenceSession s) => s.OutputMetadata;
 
-    private static NodeMetadata Expect(IReadOnlyDictionary<string, NodeMetadata> inputs, string name, string path, int rank)
-    {
-        if (!inputs.TryGetValue(name, out var m))
-        {
-            throw new DiffusionException($"{path}: input '{name}' is missing; the model has inputs [{string.Join(", ", inputs.Select(i => OnnxModelDescription.Describe(i.Key, i.Value)))}]");
-        }
-        if (!m.IsTensor || m.Dimensions.Length != rank || m.ElementDataType is not (TensorElementType.Float or TensorElementType.Float16))
-        {
-            throw new DiffusionException($"{path}: input '{name}' is {OnnxModelDescription.Describe(name, m)}; expected a float tensor of rank {rank}");
-        }
-        return m;
-    }
+    private string PathOf(string part) => OnnxModelFolder.PathOf(Folder, part);
 
-    private static string Describe(InferenceSession s) =>
-        $"the model has inputs [{string.Join(", ", OnnxModelDescription.Inputs(s))}] and outputs [{string.Join(", ", OnnxModelDescription.Outputs(s).Take(6))}{(s.OutputNames.Count > 6 ? ", …" : "")}]";
+    private string Require(string relative) => OnnxModelFolder.Require(Folder, relative);
 
-    private string PathOf(string part) => Path.Combine(Folder, part, "model.onnx");
+    private InferenceSession LoadSession(string part, OnnxSessionSettings? options, out ExecutionProvider provider) => OnnxModelFolder.LoadSession(Folder, part, options, out provider);
 
-    private string Require(string relative)
-    {
-        var path = Path.Combine(Folder, relative);
-        return File.Exists(path) ? path : throw new DiffusionException($"{path}: file not found");
-    }
-
-    private InferenceSession LoadSession(string part, OnnxSessionSettings? options, out ExecutionProvider provider)
-    {
-        var path = Require(Path.Combine(part, "model.onnx"));
-        try
-        {
-            return OnnxSessions.Load(path, options, out provider);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new DiffusionException($"{path}: ONNX Runtime cannot load it: {e.Message}", e);
-        }
-    }
-
-    private ClipTokenizer LoadTokenizer(string part)
-    {
-        var dir = Path.Combine(Folder, part);
-        try
-        {
-            return ClipTokenizer.FromFolder(dir);
-        }
-        catch (Exception e) when (e is TokenizerFormatException or IOException)
-        {
-            throw new DiffusionException($"{dir}: tokenizer unusable: {e.Message}", e);
-        }
-    }
-
-    private static JsonDocument ParseJson(string path)
-    {
-        try
-        {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new DiffusionException($"{path}: not valid JSON: {e.Message}", e);
-        }
-    }
+    private ClipTokenizer LoadTokenizer(string part) => OnnxModelFolder.LoadClipTokenizer(Folder, part);
 
     /// <inheritdoc />
     public void Dispose()

@@ -353,7 +353,7 @@ public sealed class SdxlPipeline
             scheduler.Step(eps, latents, noise);
             for (var b = 0; b < batch; b++)
             {
-                if (failed[b] is null && !AllFinite(latents.AsSpan(b * perItem, perItem)))
+                if (failed[b] is null && !VaeImages.AllFinite(latents.AsSpan(b * perItem, perItem)))
                 {
                     failed[b] = $"the latents became NaN or infinite at {stage} step {i - first + 1} of {end - first} (timestep {t}); try fewer steps, a lower guidance, or fp32 weights";
                 }
@@ -410,7 +410,6 @@ public sealed class SdxlPipeline
     private static GeneratedImageResult[] Decode(SdxlModel model, float[] latents, int batch, int c, int h, int w, GenerationSettings settings,
         IReadOnlyList<string> prompts, IReadOnlyList<ulong> seeds, string?[] failed, bool[] truncated, OrtClock clock, CancellationToken ct)
     {
-        var results = new GeneratedImageResult[batch];
         var scaledLatents = new float[latents.Length];
         TensorPrimitives.Divide(latents, (float)model.VaeScalingFactor, scaledLatents);
         var meta = model.VaeDecoder.InputMetadata["latent_sample"];
@@ -433,47 +432,7 @@ public sealed class SdxlPipeline
             }
             pixels = TensorIo.Output(outputs[0]);
         }
-        var plane = settings.Width * settings.Height;
-        for (int b = 0, k = 0; b < batch; b++)
-        {
-            if (failed[b] is { } reason)
-            {
-                results[b] = new GeneratedImageResult(prompts[b], seeds[b], null, reason, truncated[b]);
-                continue;
-            }
-            var src = pixels.AsSpan(k * 3 * plane, 3 * plane);
-            k++;
-            if (!AllFinite(src))
-            {
-                results[b] = new GeneratedImageResult(prompts[b], seeds[b], null, "the VAE decoder produced NaN or infinite pixels (an fp16 VAE overflows: use an fp32 VAE or the fp16-fix VAE)", truncated[b]);
-                continue;
-            }
-            var image = RgbImage.Allocate(settings.Width, settings.Height);
-            var dst = image.Pixels;
-            for (var p = 0; p < plane; p++)
-            {
-                for (var ch = 0; ch < 3; ch++)
-                {
-                    // diffusers: (x / 2 + 0.5).clamp(0, 1), then round(x * 255).
-                    var v = Math.Clamp((src[(ch * plane) + p] / 2f) + 0.5f, 0f, 1f);
-                    dst[(p * 3) + ch] = (byte)MathF.Round(v * 255f, MidpointRounding.ToEven);
-                }
-            }
-            results[b] = new GeneratedImageResult(prompts[b], seeds[b], image, null, truncated[b]);
-        }
-        return results;
-    }
-
-    private static bool AllFinite(ReadOnlySpan<float> values)
-    {
-        foreach (var v in values)
-        {
-            if (!float.IsFinite(v))
-            {
-                return false;
-            }
-        }
-        return true;
+        return VaeImages.ToResults(pixels, settings.Width, settings.Height, prompts, seeds, failed, truncated, "the VAE decoder produced NaN or infinite pixels (an fp16 VAE overflows: use an fp32 VAE or the fp16-fix VAE)");
     }
 
     private static float[] Concat(float[] a, float[] b)
