@@ -462,40 +462,4 @@ public sealed class SdxlPipeline
             }
         }
     }
-
-    /// <summary>Time spent inside ONNX Runtime's Run, to show what the pipeline itself costs.</summary>
-    private sealed class OrtClock
-    {
-        private long _ticks;
-
-        public double Milliseconds => _ticks * 1000.0 / Stopwatch.Frequency;
-
-        public IDisposableReadOnlyCollection<OrtValue> Run(InferenceSession session, IReadOnlyDictionary<string, OrtValue> inputs, IReadOnlyCollection<string> outputs, CancellationToken ct)
-        {
-            var start = Stopwatch.GetTimestamp();
-            try
-            {
-                return session.Run(inputs, outputs, ct);
-            }
-            finally
-            {
-                _ticks += Stopwatch.GetTimestamp() - start;
-            }
-        }
-
-        /// <summary>Runs with the binding and returns its outputs (the caller disposes them).</summary>
-        public IDisposableReadOnlyCollection<OrtValue> RunWithBinding(InferenceSession session, OrtIoBinding binding, CancellationToken ct)
-        {
-            var start = Stopwatch.GetTimestamp();
-            try
-            {
-                session.RunWithBinding(binding, ct);
-                return binding.GetOutputValues();
-            }
-            finally
-            {
-                _ticks += Stopwatch.GetTimestamp() - start;
-            }
-        }
-    }
 }
