@@ -24,51 +24,28 @@ public sealed class EvalRpcService(EvaluationJobManager jobs, DataPaths paths) :
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(responseStream);
         ArgumentNullException.ThrowIfNull(context);
-        IAsyncEnumerable<EvaluationJobStatus> updates;
-        try
-        {
-            updates = jobs.WatchAsync(request.JobId, context.CancellationToken);
-        }
-        catch (KeyNotFoundException)
-        {
-            throw NotFound(request.JobId);
-        }
-        await foreach (var status in updates.ConfigureAwait(false))
-        {
-            await responseStream.WriteAsync(ToJob(status), context.CancellationToken).ConfigureAwait(false);
-        }
+        await Rpc(jobs).WatchAsync(request.JobId, responseStream, context).ConfigureAwait(false);
     }
 
     /// <summary>Cancels the job; NOT_FOUND when unknown.</summary>
     public override Task<EvalJob> Cancel(CancelEvalRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Task.FromResult(ToJob(jobs.Cancel(request.JobId) ?? throw NotFound(request.JobId)));
+        return Task.FromResult(Rpc(jobs).Cancel(request.JobId));
     }
 
     /// <summary>Every job this process knows, oldest first.</summary>
     public override Task<ListEvalResponse> List(ListEvalRequest request, ServerCallContext context)
     {
         var response = new ListEvalResponse();
-        response.Jobs.AddRange(jobs.List().Select(ToJob));
+        response.Jobs.AddRange(Rpc(jobs).List());
         return Task.FromResult(response);
     }
 
     /// <summary>Converts, validates and queues; every refusal is an <see cref="RpcException"/> naming the field.</summary>
     internal static EvaluationJobStatus SubmitJob(SubmitEvalRequest request, EvaluationJobManager jobs, DataPaths paths)
     {
-        try
-        {
-            return jobs.Submit(ToJobRequest(request, paths.DataDirectory));
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{e.ParamName ?? "request"}: {ArgumentMessages.Plain(e)}"));
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"output_dir: {e.Message}"));
-        }
+        return Rpc(jobs).Submit(() => ToJobRequest(request, paths.DataDirectory));
     }
 
     /// <summary>The job request of <paramref name="request"/>, paths resolved against the data folder.</summary>
@@ -146,5 +123,5 @@ public sealed class EvalRpcService(EvaluationJobManager jobs, DataPaths paths) :
     private static Uri Endpoint(string text, string field) =>
         Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : throw new ArgumentException($"'{text}' is not an http(s) URL.", field);
 
-    private static RpcException NotFound(string id) => new(new Status(StatusCode.NotFound, $"job_id: no evaluation job '{id}' in this process (jobs are kept until it restarts)."));
+    private static JobRpc<EvaluationJobRequest, EvaluationJobStatus, EvalJob> Rpc(EvaluationJobManager jobs) => new(jobs, "evaluation", ToJob);
 }

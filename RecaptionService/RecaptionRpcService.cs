@@ -25,51 +25,28 @@ public sealed class RecaptionRpcService(RecaptionJobManager jobs, DataPaths path
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(responseStream);
         ArgumentNullException.ThrowIfNull(context);
-        IAsyncEnumerable<RecaptionJobStatus> updates;
-        try
-        {
-            updates = jobs.WatchAsync(request.JobId, context.CancellationToken);
-        }
-        catch (KeyNotFoundException)
-        {
-            throw NotFound(request.JobId);
-        }
-        await foreach (var status in updates.ConfigureAwait(false))
-        {
-            await responseStream.WriteAsync(ToJob(status), context.CancellationToken).ConfigureAwait(false);
-        }
+        await Rpc(jobs).WatchAsync(request.JobId, responseStream, context).ConfigureAwait(false);
     }
 
     /// <summary>Cancels the job; NOT_FOUND when unknown.</summary>
     public override Task<RecaptionJobInfo> Cancel(CancelRecaptionRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Task.FromResult(ToJob(jobs.Cancel(request.JobId) ?? throw NotFound(request.JobId)));
+        return Task.FromResult(Rpc(jobs).Cancel(request.JobId));
     }
 
     /// <summary>Every job this process knows, oldest first.</summary>
     public override Task<ListRecaptionResponse> List(ListRecaptionRequest request, ServerCallContext context)
     {
         var response = new ListRecaptionResponse();
-        response.Jobs.AddRange(jobs.List().Select(ToJob));
+        response.Jobs.AddRange(Rpc(jobs).List());
         return Task.FromResult(response);
     }
 
     /// <summary>Converts, validates and queues; every refusal is an <see cref="RpcException"/> naming the field.</summary>
     internal static RecaptionJobStatus SubmitJob(SubmitRecaptionRequest request, RecaptionJobManager jobs, DataPaths paths, RecaptionSettings settings)
     {
-        try
-        {
-            return jobs.Submit(ToJobRequest(request, paths.DataDirectory, settings));
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{e.ParamName ?? "request"}: {ArgumentMessages.Plain(e)}"));
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"output_dir: {e.Message}"));
-        }
+        return Rpc(jobs).Submit(() => ToJobRequest(request, paths.DataDirectory, settings));
     }
 
     /// <summary>The job request of <paramref name="request"/>, paths resolved against the data folder, the service's captioner where it names none.</summary>
@@ -181,5 +158,5 @@ public sealed class RecaptionRpcService(RecaptionJobManager jobs, DataPaths path
         return job;
     }
 
-    private static RpcException NotFound(string id) => new(new Status(StatusCode.NotFound, $"job_id: no recaption job '{id}' in this process (jobs are kept until it restarts)."));
+    private static JobRpc<RecaptionJobRequest, RecaptionJobStatus, RecaptionJobInfo> Rpc(RecaptionJobManager jobs) => new(jobs, "recaption", ToJob);
 }
