@@ -13,12 +13,19 @@ namespace SynthVlm.Hallucination.Chair;
 /// sentence break ends a sentence; closing quotes and brackets after a break are moved back.
 /// </summary>
 /// <remarks>
-/// The model's abbreviation types, collocations and sentence starters are embedded (punkt-english.txt). Its
-/// orthographic-context table is not: every word is treated as never seen, which is what the
-/// CHAIR reference run used too. CHAIR lowercases captions before tokenising, and on lowercase
-/// text that table only decides whether a single-letter initial ("b.") or a number ("2.") followed
-/// by a period ends a sentence — a decision that never changes an object word. With an empty
-/// table such a token never ends a sentence when a lowercase word follows.
+/// The model's abbreviation types, collocations and sentence starters are embedded (punkt-english.txt), and
+/// of its orthographic-context table (ortho_context.tab) the part that decides anything for lower-case text
+/// (punkt-english-ortho.txt, derived by make_punkt_ortho.py). CHAIR lowercases captions before tokenising,
+/// and the table is read only by the orthographic heuristic, about the token after a period-final word:
+/// for a token starting lower-case it answers "not a sentence starter" unless its type was seen lower-case
+/// at a sentence start and never upper-case ("administrators", "b-week", "r-revised", "z-holiday" in the
+/// English model), where it answers "unknown". That answer matters only after a single-letter initial
+/// ("b.") or a number ("2."): the first-pass sentence break then stands ("a 2. administrators" is two
+/// sentences, so "2" and "." become separate words), where any other lower-case word would cancel it. After
+/// an abbreviation the heuristic never breaks a sentence for a lower-case word, with or without the table.
+/// Quirk of scope: for a token starting with an upper-case letter the heuristic would need the full table
+/// (seen lower-case, seen upper-case mid-sentence), which is not embedded; such a token is judged as an
+/// unseen type, as with an empty table. CHAIR never passes one (it lowercases first).
 /// </remarks>
 internal static class PunktSentenceSplitter
 {
@@ -40,6 +47,9 @@ internal static class PunktSentenceSplitter
     private static readonly Regex Initial = new(@"\A[^\W\d]\.$", RegexOptions.CultureInvariant);
 
     private static readonly (HashSet<string> Abbreviations, HashSet<(string, string)> Collocations, HashSet<string> SentenceStarters) Model = LoadModel();
+
+    /// <summary>The types for which the orthographic heuristic answers "unknown" about a lower-case token.</summary>
+    private static readonly HashSet<string> LowercaseUnknownTypes = LoadOrthographicContext();
 
     /// <summary>The sentences of <paramref name="text"/>, as substrings (Punkt's <c>tokenize</c>).</summary>
     public static List<string> Split(string text)
@@ -187,16 +197,33 @@ internal static class PunktSentenceSplitter
         Unknown,
     }
 
-    /// <summary>The orthographic heuristic with an empty orthographic context (see the remarks).</summary>
+    // Punkt's orthographic-context flags (nltk punkt.py _ORTHO_*).
+    private const int OrthoBeginUpper = 1 << 1;
+    private const int OrthoMidUpper = 1 << 2;
+    private const int OrthoUnknownUpper = 1 << 3;
+    private const int OrthoBeginLower = 1 << 4;
+    private const int OrthoUpper = OrthoBeginUpper | OrthoMidUpper | OrthoUnknownUpper;
+
+    /// <summary>
+    /// Punkt's orthographic heuristic (<c>_ortho_heuristic</c>): whether <paramref name="token"/> starts a
+    /// sentence, judged by how its type was written in the training text. Exact for tokens that do not
+    /// start with an upper-case letter (see the remarks).
+    /// </summary>
     private static Starter OrthographicHeuristic(Token token)
     {
         if (token.Text is ";" or ":" or "," or "." or "!" or "?")
         {
             return Starter.No;
         }
-        // ortho_context is 0: "first upper and seen lowercase" never holds; "first lower and
-        // (seen uppercase or never seen lowercase at a sentence start)" always holds.
-        return token.FirstLower ? Starter.No : Starter.Unknown;
+        // "First upper, seen lower-case and never upper-case mid-sentence" needs the full table, not embedded:
+        // an upper-case token is judged as an unseen type (flags 0), which never makes it a starter.
+        // "First lower and (seen upper-case or never seen lower-case at a sentence start)": false only for
+        // the embedded types.
+        if (token.FirstLower && !LowercaseUnknownTypes.Contains(token.TypeNoSentencePeriod))
+        {
+            return Starter.No;
+        }
+        return Starter.Unknown;
     }
 
     private static void SecondPass(Token first, Token? next)
@@ -269,6 +296,25 @@ internal static class PunktSentenceSplitter
             }
         }
         return (abbreviations, collocations, starters);
+    }
+
+    private static HashSet<string> LoadOrthographicContext()
+    {
+        var types = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var line in ChairResources.Lines("punkt-english-ortho.txt"))
+        {
+            var fields = line.Split('\t');
+            if (fields.Length != 2 || !int.TryParse(fields[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var flags))
+            {
+                throw new InvalidDataException($"punkt-english-ortho.txt: expected 'type<TAB>flags' lines, found '{line}'.");
+            }
+            if ((flags & OrthoBeginLower) == 0 || (flags & OrthoUpper) != 0)
+            {
+                throw new InvalidDataException($"punkt-english-ortho.txt: expected flags with 16 and without 2, 4, 8 for '{fields[0]}', found {flags}.");
+            }
+            types.Add(fields[0]);
+        }
+        return types;
     }
 }
 

@@ -85,4 +85,17 @@ public sealed class ChairParityTests
         ChairVocabulary.Official.Read("a baby elephant").Mentions.Select(m => m.Word).Should().Equal("elephant");
         ChairVocabulary.Official.Read("a baby").Mentions.Select(m => m.Object).Should().Equal("person");
     }
+
+    [Fact]
+    public void Punkt_orthographic_context_ends_a_sentence_after_an_initial_or_number_only_before_its_lowercase_starters()
+    {
+        // "administrators" was seen lower-case at a sentence start and never upper-case in Punkt's training
+        // text, so after "2." or "j." it may start a sentence and the first-pass break stands.
+        TreebankWordTokenizer.WordTokenize("a 2. administrators desk").Should().Equal("a", "2", ".", "administrators", "desk");
+        TreebankWordTokenizer.WordTokenize("by j. b-week").Should().Equal("by", "j", ".", "b-week");
+        // Any other lower-case word (listed in the table or not) cancels the break, as does an abbreviation before it.
+        TreebankWordTokenizer.WordTokenize("a 2. administrator desk").Should().Equal("a", "2.", "administrator", "desk");
+        TreebankWordTokenizer.WordTokenize("by j. dogs").Should().Equal("by", "j.", "dogs");
+        TreebankWordTokenizer.WordTokenize("st. administrators").Should().Equal("st.", "administrators");
+    }
 }

@@ -13,8 +13,7 @@ pattern==3.6, which this script uses from their GitHub sources (PyPI is not reac
                       2017-08-24, i.e. the same as in the 3.6 release); only pattern/__init__.py,
                       pattern/helpers.py and pattern/text/ are needed
   CHAIR_PUNKT_DIR     folder with the English Punkt model as nltk's punkt_tab text files:
-                      abbrev_types.txt, collocations.tab, sent_starters.txt (ortho_context.tab
-                      optional)
+                      abbrev_types.txt, collocations.tab, sent_starters.txt, ortho_context.tab
 
 Run:  CHAIR_OFFICIAL_DIR=... CHAIR_NLTK_DIR=... CHAIR_PATTERN_DIR=... CHAIR_PUNKT_DIR=... \
       /usr/bin/python3 make_reference.py      (writes expected.json next to this script)
@@ -32,25 +31,28 @@ What could not be run exactly as the authors did, and what was done instead:
   file that defines singularize.
 - nltk's English punkt model (tokenizers/punkt/PY3/english.pickle from nltk_data) is absent from
   the nltk_data mirror. The same model's parameters, as nltk published them in punkt_tab
-  (english/abbrev_types.txt, collocations.tab, sent_starters.txt; here copied from
-  github.com/open-webui/open-webui nltk_data/tokenizers/punkt_tab/english at
+  (english/abbrev_types.txt, collocations.tab, sent_starters.txt, ortho_context.tab; here copied
+  from github.com/open-webui/open-webui nltk_data/tokenizers/punkt_tab/english at
   83a051190763fc198b524ee19dfbcf5e1e41182b), are loaded into nltk 3.2.5's own PunktParameters /
-  PunktSentenceTokenizer, which word_tokenize then uses. ortho_context.tab (236 kB) was not copied:
-  with all-lowercase text (chair.py lowercases before tokenising) it only decides whether a
-  single-letter initial or a number followed by a period ends a sentence, which never changes an
-  object word; the fixture has no such case.
+  PunktSentenceTokenizer, which word_tokenize then uses. ortho_context.tab must have the sha256
+  pinned below (ORTHO_SHA256, the Git LFS pin of that file).
 
 Inputs: annotations/ (the four COCO 2014 files chair.py reads; val and train category lists
 disagree on purpose), captions.json (scored by compute_chair), tokens.json (texts given to
 nltk.word_tokenize, singularize and caption_to_words: 13 written by hand, 120 drawn from 4,000
 generated from COCO object words, plurals, Punkt abbreviations and punctuation; all 8,000 generated
-texts of two such batches matched the C# code when this fixture was made).
+texts of two such batches matched the C# code when this fixture was made; then 11 written by hand
+where ortho_context.tab decides: an initial or a number with a period before one of the four types the
+table lets start a sentence in lower case ("administrators", "b-week", "r-revised", "z-holiday"), and
+controls: other words, abbreviations and ellipses before those types, no space after the period).
+The last caption of captions.json is such a case too.
 
 The captions are given to chair.py in its own format ({"overall": ..., "imgToEval": {...}} with
 zero metrics) in a temporary folder; imgToEval keys are the caption's index, so several captions
 per image are kept in input order.
 """
 import collections
+import hashlib
 import importlib.util
 import inspect
 import io
@@ -114,12 +116,16 @@ with open(os.path.join(PUNKT_DIR, "collocations.tab"), encoding="utf-8") as f:
 with open(os.path.join(PUNKT_DIR, "sent_starters.txt"), encoding="utf-8") as f:
     params.sent_starters = set(line.strip() for line in f if line.strip())
 params.ortho_context = collections.defaultdict(int)
+ORTHO_SHA256 = "4bbcca25ed3d3f06c02402abf8419b9f033b8adc06e7b482eca4e45f81a5dc4c"
 ortho = os.path.join(PUNKT_DIR, "ortho_context.tab")
-if os.path.exists(ortho):
-    with open(ortho, encoding="utf-8") as f:
-        for line in f:
-            word, flags = line.rstrip("\n").split("\t")
-            params.ortho_context[word] = int(flags)
+with open(ortho, "rb") as f:
+    ortho_bytes = f.read()
+if hashlib.sha256(ortho_bytes).hexdigest() != ORTHO_SHA256:
+    sys.exit("%s: expected sha256 %s, found %s" % (ortho, ORTHO_SHA256, hashlib.sha256(ortho_bytes).hexdigest()))
+for line in ortho_bytes.decode("utf-8").split("\n"):
+    if line:
+        word, flags = line.split("\t")
+        params.ortho_context[word] = int(flags)
 english = PunktSentenceTokenizer(params)
 _load = nltk.tokenize.load
 nltk.tokenize.load = lambda resource, *a, **k: english if resource == "tokenizers/punkt/english.pickle" else _load(resource, *a, **k)
@@ -183,7 +189,8 @@ sentences = result["sentences"]
 assert len(sentences) == len(captions)
 expected = {
     "reference": "LisaAnne/Hallucination utils/chair.py @ 6e4d33c4bedf6dfcd24c61bf527f40714717be47 "
-                 "with nltk 3.2.5 and pattern 3.6 (see make_reference.py)",
+                 "with nltk 3.2.5 (English punkt_tab model incl. ortho_context.tab) and pattern 3.6 "
+                 "(see make_reference.py)",
     "chair_s": result["overall_metrics"]["CHAIRs"],
     "chair_i": result["overall_metrics"]["CHAIRi"],
     "ground_truth": {str(k): sorted(v) for k, v in sorted(evaluator.imid_to_objects.items())},
