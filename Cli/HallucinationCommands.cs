@@ -34,6 +34,7 @@ internal static class HallucinationCommands
         var command = new Command("hallucination", "Measure hallucination in captions: CHAIR_s, CHAIR_i with --annotations, or the judged non-hallucination rate with --judge; prints one JSON object.")
         {
             captions, annotations, judge, judgeModel, verifier, verifierModel, images, records, inFlight, unsureRejects,
+            HallucinationReportCommand.Report(),
         };
         command.SetAction(async (parse, cancellationToken) =>
         {

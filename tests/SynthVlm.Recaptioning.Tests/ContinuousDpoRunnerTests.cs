@@ -63,6 +63,18 @@ public sealed class ContinuousDpoRunnerTests : IDisposable
         round1["heldout"]!["wilson95"]!.AsArray().Select(v => v!.GetValue<double>()).Should().Equal(low, high);
         File.ReadAllLines(Path.Combine(Out, "round-2", "heldout-captions.jsonl")).Should().HaveCount(3);
         File.ReadAllLines(Path.Combine(Out, "round-2", "heldout-judgements.jsonl")).Should().HaveCount(3);
+        foreach (var (round, path) in new[] { (0, "round-0"), (1, "round-1"), (2, "round-2") })
+        {
+            // Each round's report: the same rate as its round.json, for the checkpoint the round measured.
+            var roundJson = JsonNode.Parse(File.ReadAllText(Path.Combine(Out, path, "round.json")))!;
+            var report = JsonNode.Parse(File.ReadAllText(roundJson["report"]!.GetValue<string>()))!;
+            report["format"]!.GetValue<string>().Should().Be(Hallucination.Reports.HallucinationReport.Format);
+            report["checkpoint"]!["path"]!.GetValue<string>().Should().Be(round == 0 ? world.Start : Checkpoint(round));
+            report["metrics"]!["non_hallucination_rate"]!["rate"]!.GetValue<double>().Should().Be(roundJson["heldout"]!["rate"]!.GetValue<double>());
+            report["images"]!["count"]!.GetValue<int>().Should().Be(3);
+            report["captions_file"]!.GetValue<string>().Should().Be(Path.Combine(Out, path, "heldout-captions.jsonl"));
+            File.Exists(Path.Combine(Out, path, "report.md")).Should().BeTrue();
+        }
         var svg = File.ReadAllText(Path.Combine(Out, "rate.svg"));
         svg.Split("<circle class=\"rate\"").Should().HaveCount(4, "one point per round, round 0 included");
         svg.Should().Contain("round 2: 66.7 %");

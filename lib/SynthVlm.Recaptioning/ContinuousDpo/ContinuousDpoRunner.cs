@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SynthVlm.ChatEndpoints;
 using SynthVlm.Hallucination.Claims;
+using SynthVlm.Hallucination.Reports;
 using SynthVlm.Recaptioning.Preferences;
 
 namespace SynthVlm.Recaptioning.ContinuousDpo;
@@ -22,8 +23,10 @@ namespace SynthVlm.Recaptioning.ContinuousDpo;
 /// <para>
 /// Layout of <see cref="ContinuousDpoOptions.OutputDirectory"/>: <c>round-k/</c> holds <c>pairs.jsonl</c> (with both
 /// judgements per pair), <c>dpo/</c> (the trainer's output, the new checkpoint inside), <c>heldout-captions.jsonl</c>
-/// (image_id, image, caption: what <c>synthvlm hallucination --captions</c> reads), <c>heldout-judgements.jsonl</c>
-/// and <c>round.json</c>, written last; <c>rounds.json</c> (every round so far) and <c>rate.svg</c> (the rate per round
+/// (image_id, image, caption: what <c>synthvlm hallucination --captions</c> reads), <c>heldout-judgements.jsonl</c>,
+/// <c>report.json</c> and <c>report.md</c> (the round's checkpoint's <see cref="HallucinationReport"/>: the judged rate
+/// on the held-out captions, as <c>synthvlm hallucination report</c> writes it; the checkpoint is named by path, not
+/// hashed) and <c>round.json</c>, written last; <c>rounds.json</c> (every round so far) and <c>rate.svg</c> (the rate per round
 /// with its Wilson 95 % interval; round 0 = the starting checkpoint) are rewritten after each round.
 /// </para>
 /// <para>
@@ -103,7 +106,7 @@ public sealed class ContinuousDpoRunner
             {
                 InvalidateAfter(0);
                 captioner = Open(policy);
-                var rate = await MeasureAsync(captioner.Model, heldOutImages(), RoundDirectory(0), cancellationToken).ConfigureAwait(false);
+                var rate = await MeasureAsync(captioner.Model, policy, heldOutImages(), RoundDirectory(0), cancellationToken).ConfigureAwait(false);
                 zero = new JsonObject
                 {
                     ["round"] = 0,
@@ -112,6 +115,7 @@ public sealed class ContinuousDpoRunner
                     ["policy"] = policy,
                     ["checkpoint"] = policy,
                     ["heldout"] = rate.ToJson(),
+                    ["report"] = Path.Combine(RoundDirectory(0), ReportFileName),
                 };
                 WriteRound(0, zero);
             }
@@ -180,11 +184,12 @@ public sealed class ContinuousDpoRunner
                 var trained = await _trainer.TrainAsync(policy, pairsPath, Path.Combine(directory, "dpo"), cancellationToken).ConfigureAwait(false);
                 policy = trained.Checkpoint;
                 captioner = Open(policy);
-                var measured = await MeasureAsync(captioner.Model, heldOutImages(), directory, cancellationToken).ConfigureAwait(false);
+                var measured = await MeasureAsync(captioner.Model, policy, heldOutImages(), directory, cancellationToken).ConfigureAwait(false);
                 round.Insert(1, "status", Trained);
                 round["checkpoint"] = policy;
                 round["dpo"] = trained.Summary.DeepClone();
                 round["heldout"] = measured.ToJson();
+                round["report"] = Path.Combine(directory, ReportFileName);
                 WriteRound(k, round);
                 rounds.Add(round);
                 WriteSummary(rounds, checkpoint, policy, stopped);
@@ -265,18 +270,60 @@ public sealed class ContinuousDpoRunner
         return svg.ToString();
     }
 
-    /// <summary>Captions the held-out images greedily with <paramref name="captioner"/> and measures the rate.</summary>
-    private async Task<NonHallucinationRate> MeasureAsync(IChatModel captioner, IAsyncEnumerable<PreferenceImageSource> images, string directory, CancellationToken cancellationToken)
+    /// <summary>The round's hallucination report (JSON; the Markdown table is report.md beside it).</summary>
+    public const string ReportFileName = "report.json";
+
+    /// <summary>
+    /// Captions the held-out images greedily with <paramref name="captioner"/>, measures the rate and writes the round's
+    /// <see cref="HallucinationReport"/> for <paramref name="checkpoint"/>.
+    /// </summary>
+    private async Task<NonHallucinationRate> MeasureAsync(IChatModel captioner, string checkpoint, IAsyncEnumerable<PreferenceImageSource> images, string directory, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(directory);
-        await using var captions = new StreamWriter(Path.Combine(directory, "heldout-captions.jsonl"), append: false, new UTF8Encoding(false));
-        await using var records = new StreamWriter(Path.Combine(directory, "heldout-judgements.jsonl"), append: false, new UTF8Encoding(false));
-        var rate = await NonHallucinationRate.MeasureAsync(_judge, CaptionAsync(captioner, images, captions, cancellationToken), records, cancellationToken).ConfigureAwait(false);
+        var captionsPath = Path.Combine(directory, "heldout-captions.jsonl");
+        var recordsPath = Path.Combine(directory, "heldout-judgements.jsonl");
+        var counts = new HeldOutCounts();
+        NonHallucinationRate rate;
+        await using (var captions = new StreamWriter(captionsPath, append: false, new UTF8Encoding(false)))
+        await using (var records = new StreamWriter(recordsPath, append: false, new UTF8Encoding(false)))
+        {
+            rate = await NonHallucinationRate.MeasureAsync(_judge, CaptionAsync(captioner, images, captions, counts, cancellationToken), records, cancellationToken).ConfigureAwait(false);
+        }
         Log($"{Path.GetFileName(directory)}: held-out {rate.Summary()}");
+        var judged = rate.ToJson();
+        judged["records"] = recordsPath;
+        judged["captions_file"] = captionsPath;
+        var report = new HallucinationReport
+        {
+            Checkpoint = CaptionerIdentity.ForCheckpointPath(checkpoint),
+            CaptionerModel = captioner.ModelName,
+            Settings = new CaptioningSettings("continuous-dpo", _options.Prompt, MaxTokens: _options.HeldOutMaxTokens ?? _options.Sampling.MaxTokens, InFlight: _options.HeldOutInFlight),
+            Captioning = new CaptioningOutcome(counts.Images, counts.Images - counts.Empty - counts.Failed, counts.Empty, counts.Failed, 0, counts.Problems),
+            CaptionsFile = captionsPath,
+            NonHallucination = judged,
+        };
+        await report.WriteAsync(Path.Combine(directory, ReportFileName), cancellationToken).ConfigureAwait(false);
         return rate;
     }
 
-    private async IAsyncEnumerable<CaptionToJudge> CaptionAsync(IChatModel captioner, IAsyncEnumerable<PreferenceImageSource> images, TextWriter captions, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>What held-out captioning gave (failed and empty captions stay in the captions file, judged as unjudged).</summary>
+    private sealed class HeldOutCounts
+    {
+        public int Images;
+        public int Empty;
+        public int Failed;
+        public List<string> Problems { get; } = [];
+
+        public void Problem(string text)
+        {
+            if (Problems.Count < 20)
+            {
+                Problems.Add(text);
+            }
+        }
+    }
+
+    private async IAsyncEnumerable<CaptionToJudge> CaptionAsync(IChatModel captioner, IAsyncEnumerable<PreferenceImageSource> images, TextWriter captions, HeldOutCounts counts, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var maxTokens = _options.HeldOutMaxTokens ?? _options.Sampling.MaxTokens;
         var pending = new Queue<(PreferenceImageSource Image, Task<(string Caption, string? Error)> Reply)>();
@@ -311,9 +358,17 @@ public sealed class ContinuousDpoRunner
             var (image, reply) = pending.Dequeue();
             var (caption, error) = await reply.ConfigureAwait(false);
             var line = new JsonObject { ["image_id"] = image.ImageId, ["image"] = image.ImagePath, ["caption"] = caption };
+            counts.Images++;
             if (error is not null)
             {
                 line["captioner_error"] = error;
+                counts.Failed++;
+                counts.Problem($"image {image.ImageId}: the captioner failed: {error}");
+            }
+            else if (caption.Length == 0)
+            {
+                counts.Empty++;
+                counts.Problem($"image {image.ImageId}: the captioner answered with an empty caption");
             }
             await captions.WriteLineAsync(line.ToJsonString(OneLine).AsMemory(), cancellationToken).ConfigureAwait(false);
             await captions.FlushAsync(cancellationToken).ConfigureAwait(false);
