@@ -27,7 +27,7 @@ public sealed class TrainingServiceCaptionPoolTests() : StageServiceTest(KnownSe
 
     /// <summary>
     /// pool/pool.jsonl: four captions with their images (relative paths), then three records the conversion skips — an
-    /// image file that does not exist, a record with only a URL, a line that is not JSON.
+    /// image file that does not exist, a record with only a URL, a line that is not JSON; lists/pool.jsonl: the same lines.
     /// </summary>
     protected override Task PrepareAsync()
     {
@@ -50,6 +50,9 @@ public sealed class TrainingServiceCaptionPoolTests() : StageServiceTest(KnownSe
         lines.Add(JsonSerializer.Serialize(new { id = "url", url = "http://example.invalid/1.png", caption = "A cat." }));
         lines.Add("{ not json");
         File.WriteAllLines(Path.Combine(folder, "pool.jsonl"), lines);
+        // The same pool kept apart from its images (images_root names their folder).
+        Directory.CreateDirectory(Path.Combine(Data.FullName, "lists"));
+        File.WriteAllLines(Path.Combine(Data.FullName, "lists", "pool.jsonl"), lines);
         return Task.CompletedTask;
     }
 
@@ -113,7 +116,10 @@ public sealed class TrainingServiceCaptionPoolTests() : StageServiceTest(KnownSe
     {
         var (client, _) = await StartAsync();
 
-        var job = await client.SubmitAsync(Sft("training/sft")).ResponseAsync.WithTimeout(TimeSpan.FromSeconds(60));
+        var request = Sft("training/sft");
+        request.Datasets[0].Path = "lists/pool.jsonl";
+        request.Datasets[0].ImagesRoot = "pool";
+        var job = await client.SubmitAsync(request).ResponseAsync.WithTimeout(TimeSpan.FromSeconds(60));
 
         var pool = job.CaptionPools.Should().ContainSingle().Subject;
         pool.Dataset.Should().Be(0);
@@ -121,7 +127,7 @@ public sealed class TrainingServiceCaptionPoolTests() : StageServiceTest(KnownSe
         pool.Skipped.Should().Be(3);
         pool.Prompt.Should().Be("custom@1");
         pool.SkippedReasons.Should().HaveCount(3);
-        pool.SkippedReasons[0].Should().Contain("line 5").And.Contain("missing.png").And.Contain("does not exist");
+        pool.SkippedReasons[0].Should().Contain("line 5").And.Contain(Path.Combine(Data.FullName, "pool", "missing.png")).And.Contain("does not exist");
         pool.SkippedReasons[1].Should().Contain("line 6").And.Contain("no image path");
         pool.SkippedReasons[2].Should().Contain("line 7");
         job.Progress.Message.Should().StartWith("queued").And.Contain("4 samples, 3 records skipped");
