@@ -6,6 +6,7 @@ using SynthVlm.Captions;
 using SynthVlm.ChatEndpoints;
 using SynthVlm.Evaluation;
 using SynthVlm.Hallucination.Claims;
+using Proto = SynthVlm.Protos.V1;
 using SynthVlm.Recaptioning.ContinuousDpo;
 using SynthVlm.Recaptioning.Preferences;
 using SynthVlm.Recaptioning.Prompts;
@@ -175,14 +176,41 @@ internal static class DpoRoundCommands
         var batchSize = new Option<int?>("--batch-size") { Description = "Global batch (128)." };
         var micro = new Option<int?>("--micro-batch") { Description = "Samples per forward/backward (8)." };
         var seed = new Option<int?>("--seed") { Description = "Seed (42)." };
+        var imagesRoot = new Option<string?>("--images-root") { Description = "Folder the pool's relative image paths are relative to (default: the pool file's folder)." };
+        var service = new Option<string?>("--service")
+        {
+            Description = "Submit to a TrainingService (its gRPC URL, e.g. http://127.0.0.1:5105) instead of training here; --model, --pool, --out and --images-root are then the service's paths (relative = under its data folder), and --dtype/--device its own settings.",
+        };
         var dtype = VlmCommands.DTypeOption();
         var device = VlmCommands.DeviceOption();
         var command = new Command("sft", "Fine-tune a LLaVA captioner on a caption pool (each caption the answer to the prompt about its image); prints one JSON summary.")
         {
-            model, pool, output, prompt, promptText, full, loraRank, loraAlpha, lr, epochs, maxSteps, batchSize, micro, seed, dtype, device,
+            model, pool, output, prompt, promptText, full, loraRank, loraAlpha, lr, epochs, maxSteps, batchSize, micro, seed, imagesRoot, service, dtype, device,
         };
         command.SetAction((parse, cancellationToken) =>
         {
+            if (parse.GetValue(service) is { } serviceUrl)
+            {
+                return SftService.RunAsync(serviceUrl, new Proto.SubmitTrainingRequest
+                {
+                    Stage = Proto.TrainingStage.Finetune,
+                    ModelDir = parse.GetRequiredValue(model),
+                    OutputDir = parse.GetRequiredValue(output),
+                    Datasets =
+                    {
+                        new Proto.TrainingDataset
+                        {
+                            Path = parse.GetRequiredValue(pool),
+                            Format = Proto.TrainingDatasetFormat.CaptionPool,
+                            Prompt = parse.GetRequiredValue(prompt),
+                            PromptText = parse.GetValue(promptText) ?? string.Empty,
+                            ImagesRoot = parse.GetValue(imagesRoot) ?? string.Empty,
+                        },
+                    },
+                    Hyperparameters = SftService.Hyperparameters(parse.GetValue(full), parse.GetValue(loraRank), parse.GetValue(loraAlpha), parse.GetValue(lr),
+                        parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(batchSize), parse.GetValue(micro), parse.GetValue(seed)),
+                }, cancellationToken);
+            }
             try
             {
                 if (VlmCommands.ParseLoad(parse.GetRequiredValue(dtype), parse.GetRequiredValue(device), null, out var load) is { } loadProblem)
@@ -193,7 +221,7 @@ internal static class DpoRoundCommands
                 Directory.CreateDirectory(outDir);
                 var captionPrompt = parse.GetValue(promptText) is { } text ? CaptionPrompt.Custom(text) : CaptionPrompt.Preset(parse.GetRequiredValue(prompt));
                 var data = Path.Combine(outDir, "sft-data.json");
-                var converted = CaptionPoolConversations.Write(parse.GetRequiredValue(pool), captionPrompt.Text, data, cancellationToken);
+                var converted = CaptionPoolConversations.Write(parse.GetRequiredValue(pool), captionPrompt.Text, data, parse.GetValue(imagesRoot), cancellationToken);
                 foreach (var skip in converted.Skipped)
                 {
                     Console.Error.WriteLine($"sft: {skip}; skipped.");

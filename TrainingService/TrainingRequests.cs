@@ -53,9 +53,25 @@ public static class TrainingRequests
     /// <param name="request">The wire request.</param>
     /// <param name="dataDirectory">Relative paths are resolved against it.</param>
     /// <param name="defaultOutput">The output folder when the request names none.</param>
-    /// <exception cref="TrainingRequestException">A field is missing or wrong.</exception>
+    /// <exception cref="TrainingRequestException">A field is missing or wrong, or a dataset is a caption pool (use the overload that returns them).</exception>
     public static TrainingJobRequest ToJobRequest(SubmitTrainingRequest request, string dataDirectory, Func<string> defaultOutput)
     {
+        var job = ToJobRequest(request, dataDirectory, defaultOutput, out var pools);
+        return pools.Count == 0 ? job : throw new TrainingRequestException($"datasets[{pools[0].Index}].format", "caption pools are converted by the service's Submit; this conversion takes LLaVA datasets only.");
+    }
+
+    /// <summary>
+    /// The job request of <paramref name="request"/> (settings not validated yet) and its caption-pool datasets still to
+    /// convert: the job's source of each is a stand-in (the pool itself) until <see cref="CaptionPoolDatasets"/> replaces it.
+    /// </summary>
+    /// <param name="request">The wire request.</param>
+    /// <param name="dataDirectory">Relative paths are resolved against it.</param>
+    /// <param name="defaultOutput">The output folder when the request names none.</param>
+    /// <param name="captionPools">The TRAINING_DATASET_FORMAT_CAPTION_POOL datasets, in request order.</param>
+    /// <exception cref="TrainingRequestException">A field is missing or wrong.</exception>
+    public static TrainingJobRequest ToJobRequest(SubmitTrainingRequest request, string dataDirectory, Func<string> defaultOutput, out IReadOnlyList<CaptionPoolDataset> captionPools)
+    {
+        captionPools = [];
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(defaultOutput);
         var stage = request.Stage switch
@@ -74,18 +90,39 @@ public static class TrainingRequests
             throw new TrainingRequestException("datasets", "at least one dataset is needed.");
         }
         var sources = new List<TrainingDataSource>();
+        var pools = new List<CaptionPoolDataset>();
         for (var i = 0; i < request.Datasets.Count; i++)
         {
             var field = $"datasets[{i}].path";
             var dataset = request.Datasets[i];
+            var isPool = dataset.Format switch
+            {
+                TrainingDatasetFormat.Unspecified or TrainingDatasetFormat.LlavaJson => false,
+                TrainingDatasetFormat.CaptionPool => true,
+                _ => throw new TrainingRequestException($"datasets[{i}].format", $"{(int)dataset.Format} is not TRAINING_DATASET_FORMAT_LLAVA_JSON (1) or TRAINING_DATASET_FORMAT_CAPTION_POOL (2)."),
+            };
             if (string.IsNullOrWhiteSpace(dataset.Path))
             {
-                throw new TrainingRequestException(field, "a dataset folder or LLaVA JSON is needed.");
+                throw new TrainingRequestException(field, isPool ? "a caption pool file (or imagefolder) is needed." : "a dataset folder or LLaVA JSON is needed.");
             }
             var weight = dataset.HasWeight ? dataset.Weight : 1.0;
             if (!(weight is > 0 and <= 1000 && double.IsFinite(weight)))
             {
                 throw new TrainingRequestException($"datasets[{i}].weight", $"{weight} is outside (0, 1000].");
+            }
+            if (isPool)
+            {
+                var pool = CaptionPoolDatasets.Resolve(i, dataset, weight, dataDirectory);
+                pools.Add(pool);
+                sources.Add(pool.StandIn);
+                continue;
+            }
+            foreach (var (name, value) in new[] { ("prompt", dataset.Prompt), ("prompt_text", dataset.PromptText), ("images_root", dataset.ImagesRoot) })
+            {
+                if (value.Length > 0)
+                {
+                    throw new TrainingRequestException($"datasets[{i}].{name}", "is for TRAINING_DATASET_FORMAT_CAPTION_POOL datasets only; a LLaVA JSON holds its own prompts and images.");
+                }
             }
             try
             {
@@ -121,6 +158,7 @@ public static class TrainingRequests
             WarmupRatio = h.HasWarmupRatio ? h.WarmupRatio : settings.WarmupRatio,
             WeightDecay = h.HasWeightDecay ? h.WeightDecay : settings.WeightDecay,
         };
+        captionPools = pools;
         return new TrainingJobRequest(settings, baseModel, request.Run is { Length: > 0 } run ? run : null);
     }
 

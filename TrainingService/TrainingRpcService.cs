@@ -12,7 +12,11 @@ public sealed class TrainingRpcService(TrainingJobManager jobs, DataPaths paths)
     public override Task<TrainingJob> Submit(SubmitTrainingRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Task.FromResult(TrainingRequests.ToJob(SubmitJob(request, jobs, paths)));
+        ArgumentNullException.ThrowIfNull(context);
+        var status = SubmitJob(request, jobs, paths, context.CancellationToken, out var converted);
+        var job = TrainingRequests.ToJob(status);
+        job.CaptionPools.AddRange(converted.Select(c => CaptionPoolDatasets.ToWire(c, status.OutputDirectory)));
+        return Task.FromResult(job);
     }
 
     /// <summary>Streams the job's progress from its latest state until it ends; NOT_FOUND when unknown.</summary>
@@ -52,17 +56,58 @@ public sealed class TrainingRpcService(TrainingJobManager jobs, DataPaths paths)
         return Task.FromResult(response);
     }
 
-    /// <summary>Converts, validates and queues; every refusal is an <see cref="RpcException"/> naming the field.</summary>
-    internal static TrainingJobStatus SubmitJob(SubmitTrainingRequest request, TrainingJobManager jobs, DataPaths paths)
+    /// <summary>
+    /// Converts, validates and queues; every refusal is an <see cref="RpcException"/> naming the field. Caption-pool
+    /// datasets are converted here (after everything else validated and the output folder was found free), into temporary
+    /// files that are moved into the output folder just before the job is queued.
+    /// </summary>
+    internal static TrainingJobStatus SubmitJob(SubmitTrainingRequest request, TrainingJobManager jobs, DataPaths paths, CancellationToken cancellationToken = default) =>
+        SubmitJob(request, jobs, paths, cancellationToken, out _);
+
+    /// <summary>As <see cref="SubmitJob(SubmitTrainingRequest, TrainingJobManager, DataPaths, CancellationToken)"/>, with the caption pools it converted.</summary>
+    internal static TrainingJobStatus SubmitJob(SubmitTrainingRequest request, TrainingJobManager jobs, DataPaths paths, CancellationToken cancellationToken, out IReadOnlyList<ConvertedCaptionPool> convertedPools)
     {
+        convertedPools = [];
         try
         {
-            var job = TrainingRequests.ToJobRequest(request, paths.DataDirectory, () => Path.Combine(paths.DataDirectory, "training", $"job-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}"));
-            return jobs.Submit(job);
+            var job = TrainingRequests.ToJobRequest(request, paths.DataDirectory, () => Path.Combine(paths.DataDirectory, "training", $"job-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}"), out var pools);
+            if (pools.Count == 0)
+            {
+                return jobs.Submit(job);
+            }
+            // Everything but the pools' data first, so a wrong setting is refused before a long conversion.
+            job.Settings.Validate();
+            job.BaseModel.Validate();
+            var output = Path.GetFullPath(job.Settings.OutputDirectory);
+            ThrowIfBusy(jobs, output);
+            var converted = CaptionPoolDatasets.Convert(pools, output, cancellationToken);
+            try
+            {
+                // The converted files replace those of an earlier job on the same folder only while no job uses it.
+                lock (CommitLock)
+                {
+                    ThrowIfBusy(jobs, output);
+                    var status = jobs.Submit(CaptionPoolDatasets.Commit(job, converted));
+                    convertedPools = converted;
+                    return status;
+                }
+            }
+            finally
+            {
+                CaptionPoolDatasets.Discard(converted);
+            }
         }
         catch (TrainingRequestException e)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+        catch (CaptionPoolDatasetException e)
+        {
+            throw new RpcException(new Status(e.StatusCode, e.Message));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled while its caption pools were converted; nothing was queued."));
         }
         catch (ArgumentException e)
         {
@@ -75,6 +120,16 @@ public sealed class TrainingRpcService(TrainingJobManager jobs, DataPaths paths)
         catch (InvalidOperationException e)
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"output_dir: {e.Message}"));
+        }
+    }
+
+    private static readonly object CommitLock = new();
+
+    private static void ThrowIfBusy(TrainingJobManager jobs, string output)
+    {
+        if (jobs.List().FirstOrDefault(j => !j.IsFinal && string.Equals(j.OutputDirectory, output, StringComparison.Ordinal)) is { } busy)
+        {
+            throw new InvalidOperationException($"output folder {output} is in use by job {busy.Id} ({busy.State}); wait for it or cancel it.");
         }
     }
 

@@ -4,7 +4,7 @@ using SynthVlm.Captions;
 
 namespace SynthVlm.Recaptioning.ContinuousDpo;
 
-/// <summary>What <see cref="CaptionPoolConversations.Write"/> converted and left out.</summary>
+/// <summary>What <see cref="CaptionPoolConversations"/> converted and left out.</summary>
 /// <param name="Written">Samples written.</param>
 /// <param name="Skipped">Records left out, each "line N: reason" (the pool's rejects, records without an image file).</param>
 /// <param name="SkippedCount">All records left out (<paramref name="Skipped"/> keeps the first 100).</param>
@@ -22,7 +22,15 @@ public static class CaptionPoolConversations
 
     /// <summary>Converts <paramref name="poolPath"/> into the LLaVA JSON file <paramref name="outputPath"/>.</summary>
     /// <exception cref="CaptionPoolFormatException">The pool cannot be opened or read.</exception>
-    public static PoolConversionSummary Write(string poolPath, string prompt, string outputPath, CancellationToken cancellationToken = default)
+    public static PoolConversionSummary Write(string poolPath, string prompt, string outputPath, CancellationToken cancellationToken = default) =>
+        Write(poolPath, prompt, outputPath, imageRoot: null, cancellationToken);
+
+    /// <summary>
+    /// Converts <paramref name="poolPath"/> into the LLaVA JSON file <paramref name="outputPath"/>, relative image paths
+    /// taken relative to <paramref name="imageRoot"/> (null: the pool file's folder).
+    /// </summary>
+    /// <exception cref="CaptionPoolFormatException">The pool cannot be opened or read.</exception>
+    public static PoolConversionSummary Write(string poolPath, string prompt, string outputPath, string? imageRoot, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(poolPath);
         ArgumentException.ThrowIfNullOrWhiteSpace(prompt);
@@ -31,7 +39,7 @@ public static class CaptionPoolConversations
         {
             throw new ArgumentException("The SFT prompt must not contain <image>; the image is put before it.", nameof(prompt));
         }
-        var poolFolder = Path.GetDirectoryName(Path.GetFullPath(poolPath))!;
+        var poolFolder = imageRoot is { Length: > 0 } root ? Path.GetFullPath(root) : Path.GetDirectoryName(Path.GetFullPath(poolPath))!;
         var skipped = new List<string>();
         var skippedCount = 0;
         var written = 0;

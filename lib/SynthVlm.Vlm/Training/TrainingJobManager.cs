@@ -86,7 +86,9 @@ public sealed record TrainingBaseModel(string? ModelDirectory = null, string? Vi
 /// <param name="Dpo">For a DPO job (<see cref="TrainingStage.Dpo"/>): the pairs and the DPO settings; the job then trains
 /// with <see cref="DpoPairsTrainer"/> and only <see cref="TrainingSettings.OutputDirectory"/> and
 /// <see cref="TrainingSettings.Stage"/> of <paramref name="Settings"/> are used.</param>
-public sealed record TrainingJobRequest(TrainingSettings Settings, TrainingBaseModel BaseModel, string? Run = null, string? TraceParent = null, DpoJob? Dpo = null);
+/// <param name="Note">What the submitter did to the data before (e.g. a caption pool's conversion and what it
+/// skipped); appended to the queued and the succeeded message.</param>
+public sealed record TrainingJobRequest(TrainingSettings Settings, TrainingBaseModel BaseModel, string? Run = null, string? TraceParent = null, DpoJob? Dpo = null, string? Note = null);
 
 /// <summary>A DPO job's input and settings.</summary>
 /// <param name="PairsPath">The preference pairs (JSONL as PreferencePairBuilder writes it).</param>
@@ -175,7 +177,7 @@ public sealed class TrainingJobManager : IDisposable
             var id = $"train-{Guid.NewGuid():N}"[..18];
             // The job runs later on the worker thread, where the submitter's span is no longer current.
             var job = new Job(id, request with { Settings = settings, TraceParent = request.TraceParent ?? Activity.Current?.Id }, Interlocked.Increment(ref order),
-                new TrainingJobStatus(id, TrainingJobState.Queued, settings.Stage, output, request.Run, DateTimeOffset.UtcNow, null, "queued", null));
+                new TrainingJobStatus(id, TrainingJobState.Queued, settings.Stage, output, request.Run, DateTimeOffset.UtcNow, null, WithNote("queued", request.Note), null));
             jobs[id] = job;
             queue.Add(job);
             return job.Status;
@@ -343,7 +345,7 @@ public sealed class TrainingJobManager : IDisposable
             {
                 var trainer = new LlavaTrainer(pipeline, settings);
                 var result = trainer.Run(step => Update(job, s => s with { LastStep = step, Message = "training" }), job.Cancellation.Token);
-                final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = $"trained {result.Steps} steps ({result.SkippedSamples.Count} samples or steps skipped); model {result.ModelDirectory}" };
+                final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = WithNote($"trained {result.Steps} steps ({result.SkippedSamples.Count} samples or steps skipped); model {result.ModelDirectory}", job.Request.Note) };
             }
         }
         catch (OperationCanceledException)
@@ -364,6 +366,8 @@ public sealed class TrainingJobManager : IDisposable
         Update(job, _ => final);
         JobEnded?.Invoke(final);
     }
+
+    private static string WithNote(string message, string? note) => note is { Length: > 0 } ? $"{message}; {note}" : message;
 
     private static void Update(Job job, Func<TrainingJobStatus, TrainingJobStatus> change)
     {
