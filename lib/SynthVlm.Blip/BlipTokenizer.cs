@@ -4,31 +4,33 @@ namespace SynthVlm.Blip;
 
 /// <summary>
 /// BLIP's text tokenizer: BERT WordPiece over a vocab.txt (bert-base-uncased's for the Salesforce
-/// BLIP checkpoints), as Hugging Face's BertTokenizer does it — text cleaned (control and format
-/// characters such as U+200B dropped, whitespace unified), CJK ideographs split one per token,
-/// lower-cased and accents stripped (NFD, non-spacing marks removed) when <see cref="DoLowerCase"/>,
-/// split on whitespace and punctuation, then greedy longest-match WordPiece with "##" continuations;
-/// a word longer than 100 characters or with no match becomes [UNK]. Built on
-/// Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/>; this class adds the [CLS] … [SEP] framing
-/// and the truncation Hugging Face applies (keep the first <c>maxLength − 2</c> pieces).
-/// Quirk kept from Hugging Face: special-token text such as "[SEP]" inside a caption is read as that
-/// special token (the original google-research/bert tokenizer would split it into "[", "sep", "]").
-/// Thread-safe.
+/// BLIP checkpoints), as Hugging Face's BertTokenizer does it. <see cref="BertBasicTokenizer"/>
+/// (in-tree) cleans and splits the text — control and format characters such as U+200B dropped,
+/// CJK ideographs one per word, lower-cased and accents stripped when <see cref="DoLowerCase"/>,
+/// split on whitespace and punctuation; Microsoft.ML.Tokenizers' <see cref="WordPieceTokenizer"/>
+/// then applies greedy longest-match WordPiece with "##" continuations to each word (a word longer
+/// than 100 characters, Hugging Face's limit, or with no match becomes [UNK]). This class adds the
+/// [CLS] … [SEP] framing and Hugging Face's truncation (keep the first <c>maxLength − 2</c> pieces).
+/// Difference from Hugging Face kept on purpose: special-token text such as "[SEP]" typed inside a
+/// caption is split as ordinary text ("[", "sep", "]"), as google-research/bert does, where Hugging
+/// Face reads it as the special token. Thread-safe.
 /// </summary>
 public sealed class BlipTokenizer
 {
     /// <summary>Hugging Face's limit on characters per word before WordPiece gives [UNK].</summary>
     public const int MaxInputCharsPerWord = 100;
 
-    private readonly BertTokenizer _bert;
+    private readonly WordPieceTokenizer _wordPiece;
+    private readonly int _unknownId;
 
-    private BlipTokenizer(BertTokenizer bert, bool doLowerCase)
+    private BlipTokenizer(WordPieceTokenizer wordPiece, bool doLowerCase, IReadOnlyDictionary<string, int> special)
     {
-        _bert = bert;
+        _wordPiece = wordPiece;
         DoLowerCase = doLowerCase;
-        ClsId = bert.ClassificationTokenId;
-        SepId = bert.SeparatorTokenId;
-        PadId = bert.PaddingTokenId;
+        ClsId = special["[CLS]"];
+        SepId = special["[SEP]"];
+        PadId = special["[PAD]"];
+        _unknownId = special["[UNK]"];
     }
 
     /// <summary>Whether text is lower-cased and stripped of accents.</summary>
@@ -52,23 +54,23 @@ public sealed class BlipTokenizer
         {
             throw new BlipModelException(path, "file not found (a BLIP ITM folder holds the BERT vocab.txt of its tokenizer)");
         }
-        var missing = RequiredTokens(path);
-        if (missing.Count > 0)
+        var special = SpecialIds(path);
+        var missing = new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]" }.Where(t => !special.ContainsKey(t)).ToArray();
+        if (missing.Length > 0)
         {
             throw new BlipModelException(path, $"the vocabulary lacks {string.Join(", ", missing)}; expected a BERT WordPiece vocab.txt with [PAD], [UNK], [CLS] and [SEP]");
         }
-        var options = new BertOptions
+        var options = new WordPieceOptions
         {
-            LowerCaseBeforeTokenization = doLowerCase,
-            RemoveNonSpacingMarks = doLowerCase,
-            ApplyBasicTokenization = true,
-            IndividuallyTokenizeCjk = true,
-            SplitOnSpecialTokens = true,
+            PreTokenizer = null,
+            Normalizer = null,
+            UnknownToken = "[UNK]",
+            ContinuingSubwordPrefix = "##",
             MaxInputCharsPerWord = MaxInputCharsPerWord,
         };
         try
         {
-            return new BlipTokenizer(BertTokenizer.Create(path, options), doLowerCase);
+            return new BlipTokenizer(WordPieceTokenizer.Create(path, options), doLowerCase, special);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or IOException)
         {
@@ -80,9 +82,19 @@ public sealed class BlipTokenizer
     public IReadOnlyList<int> Tokenize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return _bert.EncodeToIds(text, addSpecialTokens: false);
+        var ids = new List<int>();
+        foreach (var word in BertBasicTokenizer.Tokenize(text, DoLowerCase))
+        {
+            // Python counts code points; a word of more than 100 is [UNK] whatever its UTF-16 length.
+            if (word.EnumerateRunes().Count() > MaxInputCharsPerWord)
+            {
+                ids.Add(_unknownId);
+                continue;
+            }
+            ids.AddRange(_wordPiece.EncodeToIds(word, considerPreTokenization: false, considerNormalization: false));
+        }
+        return ids;
     }
-
     /// <summary>
     /// Writes [CLS] pieces… [SEP] into <paramref name="destination"/>, keeping the first
     /// <c>maxLength − 2</c> pieces; returns the number of ids written.
@@ -107,17 +119,19 @@ public sealed class BlipTokenizer
         return keep + 2;
     }
 
-    private static List<string> RequiredTokens(string path)
+    private static Dictionary<string, int> SpecialIds(string path)
     {
-        var need = new HashSet<string>(["[PAD]", "[UNK]", "[CLS]", "[SEP]"], StringComparer.Ordinal);
-        foreach (var line in File.ReadLines(path))
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        var line = 0;
+        foreach (var raw in File.ReadLines(path))
         {
-            need.Remove(line.TrimEnd('\r'));
-            if (need.Count == 0)
+            var token = raw.TrimEnd('\r');
+            if (token is "[PAD]" or "[UNK]" or "[CLS]" or "[SEP]")
             {
-                break;
+                ids.TryAdd(token, line);
             }
+            line++;
         }
-        return [.. need.Order(StringComparer.Ordinal)];
+        return ids;
     }
 }
