@@ -6,33 +6,34 @@ namespace SynthVlm.Blip.Tests;
 
 public sealed class BlipImageProcessorTests
 {
-    public static TheoryData<string, int, string> Cases()
+    public static TheoryData<string, int, string, string> Cases()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(BlipFixtures.Preprocess, "cases.json")));
-        var data = new TheoryData<string, int, string>();
+        var data = new TheoryData<string, int, string, string>();
         foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
         {
-            data.Add(c.GetProperty("image").GetString()!, c.GetProperty("size").GetInt32(), c.GetProperty("values").GetString()!);
+            data.Add(c.GetProperty("image").GetString()!, c.GetProperty("size").GetInt32(), c.GetProperty("flip").GetString()!, c.GetProperty("values").GetString()!);
         }
         return data;
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Matches_Pillow_and_numpy_BlipImageProcessor(string image, int size, string values)
+    public void Matches_Pillow_and_numpy_BlipImageProcessor(string image, int size, string flip, string values)
     {
         var expected = ReadFloats(Path.Combine(BlipFixtures.Preprocess, values));
         using var decoded = ImageCodec.DecodeFile(Path.Combine(BlipFixtures.Preprocess, image));
+        using var flipped = BlipImageProcessor.Flip(decoded, flip.Contains('h', StringComparison.Ordinal), flip.Contains('v', StringComparison.Ordinal));
         var processor = BlipImageProcessor.OpenAiClip(size);
         var actual = new float[processor.TensorLength];
-        processor.Preprocess(decoded, actual);
+        processor.Preprocess(flipped, actual);
         actual.Length.Should().Be(expected.Length);
         var worst = 0f;
         for (var i = 0; i < actual.Length; i++)
         {
             worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]));
         }
-        worst.Should().BeLessThan(1e-6f, $"{image} at {size}: Pillow-exact resize and the same float arithmetic");
+        worst.Should().BeLessThan(1e-6f, $"{image} at {size}, flip '{flip}': Pillow-exact resize and the same float arithmetic");
     }
 
     [Fact]

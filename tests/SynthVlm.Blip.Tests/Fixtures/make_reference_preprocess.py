@@ -11,14 +11,16 @@ mean and std, channels first.
 Regenerate (Debian python3-pil and python3-numpy at /usr/bin/python3):
     /usr/bin/python3 tests/SynthVlm.Blip.Tests/Fixtures/make_reference_preprocess.py
 Writes preprocess/<name>.png (inputs, made here from formulas), preprocess/<name>_<size>.bin
-(float32 little-endian, [3, size, size]) and preprocess/cases.json. make_tiny_blip.py imports
+(float32 little-endian, [3, size, size]), preprocess/<name>_<size>_<flip>.bin for images flipped
+first as Data-Juicer's image_text_matching_filter does (ImageOps.mirror / ImageOps.flip), and
+preprocess/cases.json. make_tiny_blip.py imports
 `preprocess` and the images from here.
 """
 import json
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "preprocess")
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
@@ -33,6 +35,9 @@ IMAGES = [
     ("tiny", 5, 3, "RGB", 5),
 ]
 SIZES = [32, 24]
+# Data-Juicer's image_text_matching_filter flips the RGB image (ImageOps.mirror, then ImageOps.flip)
+# before the processor: name, size, flip ("h", "v" or "hv").
+FLIPS = [("wide", 32, "h"), ("tall", 32, "v"), ("graya", 24, "hv")]
 
 
 def make_image(w, h, mode, seed):
@@ -67,7 +72,15 @@ def main():
         for size in SIZES:
             x = preprocess(Image.open(path), size)
             x.astype("<f4").tofile(os.path.join(HERE, f"{name}_{size}.bin"))
-            cases.append({"image": name + ".png", "size": size, "values": f"{name}_{size}.bin"})
+            cases.append({"image": name + ".png", "size": size, "flip": "", "values": f"{name}_{size}.bin"})
+    for name, size, flip in FLIPS:
+        img = Image.open(os.path.join(HERE, name + ".png")).convert("RGB")
+        if "h" in flip:
+            img = ImageOps.mirror(img)
+        if "v" in flip:
+            img = ImageOps.flip(img)
+        preprocess(img, size).astype("<f4").tofile(os.path.join(HERE, f"{name}_{size}_{flip}.bin"))
+        cases.append({"image": name + ".png", "size": size, "flip": flip, "values": f"{name}_{size}_{flip}.bin"})
     with open(os.path.join(HERE, "cases.json"), "w") as f:
         json.dump({"mean": MEAN.tolist(), "std": STD.tolist(), "cases": cases}, f, indent=1)
 
