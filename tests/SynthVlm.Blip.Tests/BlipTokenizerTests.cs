@@ -52,6 +52,14 @@ public sealed class BlipTokenizerTests
     }
 
     [Fact]
+    public void Cased_vocabularies_keep_case_and_accents()
+    {
+        var cased = BlipTokenizer.FromVocabFile(Path.Combine(BlipFixtures.Tokenizer, "vocab.txt"), doLowerCase: false);
+        cased.DoLowerCase.Should().BeFalse();
+        cased.Tokenize("cat Cat café cafe").Should().Equal(11, 1, 1, 52);
+    }
+
+    [Fact]
     public void Special_ids_come_from_the_vocabulary()
     {
         (Tokenizer.ClsId, Tokenizer.SepId, Tokenizer.PadId).Should().Be((2, 3, 0));
