@@ -35,6 +35,7 @@ from PIL import Image
 from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # importing the sibling fixture scripts leaves no __pycache__
 sys.path.insert(0, HERE)
 import make_reference_preprocess as pre  # noqa: E402
 import make_reference_tokenizer as reftok  # noqa: E402
