@@ -97,6 +97,36 @@ internal static partial class Nfc
         }
     }
 
+    /// <summary>
+    /// NFD of <paramref name="text"/> (canonical decomposition and ordering, no composition), for
+    /// callers that strip accents as Python's <c>unicodedata.normalize("NFD", ...)</c> lets them.
+    /// </summary>
+    internal static string Decompose(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        // Nothing below U+00C0 (the first precomposed letter, À) decomposes.
+        if (!text.AsSpan().ContainsAnyExceptInRange('\0', '\u00BF'))
+        {
+            return text;
+        }
+        var points = ArrayPool<int>.Shared.Rent(Math.Max(4 * text.Length, 4));
+        try
+        {
+            var count = Decompose(text, points);
+            ReorderMarks(points.AsSpan(0, count));
+            var builder = new StringBuilder(count + 8);
+            foreach (var cp in points.AsSpan(0, count))
+            {
+                builder.Append(char.ConvertFromUtf32(cp));
+            }
+            return builder.ToString();
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(points);
+        }
+    }
+
     internal static int CombiningClass(int codePoint) =>
         codePoint < FirstCombiningMark ? 0 : CombiningClasses.GetValueOrDefault(codePoint);
 
