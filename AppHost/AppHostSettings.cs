@@ -34,6 +34,8 @@ internal sealed class AppHostSettings
           --redis CONNECTION           use an existing Redis (host:port[,password=...]) instead of starting one
           --model DIR                  diffusion base model: an SDXL or SD3 ONNX folder, picked by its model_index.json
                                        (SynthVlm:Diffusion:BaseModel; no refiner unless SynthVlm__Diffusion__RefinerModel says)
+          --skip-t5                    with an SD3 --model: leave text_encoder_3 (T5-XXL) unloaded, its rows zeros, as
+                                       diffusers' text_encoder_3=None (SynthVlm:Diffusion:SkipT5; saves its memory)
           --redis-mode auto|container|executable
                                        how the AppHost runs Redis: Aspire.Hosting.Redis's container, or a
                                        redis-server executable with AOF in {data-dir}/redis (default auto:
@@ -58,6 +60,7 @@ internal sealed class AppHostSettings
           --clip-only                  rank by CLIPScore alone, as the official SynthVLM code does
           --seed N                     run seed; each image's seed derives from (seed, caption id, variant)
           --steps N                    denoising steps, 1 to 1000 (default: the model's)
+          --guidance X                 classifier-free guidance scale, 0 to 100 (default: the diffusion service's)
           --size WxH                   image size, multiples of 8 up to 4096 (default: the model's)
           --image-format png|jpeg|webp dataset image format (default png)
           --keep-duplicates            keep exact-duplicate captions (dropped by default)
@@ -99,6 +102,9 @@ internal sealed class AppHostSettings
 
     /// <summary>--model: the diffusion base model folder given to the diffusion service (SynthVlm:Diffusion:BaseModel); null keeps its own setting.</summary>
     public string? DiffusionModel { get; private set; }
+
+    /// <summary>--skip-t5: the SD3 base model runs without text_encoder_3 (SynthVlm:Diffusion:SkipT5).</summary>
+    public bool SkipT5 { get; private set; }
 
     public Uri? OtlpEndpoint { get; private set; }
 
@@ -191,6 +197,10 @@ internal sealed class AppHostSettings
                             ? model
                             : throw new FormatException($"--model: {model} has no model_index.json; expected an optimum ONNX export of SDXL or SD3.");
                         break;
+                    case "--skip-t5" when settings.Verb != AppHostVerb.Publish:
+                        settings._clusterOptions.Add(args[i]);
+                        settings.SkipT5 = true;
+                        break;
                     case "--redis":
                         settings._clusterOptions.Add(args[i]);
                         settings.RedisConnectionString = Value(args, ref i);
@@ -249,6 +259,10 @@ internal sealed class AppHostSettings
                         break;
                 }
             }
+            if (settings.SkipT5 && !IsSd3Folder(settings.DiffusionModel))
+            {
+                throw new FormatException($"--skip-t5 is for a Stable Diffusion 3 base model; give --model DIR with an SD3 export (got {(settings.DiffusionModel is { } m ? $"{m}, whose model_index.json names no StableDiffusion3 pipeline" : "no --model")}).");
+            }
             if (settings.Verb == AppHostVerb.Run)
             {
                 if (settings.ExitWhenHealthy)
@@ -292,6 +306,26 @@ internal sealed class AppHostSettings
 
     internal static string Value(string[] args, ref int i) =>
         ++i < args.Length ? args[i] : throw new FormatException($"{args[i - 1]} needs a value.");
+
+    /// <summary>Whether <paramref name="model"/>'s model_index.json names a StableDiffusion3 pipeline (as Sd3Model.IsSd3Folder reads it).</summary>
+    private static bool IsSd3Folder(string? model)
+    {
+        if (model is null)
+        {
+            return false;
+        }
+        try
+        {
+            using var index = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(model, "model_index.json")));
+            return index.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && index.RootElement.TryGetProperty("_class_name", out var name) && name.ValueKind == System.Text.Json.JsonValueKind.String
+                && name.GetString()!.StartsWith("StableDiffusion3", StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            throw new FormatException($"--model: {Path.Combine(model, "model_index.json")} could not be read as JSON: {e.Message}");
+        }
+    }
 
     private static int ParsePort(string name, string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= 65535

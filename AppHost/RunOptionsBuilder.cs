@@ -13,6 +13,7 @@ internal sealed class RunOptionsBuilder
     private const int MaxVariants = 64;
     private const int MaxSteps = 1000;
     private const int MaxSide = 4096;
+    private const double MaxGuidance = 100;
     private const double MaxLambda = 10;
     private const int MaxTrainingBatch = 65536;
     private const int DefaultMicroBatch = 8;
@@ -31,7 +32,7 @@ internal sealed class RunOptionsBuilder
     public static IReadOnlySet<string> Options { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
         "--captions", "--out", "--run-id", "--variants", "--top-k", "--top-fraction", "--lambda", "--clip-only",
-        "--seed", "--steps", "--size", "--image-format", "--keep-duplicates", "--skip-filters",
+        "--seed", "--steps", "--guidance", "--size", "--image-format", "--keep-duplicates", "--skip-filters",
         "--train", "--train-model", "--train-batch", "--train-steps", "--eval", "--eval-only",
         "--images", "--recaption-prompt", "--recaption-endpoint", "--recaption-model",
     };
@@ -103,6 +104,10 @@ internal sealed class RunOptionsBuilder
                 break;
             case "--steps":
                 _config.Generation.Steps = (int)Integer(option, AppHostSettings.Value(args, ref i), 1, MaxSteps);
+                break;
+            case "--guidance":
+                var guidance = Real(option, AppHostSettings.Value(args, ref i));
+                _config.Generation.Guidance = guidance is >= 0 and <= MaxGuidance ? guidance : throw Bad(option, guidance, $"must be between 0 and {MaxGuidance}");
                 break;
             case "--size":
                 (_config.Generation.Width, _config.Generation.Height) = ImageSize(option, AppHostSettings.Value(args, ref i));

@@ -54,6 +54,9 @@ internal static class SynthVlmAppModel
     /// <summary>The diffusion service's refiner setting, as an environment variable ("none" with --model unless the environment names one).</summary>
     public const string DiffusionRefinerModelEnv = "SynthVlm__Diffusion__RefinerModel";
 
+    /// <summary>The diffusion service's SkipT5 setting, set by --skip-t5.</summary>
+    public const string DiffusionSkipT5Env = "SynthVlm__Diffusion__SkipT5";
+
     /// <summary>The name of each service's gRPC endpoint (from its appsettings.json).</summary>
     public const string GrpcEndpoint = "Grpc";
 
@@ -99,6 +102,10 @@ internal static class SynthVlmAppModel
             // unless the environment names one.
             services[KnownServices.Diffusion.Name].WithEnvironment(DiffusionBaseModelEnv, model)
                 .WithEnvironment(context => context.EnvironmentVariables.TryAdd(DiffusionRefinerModelEnv, Environment.GetEnvironmentVariable(DiffusionRefinerModelEnv) is { Length: > 0 } r ? r : "none"));
+            if (settings.SkipT5)
+            {
+                services[KnownServices.Diffusion.Name].WithEnvironment(DiffusionSkipT5Env, "true");
+            }
         }
 
         var curation = services[KnownServices.Curation.Name];

@@ -10,7 +10,7 @@ using SynthVlm.Tokenizers;
 
 namespace SynthVlm.Cli;
 
-/// <summary>`models init-tiny`, `tokenize` and `clip-score`: the model libraries from the terminal.</summary>
+/// <summary>`models init-tiny`, `models tiny-sd3`, `tokenize` and `clip-score`: the model libraries from the terminal.</summary>
 internal static class ModelCommands
 {
     private const int InputError = 1;
@@ -47,21 +47,45 @@ internal static class ModelCommands
             Report("llava", Vlm.Tiny.TinyLlava.EnsureTiny(llava, Vlm.Model.LlavaLayout.HuggingFace));
             Report("llava-original", Vlm.Tiny.TinyLlava.EnsureTiny(llavaOriginal, Vlm.Model.LlavaLayout.Original));
             return 0;
-
-            static void Report(string name, string written) => Console.WriteLine(JsonLine.Of(w =>
-            {
-                w.WriteString("model", name);
-                w.WriteString("dir", written);
-                w.WriteStartArray("files");
-                foreach (var file in Directory.GetFiles(written, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(written, f)).Order(StringComparer.Ordinal))
-                {
-                    w.WriteStringValue(file);
-                }
-                w.WriteEndArray();
-            }));
         }));
-        return new Command("models", "Model folders: create the tiny set.") { initTiny };
+        return new Command("models", "Model folders: create the tiny set.") { initTiny, TinySd3Command() };
     }
+
+    /// <summary>
+    /// `synthvlm models tiny-sd3 [--dir D] [--force]`: writes the tiny Stable Diffusion 3 (TinySd3, optimum's
+    /// SD3 export layout) to a folder of its own, for `generate --model D` and the AppHost's `run --model D`.
+    /// It is not part of init-tiny: the services' default base model is the tiny SDXL.
+    /// </summary>
+    private static Command TinySd3Command()
+    {
+        var dir = new Option<string>("--dir") { Description = "Where to write the tiny SD3 (default: .synthvlm/models/tiny/sd3 in the repository).", DefaultValueFactory = _ => Path.Combine(DefaultTinyDirectory(), "sd3") };
+        var force = new Option<bool>("--force") { Description = "Rewrite the folder if it already exists." };
+        var command = new Command("tiny-sd3", "Write the tiny Stable Diffusion 3 (random weights; optimum's SD3 export layout: three text encoders with their tokenizers, the transformer, the 16-channel VAE decoder, the flow-matching scheduler config), for --model.") { dir, force };
+        command.SetAction(parse => RunModel(() =>
+        {
+            var folder = Path.GetFullPath(parse.GetRequiredValue(dir));
+            if (parse.GetValue(force) && Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            Report("sd3", Diffusion.Tiny.TinySd3.EnsureTiny(folder));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Prints one {"model", "dir", "files"} line for a written model folder.</summary>
+    private static void Report(string name, string written) => Console.WriteLine(JsonLine.Of(w =>
+    {
+        w.WriteString("model", name);
+        w.WriteString("dir", written);
+        w.WriteStartArray("files");
+        foreach (var file in Directory.GetFiles(written, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(written, f)).Order(StringComparer.Ordinal))
+        {
+            w.WriteStringValue(file);
+        }
+        w.WriteEndArray();
+    }));
 
     /// <summary>`synthvlm tokenize --model DIR TEXT...`: one {"ids": [...]} line per text.</summary>
     public static Command Tokenize()
