@@ -36,6 +36,8 @@ internal sealed class AppHostSettings
                                        (SynthVlm:Diffusion:BaseModel; no refiner unless SynthVlm__Diffusion__RefinerModel says)
           --skip-t5                    with an SD3 --model: leave text_encoder_3 (T5-XXL) unloaded, its rows zeros, as
                                        diffusers' text_encoder_3=None (SynthVlm:Diffusion:SkipT5; saves its memory)
+          --blip-model DIR             BLIP ITM folder (itm.onnx, vocab.txt, blip_itm.json; eng/export_blip_itm.py) for
+                                       runs with image–text matching (SynthVlm:Curation:BlipModel)
           --redis-mode auto|container|executable
                                        how the AppHost runs Redis: Aspire.Hosting.Redis's container, or a
                                        redis-server executable with AOF in {data-dir}/redis (default auto:
@@ -65,6 +67,8 @@ internal sealed class AppHostSettings
           --image-format png|jpeg|webp dataset image format (default png)
           --keep-duplicates            keep exact-duplicate captions (dropped by default)
           --skip-filters               turn the caption rule filters off
+          --itm-min P                  drop captions whose original image BLIP image–text matching scores below P
+                                       (the paper's 0.8; needs --blip-model); only captions that come with images
           --train                      then train LLaVA stage 1 (projector) on the dataset (TrainingService) and
                                        follow it; the base model is the service's AutoTrain one, else the tiny LLaVA
           --train-model DIR            base LLaVA folder for --train (either layout)
@@ -105,6 +109,9 @@ internal sealed class AppHostSettings
 
     /// <summary>--skip-t5: the SD3 base model runs without text_encoder_3 (SynthVlm:Diffusion:SkipT5).</summary>
     public bool SkipT5 { get; private set; }
+
+    /// <summary>--blip-model: the curation service's BLIP ITM model folder (SynthVlm:Curation:BlipModel); null keeps its own setting.</summary>
+    public string? BlipModel { get; private set; }
 
     public Uri? OtlpEndpoint { get; private set; }
 
@@ -196,6 +203,13 @@ internal sealed class AppHostSettings
                         settings.DiffusionModel = File.Exists(Path.Combine(model, "model_index.json"))
                             ? model
                             : throw new FormatException($"--model: {model} has no model_index.json; expected an optimum ONNX export of SDXL or SD3.");
+                        break;
+                    case "--blip-model" when settings.Verb != AppHostVerb.Publish:
+                        settings._clusterOptions.Add(args[i]);
+                        var blip = Path.GetFullPath(Value(args, ref i));
+                        settings.BlipModel = File.Exists(Path.Combine(blip, "itm.onnx"))
+                            ? blip
+                            : throw new FormatException($"--blip-model: {blip} has no itm.onnx; expected a BLIP ITM folder (itm.onnx, vocab.txt, blip_itm.json) as eng/export_blip_itm.py writes it.");
                         break;
                     case "--skip-t5" when settings.Verb != AppHostVerb.Publish:
                         settings._clusterOptions.Add(args[i]);

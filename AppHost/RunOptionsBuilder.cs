@@ -32,7 +32,7 @@ internal sealed class RunOptionsBuilder
     public static IReadOnlySet<string> Options { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
         "--captions", "--out", "--run-id", "--variants", "--top-k", "--top-fraction", "--lambda", "--clip-only",
-        "--seed", "--steps", "--guidance", "--size", "--image-format", "--keep-duplicates", "--skip-filters",
+        "--seed", "--steps", "--guidance", "--size", "--image-format", "--keep-duplicates", "--skip-filters", "--itm-min",
         "--train", "--train-model", "--train-batch", "--train-steps", "--eval", "--eval-only",
         "--images", "--recaption-prompt", "--recaption-endpoint", "--recaption-model",
     };
@@ -120,6 +120,12 @@ internal sealed class RunOptionsBuilder
                 break;
             case "--keep-duplicates":
                 _config.Curation.KeepDuplicates = true;
+                break;
+            case "--itm-min":
+                var itm = Real(option, AppHostSettings.Value(args, ref i));
+                _config.Curation.ImageTextMatching = itm is >= 0 and <= 1
+                    ? new BlipMatchingSettings { MinScore = itm }
+                    : throw Bad(option, itm, "must be a probability between 0 and 1");
                 break;
             case "--skip-filters":
                 _config.Curation.SkipRuleFilters = true;

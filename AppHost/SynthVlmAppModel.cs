@@ -54,6 +54,9 @@ internal static class SynthVlmAppModel
     /// <summary>The diffusion service's refiner setting, as an environment variable ("none" with --model unless the environment names one).</summary>
     public const string DiffusionRefinerModelEnv = "SynthVlm__Diffusion__RefinerModel";
 
+    /// <summary>The curation service's BLIP ITM model folder, set by --blip-model.</summary>
+    public const string CurationBlipModelEnv = "SynthVlm__Curation__BlipModel";
+
     /// <summary>The diffusion service's SkipT5 setting, set by --skip-t5.</summary>
     public const string DiffusionSkipT5Env = "SynthVlm__Diffusion__SkipT5";
 
@@ -109,6 +112,10 @@ internal static class SynthVlmAppModel
         }
 
         var curation = services[KnownServices.Curation.Name];
+        if (settings.BlipModel is { } blip)
+        {
+            curation.WithEnvironment(CurationBlipModelEnv, blip);
+        }
         var web = Common(builder.AddProject<Projects.WebFrontend>(WebName), builder, settings, redis)
             // The Runs API, found by service discovery (http://_grpc.curation).
             .WithReference(curation)

@@ -35,6 +35,7 @@ public static class CurationSetup
             var folder = clipSetting is { Length: > 0 } ? clipSetting : Clip.DefaultModels.EnsureTinyClip(Path.Combine(paths.ModelsDirectory, "tiny", "clip"));
             return Clip.ClipModel.Load(folder);
         }));
+        builder.Services.AddSingleton(new CaptionImageMatcher(options.BlipModel));
         if (builder.Configuration[KnownEnvironment.RedisConnectionStringKey] is { Length: > 0 })
         {
             builder.Services.AddSingleton<RunsRpcService>();
@@ -77,6 +78,12 @@ public sealed class CurationOptions
     /// <summary>Curated captions waiting in synthvlm:curated for generation before curation waits (backpressure).</summary>
     public long MaxQueuedCurated { get; set; } = 2_000;
 
+    /// <summary>
+    /// A BLIP ITM model folder (itm.onnx, vocab.txt, blip_itm.json; eng/export_blip_itm.py writes one) for runs
+    /// that ask for image–text matching; without it such runs are refused.
+    /// </summary>
+    public string? BlipModel { get; set; }
+
     /// <summary>Throws <see cref="StartupConfigurationException"/> naming a bad setting.</summary>
     public void Validate(string section)
     {
@@ -95,6 +102,10 @@ public sealed class CurationOptions
         if (MaxQueuedCaptions < 1 || MaxQueuedCurated < 1)
         {
             throw new StartupConfigurationException($"{section}:MaxQueuedCaptions", $"{MaxQueuedCaptions} and MaxQueuedCurated ({MaxQueuedCurated}) must be at least 1.");
+        }
+        if (BlipModel is { Length: > 0 } blip && !File.Exists(Path.Combine(blip, Blip.BlipItmModel.ModelFileName)))
+        {
+            throw new StartupConfigurationException($"{section}:BlipModel", $"'{blip}' has no {Blip.BlipItmModel.ModelFileName}; expected a BLIP ITM folder (itm.onnx, vocab.txt, blip_itm.json) as eng/export_blip_itm.py writes it.");
         }
     }
 }

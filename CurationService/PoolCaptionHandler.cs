@@ -13,7 +13,7 @@ namespace SynthVlm.CurationService;
 /// settings, variants and seed; a dropped one gets a rejection record (every statistic and the
 /// failing filter) in the blob store.
 /// </summary>
-public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer rawPairs, CaptionJudges judges, FileBlobStore blobs, RunAccess runs, RedisClientHost redis, CurationOptions options) : IStreamHandler
+public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer rawPairs, CaptionImageMatcher matcher, CaptionJudges judges, FileBlobStore blobs, RunAccess runs, RedisClientHost redis, CurationOptions options) : IStreamHandler
 {
     /// <summary>The entry kind this handler consumes.</summary>
     public const string InputKind = "PoolCaption";
@@ -62,6 +62,16 @@ public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer ra
         if (verdict.Kept && config.Curation.Judge is { } judge)
         {
             verdict = await JudgeAsync(run, judge, caption, verdict, cancellationToken).ConfigureAwait(false);
+        }
+        if (verdict.Kept && caption.ImagePath.Length > 0 && config.Curation.ImageTextMatching is { } matching)
+        {
+            var matched = await MatchAsync(store, run, matching, caption, verdict, cancellationToken).ConfigureAwait(false);
+            if (matched is null)
+            {
+                // The run failed: the service cannot score what it asked for.
+                return;
+            }
+            verdict = matched;
         }
         if (verdict.Kept && caption.ImagePath.Length > 0 && !config.Curation.SkipImageText)
         {
@@ -119,6 +129,38 @@ public sealed class PoolCaptionHandler(CurationFilters filters, RawPairScorer ra
         return judged.Outcome == Judge.JudgeOutcome.No
             ? new CurationFilters.Verdict(false, "llm_judge", $"the LLM judge ({settings.Model}) answered no: {judged.Answer}", verdict.Statistics)
             : verdict;
+    }
+
+    // Data-Juicer's image_text_matching_filter on the original pair (BLIP ITM). An image that cannot be read
+    // drops the caption with the reason; a service without a usable model fails the run once (null).
+    private async Task<CurationFilters.Verdict?> MatchAsync(RunStore store, string run, BlipMatchingSettings settings, Protos.V1.PoolCaption caption, CurationFilters.Verdict verdict, CancellationToken cancellationToken)
+    {
+        Blip.ImageTextMatchingResult result;
+        try
+        {
+            result = await Task.Run(() => matcher.Evaluate(caption.ImagePath, caption.Caption, settings, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            return new CurationFilters.Verdict(false, "image_unreadable", e.Message, verdict.Statistics);
+        }
+        catch (Exception e) when (e is InvalidOperationException or Blip.BlipModelException)
+        {
+            await store.FailAsync(run, $"curation: image_text_matching cannot run: {e.Message}", CancellationToken.None).ConfigureAwait(false);
+            return null;
+        }
+        var stats = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (k, v) in verdict.Statistics ?? new Dictionary<string, double>())
+        {
+            stats[k] = v;
+        }
+        if (result.Scores.Count > 0)
+        {
+            stats[Blip.ImageTextMatchingFilter.StatisticName] = result.Scores[0];
+        }
+        return result.Keep
+            ? verdict with { Statistics = stats }
+            : new CurationFilters.Verdict(false, Blip.ImageTextMatchingFilter.StatisticName, result.Reason ?? "image_text_matching rejected the pair", stats);
     }
 
     // Data-Juicer's image_text_similarity on the original pair; a caption that passes is written

@@ -13,7 +13,7 @@ namespace SynthVlm.CurationService;
 /// store (the durable record a Redis loss is reconciled from), and leaves ingestion to whichever
 /// curation replica takes the run's ingest lease.
 /// </summary>
-public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPaths paths, TimeProvider time) : Protos.V1.Runs.RunsBase
+public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPaths paths, TimeProvider time, CaptionImageMatcher matcher) : Protos.V1.Runs.RunsBase
 {
     /// <summary>Records and starts a run (idempotent for the same id and config).</summary>
     public override async Task<Run> Submit(SubmitRunRequest request, ServerCallContext context)
@@ -29,6 +29,10 @@ public sealed class RunsRpcService(RunAccess runs, FileBlobStore blobs, DataPath
         catch (RunConfigException e)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "config." + e.Message));
+        }
+        if (config.Curation.ImageTextMatching is not null && !matcher.IsConfigured)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "config.curation.image_text_matching: this curation service has no BLIP image–text matching model; start it with SynthVlm:Curation:BlipModel (AppHost: --blip-model DIR), or leave the filter off."));
         }
         var store = await StoreAsync(ct).ConfigureAwait(false);
         var existing = await store.GetConfigAsync(config.Id, ct).ConfigureAwait(false);

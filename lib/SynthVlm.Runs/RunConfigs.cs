@@ -16,6 +16,9 @@ public static class RunConfigs
     /// <summary>Default minimum raw-pair CLIP cosine (Data-Juicer's image_text_similarity, the paper's 0.28).</summary>
     public const double DefaultImageTextMin = 0.28;
 
+    /// <summary>BLIP image–text matching's default minimum match probability: 0.8, the SynthVLM appendix's threshold.</summary>
+    public const double DefaultImageTextMatchingMin = 0.8;
+
     /// <summary>Default share of captions with images kept by raw-pair score (the paper's top 40 %).</summary>
     public const double DefaultImageTopFraction = 0.4;
 
@@ -133,6 +136,25 @@ public static class RunConfigs
         if (!double.IsFinite(c.Curation.ImageTextMin) || c.Curation.ImageTextMin is < -1 or > 1)
         {
             throw new RunConfigException("curation.image_text_min", $"{c.Curation.ImageTextMin} must be a cosine between -1 and 1.");
+        }
+        if (c.Curation.ImageTextMatching is { } itm)
+        {
+            if (!itm.HasMinScore)
+            {
+                itm.MinScore = DefaultImageTextMatchingMin;
+            }
+            if (!itm.HasMaxScore)
+            {
+                itm.MaxScore = 1.0;
+            }
+            if (!double.IsFinite(itm.MinScore) || itm.MinScore is < 0 or > 1)
+            {
+                throw new RunConfigException("curation.image_text_matching.min_score", $"{itm.MinScore} must be a probability between 0 and 1.");
+            }
+            if (!double.IsFinite(itm.MaxScore) || itm.MaxScore is < 0 or > 1 || itm.MaxScore < itm.MinScore)
+            {
+                throw new RunConfigException("curation.image_text_matching.max_score", $"{itm.MaxScore} must be a probability between min_score ({itm.MinScore}) and 1.");
+            }
         }
         if (!c.Curation.HasImageTopFraction)
         {

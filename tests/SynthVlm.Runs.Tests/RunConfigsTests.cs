@@ -31,6 +31,20 @@ public sealed class RunConfigsTests : IDisposable
         Normalize(c).Should().Be(c, "normalising is idempotent, so a resubmission compares equal");
     }
 
+    [Fact]
+    public void Image_text_matching_is_off_unless_set_and_an_empty_setting_takes_the_papers_bounds()
+    {
+        Normalize(new RunConfig { Captions = _pool }).Curation.ImageTextMatching.Should().BeNull();
+        var on = Normalize(new RunConfig { Captions = _pool, Curation = new CurationSettings { ImageTextMatching = new BlipMatchingSettings() } }).Curation.ImageTextMatching;
+        (on.MinScore, on.MaxScore, on.HorizontalFlip, on.VerticalFlip).Should().Be((0.8, 1.0, false, false));
+        var bounds = new (double Min, double Max, string Field)[] { (double.NaN, 1.0, "min_score"), (-0.1, 1.0, "min_score"), (0.5, 1.2, "max_score"), (0.6, 0.4, "max_score") };
+        foreach (var (min, max, field) in bounds)
+        {
+            var bad = () => Normalize(new RunConfig { Captions = _pool, Curation = new CurationSettings { ImageTextMatching = new BlipMatchingSettings { MinScore = min, MaxScore = max } } });
+            bad.Should().Throw<RunConfigException>().WithMessage($"curation.image_text_matching.{field}*");
+        }
+    }
+
     [Theory]
     [InlineData("id", "../../x")]
     [InlineData("id", "a/b")]

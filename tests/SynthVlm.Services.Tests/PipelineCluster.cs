@@ -30,6 +30,9 @@ internal sealed class PipelineCluster : IAsyncDisposable
 
     public DirectoryInfo Data { get; }
 
+    /// <summary>The committed tiny BLIP ITM model folder (tests/SynthVlm.Blip.Tests/Fixtures/tiny-blip).</summary>
+    public static string TinyBlipFolder { get; } = Path.Combine(RepoPaths.Root, "tests", "SynthVlm.Blip.Tests", "Fixtures", "tiny-blip");
+
     public IReadOnlyDictionary<string, ServiceProcess> Replicas => _replicas;
 
     public Uri CurationAddress => _replicas["curation-0"].GrpcAddress;
@@ -87,6 +90,8 @@ internal sealed class PipelineCluster : IAsyncDisposable
             ["SynthVlm__Diffusion__RefinerModel"] = "none",
             ["SynthVlm__Curation__ReconcileInterval"] = "00:00:02",
             ["SynthVlm__Curation__LeaseTimeout"] = "00:00:03",
+            // The tiny BLIP of the Blip tests (its parity with a PyTorch BLIP is tested there); loaded only by runs that ask for matching.
+            ["SynthVlm__Curation__BlipModel"] = TinyBlipFolder,
             ["SynthVlm__Selection__LeaseTimeout"] = "00:00:03",
         };
         _specs[name] = (service, environment);

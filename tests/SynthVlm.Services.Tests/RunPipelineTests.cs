@@ -317,6 +317,70 @@ public sealed class RunPipelineTests(PipelineFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task Blip_image_text_matching_drops_pairs_below_the_minimum_with_their_score_on_record()
+    {
+        // Captions with their original images (JSONL pool with an image column). The tiny BLIP's random weights give
+        // probabilities around 0.5: the minimum is put at their median so that some pairs pass and some do not.
+        var folder = Path.Combine(Cluster.Data.FullName, "itm-pool");
+        Directory.CreateDirectory(folder);
+        var records = new List<(string Id, string Caption, string Path)>();
+        for (var i = 0; i < 12; i++)
+        {
+            var path = Path.Combine(folder, $"img{i:D2}.png");
+            using (var image = Imaging.RgbImage.Allocate(40 + i, 36))
+            {
+                new Random(100 + i).NextBytes(image.Pixels);
+                await File.WriteAllBytesAsync(path, ImageCodec.Encode(image, ImageFormat.Png));
+            }
+            records.Add(($"itm-{i:D2}", $"a photo number {i} of a red wooden boat on a calm lake under a clear sky", path));
+        }
+        var missing = Path.Combine(folder, "missing.png");
+        records.Add(("itm-missing", "a photo of a green wooden boat on a calm lake under a clear evening sky", missing));
+        var pool = Path.Combine(folder, "pool.jsonl");
+        await File.WriteAllLinesAsync(pool, records.Select(r => JsonSerializer.Serialize(new { id = r.Id, caption = r.Caption, image = r.Path })));
+
+        // Independently of the service: the same model folder through the library.
+        using var blip = Blip.BlipItmModel.Load(PipelineCluster.TinyBlipFolder);
+        var probabilities = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (id, caption, path) in records.Where(r => r.Path != missing))
+        {
+            using var image = ImageCodec.Decode(await File.ReadAllBytesAsync(path));
+            probabilities[id] = blip.MatchProbabilities([new Blip.ImageCaptionPair(image, caption)])[0];
+        }
+        var minimum = probabilities.Values.Order().ElementAt(probabilities.Count / 2);
+        var passing = probabilities.Where(p => p.Value >= minimum).Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
+        passing.Count.Should().BeInRange(1, probabilities.Count - 1);
+
+        var config = fixture.Config("itm");
+        config.Captions = pool;
+        config.TopK = 1000;
+        // Matching is the filter under test: the raw-pair CLIP step keeps everything.
+        config.Curation = new CurationSettings { ImageTextMin = -1.0, ImageTopFraction = 1.0, ImageTextMatching = new BlipMatchingSettings { MinScore = minimum } };
+        await Cluster.SubmitAsync(config);
+        var run = await Cluster.WaitFinishedAsync("itm", TimeSpan.FromMinutes(3));
+        run.State.Should().Be(RunState.Completed, run.Reason);
+
+        var generated = (await File.ReadAllLinesAsync(Path.Combine(run.Dataset, "manifest.jsonl")))
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()!).ToHashSet(StringComparer.Ordinal);
+        generated.Should().BeEquivalentTo(passing);
+        Stage(run, "curation").Dropped.Should().Be(records.Count - passing.Count);
+
+        var rejections = Directory.GetFiles(Path.Combine(Cluster.Data.FullName, "blobs", "runs", "itm", "rejected"), "*.json", SearchOption.AllDirectories)
+            .Select(f => JsonDocument.Parse(File.ReadAllBytes(f)).RootElement)
+            .ToDictionary(r => r.GetProperty("id").GetString()!, StringComparer.Ordinal);
+        rejections.Keys.Should().BeEquivalentTo(records.Select(r => r.Id).Where(id => !passing.Contains(id)));
+        foreach (var (id, probability) in probabilities.Where(p => !passing.Contains(p.Key)))
+        {
+            var rejection = rejections[id];
+            rejection.GetProperty("code").GetString().Should().Be("image_text_matching_score");
+            rejection.GetProperty("stats").GetProperty("image_text_matching_score").GetDouble().Should().BeApproximately(probability, 1e-9);
+            rejection.GetProperty("reason").GetString().Should().Contain("below min");
+        }
+        rejections["itm-missing"].GetProperty("code").GetString().Should().Be("image_unreadable");
+        rejections["itm-missing"].GetProperty("reason").GetString().Should().Contain("missing.png");
+    }
+
+    [Fact]
     public async Task An_llm_judge_drops_what_it_says_no_to_and_a_failing_endpoint_is_recorded_without_stalling_the_run()
     {
         // A local OpenAI-compatible endpoint: "No." for the frog, HTTP 500 for the juice, "Yes." otherwise.

@@ -45,6 +45,23 @@ public sealed class StartupConfigurationTests
     }
 
     [Fact]
+    public async Task A_blip_model_folder_without_itm_onnx_names_the_setting_and_the_folder()
+    {
+        var folder = Directory.CreateTempSubdirectory("synthvlm-noblip-");
+        try
+        {
+            var (exitCode, output) = await RunUntilExitAsync(KnownServices.Curation, new() { ["SynthVlm__Curation__BlipModel"] = folder.FullName });
+
+            exitCode.Should().Be(2);
+            output.Trim().Should().Contain("SynthVlm:Curation:BlipModel").And.Contain(folder.FullName).And.Contain("itm.onnx");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Grpc_endpoint_that_is_not_a_url_names_the_setting()
     {
         var (exitCode, output) = await RunUntilExitAsync(KnownServices.Eval, new() { [KnownEnvironment.GrpcEndpointUrlEnv] = "not a url" });
