@@ -124,6 +124,7 @@ public sealed partial class CuratedCaptionHandler(ImageGenerator generator, File
             if (generator.Pipeline == ImageGenerator.PipelineSd3)
             {
                 record.Settings["t5"] = generator.UsesT5 ? "true" : "skipped";
+                record.Settings["max_sequence_length"] = settings.MaxSequenceLength.ToString(System.Globalization.CultureInfo.InvariantCulture);
             }
             var item = tracked ? RunItems.Image(curated.CaptionIndex, v, curated.Variants) : -1;
             if (generated.TryGetValue(v, out var result))

@@ -14,6 +14,15 @@ public static partial class DiffusionSetup
     /// <summary>Configuration section of the stage.</summary>
     public const string Section = "SynthVlm:Diffusion";
 
+    /// <summary>Guidance when none is configured for SDXL: the official SynthVLM script's (configs/stable_diffusion_xl.json).</summary>
+    public const double SdxlScriptGuidance = 20.0;
+
+    /// <summary>Guidance when none is configured for SD3: the official SynthVLM script's (configs/stable_diffusion_3.json).</summary>
+    public const double Sd3ScriptGuidance = 10.0;
+
+    /// <summary>T5 prompt length for SD3 when none is configured: the official script's max_sequence_length.</summary>
+    public const int Sd3ScriptMaxSequenceLength = 512;
+
     /// <summary>Registers the stage; loads the models now so a bad folder stops the start with one line.</summary>
     public static void ConfigureServices(WebApplicationBuilder builder)
     {
@@ -25,12 +34,13 @@ public static partial class DiffusionSetup
             Width = configuration.GetValue($"{Section}:Width", 1024),
             Height = configuration.GetValue($"{Section}:Height", 1024),
             Steps = configuration.GetValue($"{Section}:Steps", 60),
-            Guidance = configuration.GetValue($"{Section}:Guidance", 20.0),
+            Guidance = configuration.GetValue($"{Section}:Guidance", SdxlScriptGuidance),
             RefinerStart = configuration.GetValue($"{Section}:RefinerStart", 0.8),
             NegativePrompt = configuration.GetValue<string?>($"{Section}:NegativePrompt", ""),
             RefinerStrength = configuration.GetValue($"{Section}:RefinerStrength", 0.3),
             RefinerStopsAtStart = configuration.GetValue($"{Section}:RefinerStopsAtStart", true),
             SkipT5 = configuration.GetValue($"{Section}:SkipT5", false),
+            MaxSequenceLength = configuration.GetValue($"{Section}:MaxSequenceLength", 256),
         };
         try
         {
@@ -95,7 +105,14 @@ public static partial class DiffusionSetup
                     throw new StartupConfigurationException($"{Section}:RefinerModel",
                         $"{baseFolder} is a Stable Diffusion 3 model, which has no refiner; got refiner '{refiner}' (unset it or set it to none)");
                 }
-                return new ImageGenerator(Sd3Model.Load(baseFolder, options, skipT5: defaults.SkipT5), defaults, batchSize);
+                // The official script's SD3 settings where none are configured: guidance 10 (its SDXL config
+                // says 20) and T5 prompts up to 512 tokens (diffusers' default is 256).
+                var sd3Defaults = defaults with
+                {
+                    Guidance = configuration.GetValue($"{Section}:Guidance", Sd3ScriptGuidance),
+                    MaxSequenceLength = configuration.GetValue($"{Section}:MaxSequenceLength", Sd3ScriptMaxSequenceLength),
+                };
+                return new ImageGenerator(Sd3Model.Load(baseFolder, options, skipT5: defaults.SkipT5), sd3Defaults, batchSize);
             }
             var baseModel = SdxlModel.Load(baseFolder, options);
             key = $"{Section}:RefinerModel";

@@ -115,6 +115,7 @@ public sealed class AppHostSd3RunTests : IDisposable
             Steps = Steps,
             Guidance = double.Parse(bestSettings.GetProperty("guidance").GetString()!, CultureInfo.InvariantCulture),
             NegativePrompt = bestSettings.GetProperty("negative_prompt").GetString() is var negative and not "(none)" ? negative : null,
+            MaxSequenceLength = int.Parse(bestSettings.GetProperty("max_sequence_length").GetString()!, CultureInfo.InvariantCulture),
         });
         using var expectedImage = expected.Images[variant].Image!;
         using var bestImage = ImageCodec.DecodeFile(Path.Combine(output, best.GetProperty("image").GetString()!));

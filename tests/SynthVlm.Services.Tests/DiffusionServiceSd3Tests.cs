@@ -54,7 +54,7 @@ public sealed class DiffusionServiceSd3Tests : IAsyncLifetime
     public async Task Sd3_base_model_generates_the_sd3_pipelines_images_over_grpc_and_the_stream_worker_records_pipeline_sd3()
     {
         using var model = Sd3Model.Load(_sd3);
-        var expected = new Sd3Pipeline(model).Generate(["a red bus at night"], [9UL], new GenerationSettings { Width = 64, Height = 48, Steps = 3, Guidance = 7, NegativePrompt = "" });
+        var expected = new Sd3Pipeline(model).Generate(["a red bus at night"], [9UL], new GenerationSettings { Width = 64, Height = 48, Steps = 3, Guidance = 7, NegativePrompt = "", MaxSequenceLength = 512 });
         using var expectedImage = expected.Images[0].Image!;
 
         using var channel = GrpcChannel.ForAddress(_service.GrpcAddress);
@@ -79,11 +79,12 @@ public sealed class DiffusionServiceSd3Tests : IAsyncLifetime
         await TestTimeout.Until(async () => (await redis.ExecuteAsync("XLEN", KnownStreams.Generated)).AsInt64() == 2, TimeSpan.FromSeconds(90), "2 generated entries");
         var generated = (await redis.ExecuteAsync("XRANGE", KnownStreams.Generated, "-", "+").WithTimeout()).AsArray()
             .Select(e => GeneratedImage.Parser.ParseFrom(e[1].AsMap()[KnownStreamFields.Data].AsBytes())).ToList();
-        generated.Should().HaveCount(2).And.OnlyContain(g => g.Settings["pipeline"] == "sd3" && g.Settings["t5"] == "true" && g.Settings["refiner"] == "off");
+        generated.Should().HaveCount(2).And.OnlyContain(g => g.Settings["pipeline"] == "sd3" && g.Settings["t5"] == "true" && g.Settings["refiner"] == "off"
+            && g.Settings["max_sequence_length"] == "512", "SD3 prompts take the official script's 512 T5 tokens when none are configured");
         generated.Should().OnlyContain(g => g.Model == Path.GetFullPath(_sd3));
         var first = generated.Single(g => g.Variant == 0);
         var seeds = Enumerable.Range(0, 2).Select(v => DiffusionSeed(11, "c1", v)).ToArray();
-        var batch = new Sd3Pipeline(model).Generate([curated.Caption, curated.Caption], seeds, new GenerationSettings { Width = 64, Height = 48, Steps = 3, Guidance = 7, NegativePrompt = "" });
+        var batch = new Sd3Pipeline(model).Generate([curated.Caption, curated.Caption], seeds, new GenerationSettings { Width = 64, Height = 48, Steps = 3, Guidance = 7, NegativePrompt = "", MaxSequenceLength = 512 });
         using var fromBlob = ImageCodec.DecodeFile(Path.Combine(_data.FullName, "blobs", first.ImageKey));
         using var libraryFirst = batch.Images[0].Image!;
         using var librarySecond = batch.Images[1].Image!;
