@@ -116,6 +116,25 @@ public sealed class AnswerCutTests : IDisposable
     }
 
     [Fact]
+    public async Task The_job_manager_fails_an_all_cut_job_with_the_reason_and_reports_the_count_of_a_mixed_one()
+    {
+        var allCut = Dataset("job-cut", good: 0, cut: 2);
+        var mixed = Dataset("job-mixed", good: 2, cut: 1);
+        using var manager = new TrainingJobManager();
+        var baseModel = new TrainingBaseModel(LlavaParityTests.TinyModel);
+
+        var failed = await manager.WaitAsync(manager.Submit(new TrainingJobRequest(Settings(allCut, "job-cut-out"), baseModel)).Id).WaitAsync(TimeSpan.FromMinutes(2));
+        var succeeded = await manager.WaitAsync(manager.Submit(new TrainingJobRequest(Settings(mixed, "job-mixed-out") with { Epochs = 1 }, baseModel)).Id).WaitAsync(TimeSpan.FromMinutes(2));
+
+        failed.State.Should().Be(TrainingJobState.Failed);
+        failed.Message.Should().StartWith("Every one of 2 samples has its answer cut by the 128-token context (prompt needs ");
+        failed.LastStep.Should().BeNull("nothing was trained");
+        succeeded.State.Should().Be(TrainingJobState.Succeeded, succeeded.Message);
+        succeeded.Message.Should().Contain("of them 1 samples without an answer token after truncation to the context");
+        succeeded.LastStep!.SamplesWithoutAnswer.Should().Be(1);
+    }
+
+    [Fact]
     public void Dpo_pairs_cut_by_the_context_are_counted_apart_and_a_file_of_only_those_says_so()
     {
         var images = Directory.GetFiles(Path.Combine(Scripts.Fixtures, "llava_images")).Order(StringComparer.Ordinal).First();
