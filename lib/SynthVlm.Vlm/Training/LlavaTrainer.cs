@@ -72,10 +72,11 @@ public sealed class TrainingStoppedException : Exception
 /// <remarks>
 /// A sample whose answer is entirely cut by the context (a long prompt plus the image's
 /// <see cref="LlavaConfig.ImageTokenCount"/> positions reaching <see cref="LlavaConfig.ModelMaxLength"/>; see
-/// <see cref="AnswerFit"/>) has every label ignored. LLaVA's own train.py keeps such samples: they add nothing to
-/// a batch's loss, and a batch made only of them gives transformers' mean cross-entropy over zero tokens (NaN in
-/// the versions LLaVA pins; our loss, clamped, gives 0), so a data set of them "trains" to the end having learned
-/// nothing. Here they are skipped before their images are read and counted (<see cref="TrainingResult.SamplesWithoutAnswer"/>,
+/// <see cref="AnswerFit"/>) has every label ignored. LLaVA (haotian-liu/LLaVA c121f04) keeps such samples: its
+/// <c>prepare_inputs_labels_for_multimodal</c> cuts embeddings and labels to <c>tokenizer_model_max_length</c> and
+/// filters nothing; they add nothing to a batch's loss, and a batch made only of them gives the mean cross-entropy
+/// over zero tokens of the transformers it pins (4.37.2: NaN, unguarded; our loss, clamped, gives 0), so a data set
+/// of them "trains" to the end having learned nothing. Here they are skipped before their images are read and counted (<see cref="TrainingResult.SamplesWithoutAnswer"/>,
 /// <see cref="TrainingStepMetrics.SamplesWithoutAnswer"/>, report.json's <c>samples_without_answer</c>), the first
 /// one recorded with its numbers; and when no sample of the data has an answer token left the job fails before
 /// the first step with <see cref="TrainingStoppedException"/> saying how long the prompt is and how long the context.
