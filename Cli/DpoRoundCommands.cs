@@ -254,6 +254,7 @@ internal static class DpoRoundCommands
                     w.WriteNumber("samples", converted.Written);
                     w.WriteNumber("pool_records_skipped", converted.SkippedCount);
                     w.WriteNumber("samples_skipped", result.SkippedSamples.Count);
+                    w.WriteNumber("samples_without_answer", result.SamplesWithoutAnswer);
                     w.WriteString("prompt", captionPrompt.Name + "@" + captionPrompt.Version.ToString(CultureInfo.InvariantCulture));
                     w.WriteString("report", Path.Combine(outDir, "report.json"));
                 }));

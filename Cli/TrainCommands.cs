@@ -92,12 +92,16 @@ internal static class TrainCommands
             var result = trainer.Run(step => Report(step, asJson), cancellationToken);
             if (asJson)
             {
-                Console.WriteLine(JsonLine.Of(w => w.WriteString("checkpoint", result.ModelDirectory)));
+                Console.WriteLine(JsonLine.Of(w =>
+                {
+                    w.WriteString("checkpoint", result.ModelDirectory);
+                    w.WriteNumber("samples_without_answer", result.SamplesWithoutAnswer);
+                }));
             }
             else
             {
                 Console.Error.WriteLine();
-                Console.WriteLine($"model: {result.ModelDirectory} ({result.Steps} steps, {result.SkippedSamples.Count} skipped; report {Path.Combine(outDir, "report.json")})");
+                Console.WriteLine($"model: {result.ModelDirectory} ({result.Steps} steps, {result.SkippedSamples.Count} skipped, {result.SamplesWithoutAnswer} without an answer token after truncation; report {Path.Combine(outDir, "report.json")})");
             }
             return 0;
         })));

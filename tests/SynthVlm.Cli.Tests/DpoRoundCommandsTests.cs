@@ -129,11 +129,33 @@ public sealed class DpoRoundCommandsTests : IDisposable
         printed["steps"]!.GetValue<int>().Should().Be(1);
         printed["samples"]!.GetValue<int>().Should().Be(2);
         printed["pool_records_skipped"]!.GetValue<int>().Should().Be(1);
+        printed["samples_without_answer"]!.GetValue<int>().Should().Be(0);
         result.StandardError.Should().Contain("line 2").And.Contain("missing.png");
         File.Exists(Path.Combine(printed["checkpoint"]!.GetValue<string>(), "config.json")).Should().BeTrue();
         var data = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "sft-data.json")))!.AsArray();
         data[0]!["conversations"]![0]!["value"]!.GetValue<string>().Should().Be("<image>\nDescribe the image.");
         data[0]!["conversations"]![1]!["value"]!.GetValue<string>().Should().Be("A grey tile.");
+    }
+
+    [Fact]
+    public async Task Sft_with_a_preset_prompt_too_long_for_the_tiny_context_fails_before_training_saying_so()
+    {
+        var pool = Path.Combine(_dir, "pool-cut.jsonl");
+        File.WriteAllLines(pool,
+        [
+            $"{{\"id\": \"a\", \"image\": \"{Path.Combine(Training, "t0.png")}\", \"caption\": \"A grey tile.\"}}",
+            $"{{\"id\": \"c\", \"image\": \"{Path.Combine(Training, "t1.png")}\", \"caption\": \"A darker tile.\"}}",
+        ]);
+        var output = Path.Combine(_dir, "sft-cut");
+
+        // The knowledge-rich preset plus the image's positions fill the tiny model's 128-position context.
+        var result = await SynthVlmTool.RunAsync("sft", "--model", TinyModel, "--pool", pool, "--out", output, "--prompt", "knowledge-rich",
+            "--lora-r", "4", "--lora-alpha", "8", "--batch-size", "2", "--micro-batch", "2", "--max-steps", "1");
+
+        result.ExitCode.Should().NotBe(0, result.StandardOutput);
+        result.StandardError.Should().Contain("sft: Every one of 2 samples has its answer cut by the 128-token context (prompt needs ")
+            .And.Contain("use a shorter prompt or a model with a longer context");
+        Directory.Exists(Path.Combine(output, "model")).Should().BeFalse();
     }
 
     [Theory]

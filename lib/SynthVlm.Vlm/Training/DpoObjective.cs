@@ -261,7 +261,7 @@ public sealed class DpoObjective
             if (counts[row] == 0)
             {
                 var pair = pairs[row % n];
-                throw new DpoPairException(pair.Id, $"no {(row < n ? "chosen" : "rejected")} response token is left after truncation to the context of {model.Config.ModelMaxLength} positions.");
+                throw new DpoPairException(pair.Id, $"no {(row < n ? "chosen" : "rejected")} response token is left after truncation to the context of {model.Config.ModelMaxLength} positions.") { AnswerCut = true };
             }
         }
         var logps = output.TokenLossSums!.neg();

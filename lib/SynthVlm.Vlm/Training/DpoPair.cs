@@ -91,7 +91,11 @@ public sealed record DpoPair(string Id, int[] PromptIds, int[] ChosenIds, int[] 
         {
             throw new DpoPairException(Id,
                 $"the responses are fully truncated: the prompt takes {promptPositions} positions{(markers > 0 ? $" ({config.ImageTokenCount} of them the image)" : "")} " +
-                $"and the context holds {config.ModelMaxLength}, so no response token is left to score.");
+                $"and the context holds {config.ModelMaxLength}, so no response token is left to score.")
+            {
+                AnswerCut = true,
+                PromptPositions = promptPositions,
+            };
         }
     }
 
@@ -133,4 +137,10 @@ public sealed class DpoPairException : Exception
 
     /// <summary>The pair that could not be scored, when known.</summary>
     public string? PairId { get; }
+
+    /// <summary>Whether the reason is that truncation to the context leaves no response token (chosen or rejected).</summary>
+    public bool AnswerCut { get; init; }
+
+    /// <summary>Positions the prompt takes (the image counted in full), when <see cref="AnswerCut"/> and known.</summary>
+    public int? PromptPositions { get; init; }
 }

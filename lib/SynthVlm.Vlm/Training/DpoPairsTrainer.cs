@@ -74,14 +74,16 @@ public sealed record DpoPairsTrainingOptions
 /// <param name="GradientNorm">Gradient norm before clipping (NaN when skipped).</param>
 /// <param name="SkippedUpdate">Whether the update was skipped (non-finite loss or gradient).</param>
 /// <param name="LearningRate">The rate the update used.</param>
-public sealed record DpoStepRecord(int Step, int Epoch, int Pairs, DpoMetrics Metrics, double GradientNorm, bool SkippedUpdate, double LearningRate);
+/// <param name="PairsWithoutAnswer">Pairs skipped so far because truncation to the context leaves no chosen or rejected token.</param>
+public sealed record DpoStepRecord(int Step, int Epoch, int Pairs, DpoMetrics Metrics, double GradientNorm, bool SkippedUpdate, double LearningRate, int PairsWithoutAnswer = 0);
 
 /// <summary>What a <see cref="DpoPairsTrainer"/> run produced.</summary>
 /// <param name="ModelDirectory">The merged full checkpoint (llava-hf layout): the next round's policy and reference.</param>
 /// <param name="Steps">Per-step records.</param>
 /// <param name="PairsRead">Pair lines read in the first epoch (valid or not).</param>
 /// <param name="PairsSkipped">Pairs skipped (each recorded in skipped_pairs.jsonl with its line and reason).</param>
-public sealed record DpoPairsTrainingResult(string ModelDirectory, IReadOnlyList<DpoStepRecord> Steps, int PairsRead, int PairsSkipped)
+/// <param name="PairsWithoutAnswer">Of the skipped pairs, those whose chosen or rejected response the context cuts entirely (<c>answer_cut</c> in skipped_pairs.jsonl).</param>
+public sealed record DpoPairsTrainingResult(string ModelDirectory, IReadOnlyList<DpoStepRecord> Steps, int PairsRead, int PairsSkipped, int PairsWithoutAnswer = 0)
 {
     /// <summary>
     /// A summary for reports: steps, pairs, skipped pairs, and TRL's metrics of the first and last step and
@@ -96,6 +98,7 @@ public sealed record DpoPairsTrainingResult(string ModelDirectory, IReadOnlyList
             ["skipped_updates"] = Steps.Count - done.Count,
             ["pairs_read"] = PairsRead,
             ["pairs_skipped"] = PairsSkipped,
+            ["pairs_without_answer"] = PairsWithoutAnswer,
             ["pairs_trained"] = Steps.Sum(s => s.Pairs),
             ["first"] = Steps.Count == 0 ? null : DpoPairsTrainer.MetricsJson(Steps[0].Metrics),
             ["last"] = Steps.Count == 0 ? null : DpoPairsTrainer.MetricsJson(Steps[^1].Metrics),
@@ -126,7 +129,10 @@ public sealed record DpoPairsTrainingResult(string ModelDirectory, IReadOnlyList
 /// <para>
 /// A bad line — not JSON (a truncated last line), a missing or empty field, an unreadable image, a pair the model
 /// cannot score (fully truncated) — is skipped and recorded in <c>skipped_pairs.jsonl</c> (line number, image id,
-/// reason); the run goes on. A run with no usable pair stops with <see cref="TrainingStoppedException"/>.
+/// reason); the run goes on. A run with no usable pair stops with <see cref="TrainingStoppedException"/>. Pairs whose
+/// prompt (image included) leaves no response token inside the context are also counted apart
+/// (<see cref="DpoPairsTrainingResult.PairsWithoutAnswer"/>); when every usable-looking pair is of that kind the
+/// message says so, with the prompt's and the context's lengths, rather than only "no usable pair".
 /// The learning rate is constant (TRL's default schedule is linear decay; for the few steps of a round the
 /// difference is small and a constant rate keeps a round's update independent of how many pairs it found).
 /// </para>
@@ -183,6 +189,8 @@ public sealed class DpoPairsTrainer
         var steps = new List<DpoStepRecord>();
         var pairsRead = 0;
         var skipped = 0;
+        var withoutAnswer = 0;
+        DpoPairException? firstCut = null;
         var lora = LlavaLora.Attach(model, options.LoraRank, options.LoraAlpha, seed: options.Seed);
         try
         {
@@ -192,7 +200,7 @@ public sealed class DpoPairsTrainer
             var batch = new List<LoadedPair>(options.PairsPerStep);
             for (var epoch = 0; epoch < options.Epochs && !Finished(); epoch++)
             {
-                foreach (var (pair, line, imageId, problem) in ReadPairs(pairsPath))
+                foreach (var (pair, line, imageId, problem, cut) in ReadPairs(pairsPath))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     if (epoch == 0)
@@ -203,7 +211,7 @@ public sealed class DpoPairsTrainer
                     {
                         if (epoch == 0)
                         {
-                            Skip(line, imageId, problem!);
+                            Skip(line, imageId, problem!, cut);
                         }
                         continue;
                     }
@@ -224,6 +232,12 @@ public sealed class DpoPairsTrainer
                 batch.Clear();
             }
             skippedLog.Flush();
+            if (steps.Count == 0 && withoutAnswer > 0 && withoutAnswer == skipped)
+            {
+                var prompt = firstCut?.PromptPositions is { } positions ? string.Create(CultureInfo.InvariantCulture, $"prompt needs {positions} tokens, the image counted as {model.Config.ImageTokenCount}") : firstCut?.Message;
+                throw new TrainingStoppedException(string.Create(CultureInfo.InvariantCulture,
+                    $"{pairsPath}: every one of {withoutAnswer} pairs has its answers cut by the {model.Config.ModelMaxLength}-token context ({prompt}); use a shorter prompt or a model with a longer context. Nothing was trained."));
+            }
             if (steps.Count == 0)
             {
                 throw new TrainingStoppedException($"{pairsPath}: no usable preference pair ({pairsRead} lines read, {skipped} skipped; see {Path.Combine(output, "skipped_pairs.jsonl")}).");
@@ -236,7 +250,7 @@ public sealed class DpoPairsTrainer
                     try
                     {
                         var result = Step(objective, optimizer, batch);
-                        var record = new DpoStepRecord(steps.Count + 1, epoch, batch.Count, result.Metrics, result.GradientNorm, result.SkippedUpdate, options.LearningRate);
+                        var record = new DpoStepRecord(steps.Count + 1, epoch, batch.Count, result.Metrics, result.GradientNorm, result.SkippedUpdate, options.LearningRate, withoutAnswer);
                         steps.Add(record);
                         Log(log, record);
                         onStep?.Invoke(record);
@@ -249,7 +263,7 @@ public sealed class DpoPairsTrainer
                         batch.Remove(bad);
                         if (epoch == 0)
                         {
-                            Skip(bad.Line, bad.ImageId, e.Message);
+                            Skip(bad.Line, bad.ImageId, e.Message, e.AnswerCut ? e : null);
                         }
                     }
                 }
@@ -277,7 +291,7 @@ public sealed class DpoPairsTrainer
                 Directory.Delete(modelDirectory, recursive: true);
             }
             Directory.Move(temporary, modelDirectory);
-            var trained = new DpoPairsTrainingResult(modelDirectory, steps, pairsRead, skipped);
+            var trained = new DpoPairsTrainingResult(modelDirectory, steps, pairsRead, skipped, withoutAnswer);
             WriteReport(pairsPath, trained);
             return trained;
         }
@@ -288,10 +302,17 @@ public sealed class DpoPairsTrainer
 
         bool Finished() => options.MaxSteps is { } max && steps.Count >= max;
 
-        void Skip(int line, string? imageId, string reason)
+        void Skip(int line, string? imageId, string reason, DpoPairException? cut)
         {
             skipped++;
-            skippedLog.WriteLine(new JsonObject { ["line"] = line, ["image_id"] = imageId, ["reason"] = reason }.ToJsonString());
+            var record = new JsonObject { ["line"] = line, ["image_id"] = imageId, ["reason"] = reason };
+            if (cut is not null)
+            {
+                withoutAnswer++;
+                firstCut ??= cut;
+                record["answer_cut"] = true;
+            }
+            skippedLog.WriteLine(record.ToJsonString());
         }
     }
 
@@ -310,7 +331,7 @@ public sealed class DpoPairsTrainer
     }
 
     /// <summary>Every non-blank line of the file, in order: the pair, or why it cannot be used.</summary>
-    private IEnumerable<(LoadedPair? Pair, int Line, string? ImageId, string? Problem)> ReadPairs(string path)
+    private IEnumerable<(LoadedPair? Pair, int Line, string? ImageId, string? Problem, DpoPairException? Cut)> ReadPairs(string path)
     {
         using var reader = new StreamReader(path, Encoding.UTF8);
         var number = 0;
@@ -321,12 +342,12 @@ public sealed class DpoPairsTrainer
             {
                 continue;
             }
-            var (pair, problem, imageId) = Load(path, line, number);
-            yield return (pair, number, imageId, problem is null ? null : $"{path} line {number}: {problem}");
+            var (pair, problem, imageId, cut) = Load(path, line, number);
+            yield return (pair, number, imageId, problem is null ? null : $"{path} line {number}: {problem}", cut);
         }
     }
 
-    private (LoadedPair? Pair, string? Problem, string? ImageId) Load(string path, string line, int number)
+    private (LoadedPair? Pair, string? Problem, string? ImageId, DpoPairException? Cut) Load(string path, string line, int number)
     {
         JsonObject json;
         try
@@ -335,7 +356,7 @@ public sealed class DpoPairsTrainer
         }
         catch (JsonException e)
         {
-            return (null, $"not a JSON object ({e.Message}); a torn last line is expected after a kill", null);
+            return (null, $"not a JSON object ({e.Message}); a torn last line is expected after a kill", null, null);
         }
         string? Text(string name) => json[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
         var imageId = Text("image_id");
@@ -343,7 +364,7 @@ public sealed class DpoPairsTrainer
         {
             if (string.IsNullOrWhiteSpace(Text(field)))
             {
-                return (null, $"the \"{field}\" field is missing or empty", imageId);
+                return (null, $"the \"{field}\" field is missing or empty", imageId, null);
             }
         }
         var image = Text("image")!;
@@ -360,7 +381,7 @@ public sealed class DpoPairsTrainer
         }
         catch (Exception e) when (e is DpoPairException or ArgumentException)
         {
-            return (null, e.Message, imageId);
+            return (null, e.Message, imageId, e is DpoPairException { AnswerCut: true } cut ? cut : null);
         }
         float[] pixels;
         try
@@ -369,9 +390,9 @@ public sealed class DpoPairsTrainer
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Imaging.ImagingException)
         {
-            return (null, $"image {image}: {e.Message}", imageId);
+            return (null, $"image {image}: {e.Message}", imageId, null);
         }
-        return (new LoadedPair(pair, pixels, number, imageId), null, imageId);
+        return (new LoadedPair(pair, pixels, number, imageId), null, imageId, null);
     }
 
     private static void Log(string log, DpoStepRecord record)

@@ -24,9 +24,10 @@ namespace SynthVlm.Vlm.Training;
 /// <param name="TokensPerSecond">Positions per second of this step.</param>
 /// <param name="Eta">Estimated time to the last step.</param>
 /// <param name="SkippedUpdate">Whether the update was skipped (non-finite loss or gradient).</param>
+/// <param name="SamplesWithoutAnswer">Samples skipped so far because no answer token is left after truncation to the context (first epoch, over resumes).</param>
 public sealed record TrainingStepMetrics(
     int Step, int TotalSteps, double Loss, double LearningRate, double GradientNorm, int Samples, long Tokens,
-    double SamplesPerSecond, double TokensPerSecond, TimeSpan Eta, bool SkippedUpdate);
+    double SamplesPerSecond, double TokensPerSecond, TimeSpan Eta, bool SkippedUpdate, int SamplesWithoutAnswer = 0);
 
 /// <summary>What a finished (or stopped) job produced.</summary>
 /// <param name="Steps">Steps done.</param>
@@ -34,7 +35,11 @@ public sealed record TrainingStepMetrics(
 /// <param name="Losses">Loss per step, this run and earlier runs of the same output folder.</param>
 /// <param name="SkippedSamples">Samples skipped, with their reasons.</param>
 /// <param name="TruncatedSamples">Samples cut to the context after the image was spliced in (this run).</param>
-public sealed record TrainingResult(int Steps, string ModelDirectory, IReadOnlyList<double> Losses, IReadOnlyList<string> SkippedSamples, int TruncatedSamples = 0);
+/// <param name="SamplesWithoutAnswer">
+/// Samples skipped because truncation to the context leaves none of their answer tokens (counted as the first epoch
+/// reads them, over resumes); the first one is also in <paramref name="SkippedSamples"/> with its numbers.
+/// </param>
+public sealed record TrainingResult(int Steps, string ModelDirectory, IReadOnlyList<double> Losses, IReadOnlyList<string> SkippedSamples, int TruncatedSamples = 0, int SamplesWithoutAnswer = 0);
 
 /// <summary>The job stopped on purpose: three non-finite losses in a row, or a data problem; the message says which.</summary>
 public sealed class TrainingStoppedException : Exception
@@ -64,6 +69,18 @@ public sealed class TrainingStoppedException : Exception
 /// folder again resumes from the last checkpoint and continues exactly (the data order is a
 /// function of seed and epoch, dropout is reseeded per step).
 /// </summary>
+/// <remarks>
+/// A sample whose answer is entirely cut by the context (a long prompt plus the image's
+/// <see cref="LlavaConfig.ImageTokenCount"/> positions reaching <see cref="LlavaConfig.ModelMaxLength"/>; see
+/// <see cref="AnswerFit"/>) has every label ignored. LLaVA (haotian-liu/LLaVA c121f04) keeps such samples: its
+/// <c>prepare_inputs_labels_for_multimodal</c> cuts embeddings and labels to <c>tokenizer_model_max_length</c> and
+/// filters nothing; they add nothing to a batch's loss, and a batch made only of them gives the mean cross-entropy
+/// over zero tokens of the transformers it pins (4.37.2: NaN, unguarded; our loss, clamped, gives 0), so a data set
+/// of them "trains" to the end having learned nothing. Here they are skipped before their images are read and counted (<see cref="TrainingResult.SamplesWithoutAnswer"/>,
+/// <see cref="TrainingStepMetrics.SamplesWithoutAnswer"/>, report.json's <c>samples_without_answer</c>), the first
+/// one recorded with its numbers; and when no sample of the data has an answer token left the job fails before
+/// the first step with <see cref="TrainingStoppedException"/> saying how long the prompt is and how long the context.
+/// </remarks>
 public sealed class LlavaTrainer
 {
     private const string CheckpointsFolder = "checkpoints";
@@ -98,6 +115,8 @@ public sealed class LlavaTrainer
         var stepsPerEpoch = (epochSize + settings.GlobalBatchSize - 1) / settings.GlobalBatchSize;
         var totalSteps = Math.Min(settings.MaxSteps ?? int.MaxValue, stepsPerEpoch * settings.Epochs);
         var schedule = LearningRateSchedule.CosineWithWarmupRatio(settings.LearningRate, totalSteps, settings.WarmupRatio);
+        var template = settings.Stage == TrainingStage.Pretrain ? ConversationTemplate.Plain : ConversationTemplate.VicunaV1;
+        RequireSomeAnswer(sources, template);
 
         LlavaLoraSet? lora = null;
         var checkpointing = model.GradientCheckpointing;
@@ -107,7 +126,6 @@ public sealed class LlavaTrainer
             var groups = Trainables(model, ref lora);
             using var optimizer = new MasterWeightAdamW(groups);
             var state = TryResume(model, lora, optimizer);
-            var template = settings.Stage == TrainingStage.Pretrain ? ConversationTemplate.Plain : ConversationTemplate.VicunaV1;
             var aspect = settings.ImageAspect ?? (settings.Stage == TrainingStage.Pretrain ? ImageAspectMode.Crop : ImageAspectMode.Pad);
             using var loader = new MicroBatchLoader(pipeline, sources, weights, settings, template, aspect, state.Epoch, state.Cursor);
             var skipped = new List<string>(state.Skipped);
@@ -117,6 +135,7 @@ public sealed class LlavaTrainer
             var startStep = state.Step;
             var nonFinite = 0;
             var truncated = 0;
+            var withoutAnswer = state.WithoutAnswer;
             long trainedSamples = 0;
             for (var step = state.Step; step < totalSteps; step++)
             {
@@ -141,8 +160,24 @@ public sealed class LlavaTrainer
                         skipped.Add(s);
                         TrainingTelemetry.Skipped.Add(1);
                     }
+                    foreach (var cut in batch.WithoutAnswer)
+                    {
+                        TrainingTelemetry.Skipped.Add(1);
+                        // Counted once per sample: as the first epoch reads it (later epochs read the same samples).
+                        if (batch.Epoch > 0)
+                        {
+                            continue;
+                        }
+                        if (withoutAnswer++ == 0)
+                        {
+                            skipped.Add($"{cut.Source}: sample '{cut.Id}': no answer token is left after truncation to the context: {cut.Fit.Describe()}; samples like it are skipped and counted in samples_without_answer.");
+                        }
+                    }
                     if (batch.Sequences.Count == 0)
                     {
+                        // Only an epoch's tail can come back empty (every sample left skipped or cut): take the
+                        // next micro-batch instead, so an empty tail neither shortens the step nor ends the job.
+                        m--;
                         continue;
                     }
                     using var scope = NewDisposeScope();
@@ -187,18 +222,18 @@ public sealed class LlavaTrainer
                 var done = step + 1;
                 var perStep = watch.Elapsed.TotalSeconds / (done - startStep);
                 var metrics = new TrainingStepMetrics(done, totalSteps, loss, rate, norm, samples, tokens,
-                    samples / Math.Max(elapsed, 1e-9), tokens / Math.Max(elapsed, 1e-9), TimeSpan.FromSeconds(perStep * (totalSteps - done)), skip);
+                    samples / Math.Max(elapsed, 1e-9), tokens / Math.Max(elapsed, 1e-9), TimeSpan.FromSeconds(perStep * (totalSteps - done)), skip, withoutAnswer);
                 Record(metrics, span, log);
                 onStep?.Invoke(metrics);
                 if (settings.SaveEvery > 0 && done % settings.SaveEvery == 0 && done < totalSteps)
                 {
-                    SaveCheckpoint(model, lora, optimizer, new TrainerState(done, loader.Epoch, loader.Cursor, losses, skipped));
+                    SaveCheckpoint(model, lora, optimizer, new TrainerState(done, loader.Epoch, loader.Cursor, losses, skipped, withoutAnswer));
                 }
             }
-            SaveCheckpoint(model, lora, optimizer, new TrainerState(losses.Count, loader.Epoch, loader.Cursor, losses, skipped));
-            var run = new TrainingRunSummary(watch.Elapsed.TotalSeconds, losses.Count - startStep, trainedSamples, truncated);
+            SaveCheckpoint(model, lora, optimizer, new TrainerState(losses.Count, loader.Epoch, loader.Cursor, losses, skipped, withoutAnswer));
+            var run = new TrainingRunSummary(watch.Elapsed.TotalSeconds, losses.Count - startStep, trainedSamples, truncated, withoutAnswer);
             var modelDirectory = WriteOutputs(model, lora, losses, skipped, run);
-            return new TrainingResult(losses.Count, modelDirectory, losses, skipped, truncated);
+            return new TrainingResult(losses.Count, modelDirectory, losses, skipped, truncated, withoutAnswer);
         }
         finally
         {
@@ -255,7 +290,51 @@ public sealed class LlavaTrainer
         File.AppendAllText(log, line.ToJsonString() + "\n");
     }
 
-    private sealed record TrainerState(int Step, int Epoch, int Cursor, IReadOnlyList<double> Losses, IReadOnlyList<string> Skipped);
+    private sealed record TrainerState(int Step, int Epoch, int Cursor, IReadOnlyList<double> Losses, IReadOnlyList<string> Skipped, int WithoutAnswer);
+
+    /// <summary>
+    /// Fails before any step when no sample of the mixture keeps an answer token after truncation. Reads the
+    /// samples in file order (text only, no image) and stops at the first one that keeps one, so a sound data set
+    /// costs one sample here; refused and unreadable samples are left to the loader, which records them.
+    /// </summary>
+    private void RequireSomeAnswer(IReadOnlyList<LlavaDataIndex> sources, ConversationTemplate template)
+    {
+        var cut = 0;
+        CutSample? first = null;
+        foreach (var source in sources)
+        {
+            for (var i = 0; i < source.Count; i++)
+            {
+                LlavaConversation sample;
+                try
+                {
+                    sample = source.Read(i);
+                }
+                catch (InvalidDataException)
+                {
+                    continue;
+                }
+                var prepared = pipeline.Prompts.Encode(sample, template);
+                if (prepared.IsRejected)
+                {
+                    continue;
+                }
+                var fit = AnswerFit.Measure(prepared.InputIds, prepared.Labels, pipeline.Model.Config);
+                if (fit.HasAnswer)
+                {
+                    return;
+                }
+                cut++;
+                first ??= new CutSample(prepared.Id, source.Path, fit);
+            }
+        }
+        if (first is not null)
+        {
+            var fit = first.Fit;
+            throw new TrainingStoppedException(string.Create(CultureInfo.InvariantCulture,
+                $"Every one of {cut} samples has its answer cut by the {fit.ContextLength}-token context (prompt needs {fit.PromptPositions} tokens, the image counted as {pipeline.Model.Config.ImageTokenCount}; first: sample '{first.Id}' of {first.Source}); use a shorter prompt or a model with a longer context. Nothing was trained."));
+        }
+    }
 
     private string CheckpointRoot => Path.Combine(settings.OutputDirectory, CheckpointsFolder);
 
@@ -264,7 +343,7 @@ public sealed class LlavaTrainer
         var latest = Path.Combine(CheckpointRoot, LatestFile);
         if (!File.Exists(latest))
         {
-            return new TrainerState(0, 0, 0, [], []);
+            return new TrainerState(0, 0, 0, [], [], 0);
         }
         var folder = Path.Combine(CheckpointRoot, File.ReadAllText(latest).Trim());
         var stateJson = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "trainer_state.json")))!.AsObject();
@@ -297,7 +376,8 @@ public sealed class LlavaTrainer
             stateJson["epoch"]!.GetValue<int>(),
             stateJson["cursor"]!.GetValue<int>(),
             [.. stateJson["losses"]!.AsArray().Select(l => l is null ? double.NaN : l.GetValue<double>())],
-            [.. stateJson["skipped"]!.AsArray().Select(s => s!.GetValue<string>())]);
+            [.. stateJson["skipped"]!.AsArray().Select(s => s!.GetValue<string>())],
+            stateJson["samples_without_answer"]?.GetValue<int>() ?? 0);
     }
 
     private void SaveCheckpoint(LlavaModel model, LlavaLoraSet? lora, MasterWeightAdamW optimizer, TrainerState state)
@@ -322,6 +402,7 @@ public sealed class LlavaTrainer
             ["seed"] = settings.Seed,
             ["losses"] = new JsonArray([.. state.Losses.Select(l => double.IsFinite(l) ? JsonValue.Create(l) : null)]),
             ["skipped"] = new JsonArray([.. state.Skipped.Select(s => JsonValue.Create(s))]),
+            ["samples_without_answer"] = state.WithoutAnswer,
         };
         File.WriteAllText(Path.Combine(temporary, "trainer_state.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         if (Directory.Exists(folder))

@@ -11,13 +11,22 @@ namespace SynthVlm.Vlm.Training;
 /// <param name="Skipped">Samples passed over while filling it, each with its reason.</param>
 /// <param name="Epoch">Epoch of the data position after this micro-batch.</param>
 /// <param name="Cursor">Position in that epoch's order after this micro-batch.</param>
-internal sealed record PreparedMicroBatch(List<LlavaSequence> Sequences, float[]? Pixels, int ImageCount, List<string> Skipped, int Epoch, int Cursor);
+/// <param name="WithoutAnswer">Samples passed over because truncation to the context leaves no answer token.</param>
+internal sealed record PreparedMicroBatch(List<LlavaSequence> Sequences, float[]? Pixels, int ImageCount, List<string> Skipped, int Epoch, int Cursor, List<CutSample> WithoutAnswer);
+
+/// <summary>A sample whose answer the context cuts entirely: its id, its data file, and the numbers.</summary>
+/// <param name="Id">The sample id.</param>
+/// <param name="Source">The data file.</param>
+/// <param name="Fit">Prompt, sequence and context lengths.</param>
+internal sealed record CutSample(string Id, string Source, AnswerFit Fit);
 
 /// <summary>
 /// Reads, encodes and preprocesses micro-batches in the training order on worker threads, one
 /// micro-batch ahead of the model (so host memory holds at most two micro-batches of images). A
 /// sample whose template refuses it or whose image is missing or corrupt is skipped with a record
-/// and the next one is taken; a micro-batch never spans two epochs.
+/// and the next one is taken; so is a sample with no answer token left after truncation to the
+/// model's context (<see cref="AnswerFit"/>; it would add nothing to the loss), returned apart so
+/// that the trainer counts it; a micro-batch never spans two epochs.
 /// </summary>
 internal sealed class MicroBatchLoader : IDisposable
 {
@@ -94,15 +103,21 @@ internal sealed class MicroBatchLoader : IDisposable
         var sequences = new List<LlavaSequence>();
         var pixels = new List<float[]>();
         var skipped = new List<string>();
+        var withoutAnswer = new List<CutSample>();
         while (sequences.Count < settings.MicroBatchSize && cursor < order.Length)
         {
             var take = Math.Min(settings.MicroBatchSize - sequences.Count, order.Length - cursor);
             var refs = order.AsSpan(cursor, take).ToArray();
             cursor += take;
-            var results = new (LlavaSequence? Sequence, float[]? Pixels, string? Skip)[refs.Length];
+            var results = new (LlavaSequence? Sequence, float[]? Pixels, string? Skip, CutSample? Cut)[refs.Length];
             Parallel.For(0, refs.Length, new ParallelOptions { MaxDegreeOfParallelism = settings.DataWorkers }, i => results[i] = PrepareOne(refs[i]));
-            foreach (var (sequence, image, skip) in results)
+            foreach (var (sequence, image, skip, cut) in results)
             {
+                if (cut is not null)
+                {
+                    withoutAnswer.Add(cut);
+                    continue;
+                }
                 if (skip is not null)
                 {
                     skipped.Add(skip);
@@ -116,10 +131,10 @@ internal sealed class MicroBatchLoader : IDisposable
             }
         }
         var flat = pixels.Count == 0 ? null : pixels.SelectMany(p => p).ToArray();
-        return new PreparedMicroBatch(sequences, flat, pixels.Count, skipped, epoch, cursor);
+        return new PreparedMicroBatch(sequences, flat, pixels.Count, skipped, epoch, cursor, withoutAnswer);
     }
 
-    private (LlavaSequence? Sequence, float[]? Pixels, string? Skip) PrepareOne(SampleRef reference)
+    private (LlavaSequence? Sequence, float[]? Pixels, string? Skip, CutSample? Cut) PrepareOne(SampleRef reference)
     {
         var source = sources[reference.Source];
         LlavaConversation sample;
@@ -129,12 +144,18 @@ internal sealed class MicroBatchLoader : IDisposable
         }
         catch (InvalidDataException e)
         {
-            return (null, null, e.Message);
+            return (null, null, e.Message, null);
         }
         var prepared = pipeline.Prompts.Encode(sample, template);
         if (prepared.IsRejected)
         {
-            return (null, null, $"{source.Path}: {prepared.Rejection}");
+            return (null, null, $"{source.Path}: {prepared.Rejection}", null);
+        }
+        var fit = AnswerFit.Measure(prepared.InputIds, prepared.Labels, pipeline.Model.Config);
+        if (!fit.HasAnswer)
+        {
+            // Checked before the image is read: a cut sample costs no decode.
+            return (null, null, null, new CutSample(prepared.Id, source.Path, fit));
         }
         float[]? pixels = null;
         if (prepared.HasImage)
@@ -146,10 +167,10 @@ internal sealed class MicroBatchLoader : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or Imaging.ImagingException)
             {
-                return (null, null, $"{source.Path}: sample '{sample.Id}': image {path}: {e.Message}");
+                return (null, null, $"{source.Path}: sample '{sample.Id}': image {path}: {e.Message}", null);
             }
         }
-        return (new LlavaSequence(prepared.InputIds, prepared.Labels), pixels, null);
+        return (new LlavaSequence(prepared.InputIds, prepared.Labels), pixels, null, null);
     }
 
     public void Dispose()

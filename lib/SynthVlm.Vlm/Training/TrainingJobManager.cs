@@ -336,16 +336,16 @@ public sealed class TrainingJobManager : IDisposable
                 var result = new DpoPairsTrainer(pipeline, dpo.Options with { OutputDirectory = settings.OutputDirectory }).Run(dpo.PairsPath, step => Update(job, s => s with
                 {
                     // Progress in the shape every stage reports: the DPO loss, and pairs as the samples.
-                    LastStep = new TrainingStepMetrics(step.Step, dpo.Options.MaxSteps ?? 0, step.Metrics.Loss, step.LearningRate, step.GradientNorm, step.Pairs, 0, 0, 0, TimeSpan.Zero, step.SkippedUpdate),
+                    LastStep = new TrainingStepMetrics(step.Step, dpo.Options.MaxSteps ?? 0, step.Metrics.Loss, step.LearningRate, step.GradientNorm, step.Pairs, 0, 0, 0, TimeSpan.Zero, step.SkippedUpdate, step.PairsWithoutAnswer),
                     Message = string.Create(CultureInfo.InvariantCulture, $"DPO: rewards/margins {step.Metrics.RewardsMargins:F4}, rewards/accuracies {step.Metrics.RewardsAccuracies:F2}"),
                 }), job.Cancellation.Token);
-                final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = $"DPO: {result.Steps.Count} steps on {result.PairsRead - result.PairsSkipped} pairs ({result.PairsSkipped} skipped); model {result.ModelDirectory}" };
+                final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = $"DPO: {result.Steps.Count} steps on {result.PairsRead - result.PairsSkipped} pairs ({result.PairsSkipped} skipped{WithoutAnswer(result.PairsWithoutAnswer, "pairs")}); model {result.ModelDirectory}" };
             }
             else
             {
                 var trainer = new LlavaTrainer(pipeline, settings);
                 var result = trainer.Run(step => Update(job, s => s with { LastStep = step, Message = "training" }), job.Cancellation.Token);
-                final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = WithNote($"trained {result.Steps} steps ({result.SkippedSamples.Count} samples or steps skipped); model {result.ModelDirectory}", job.Request.Note) };
+                final = job.Status with { State = TrainingJobState.Succeeded, ModelDirectory = result.ModelDirectory, Message = WithNote($"trained {result.Steps} steps ({result.SkippedSamples.Count} samples or steps skipped{WithoutAnswer(result.SamplesWithoutAnswer, "samples")}); model {result.ModelDirectory}", job.Request.Note) };
             }
         }
         catch (OperationCanceledException)
@@ -366,6 +366,9 @@ public sealed class TrainingJobManager : IDisposable
         Update(job, _ => final);
         JobEnded?.Invoke(final);
     }
+
+    private static string WithoutAnswer(int count, string what) =>
+        count > 0 ? string.Create(CultureInfo.InvariantCulture, $", of them {count} {what} without an answer token after truncation to the context") : "";
 
     private static string WithNote(string message, string? note) => note is { Length: > 0 } ? $"{message}; {note}" : message;
 

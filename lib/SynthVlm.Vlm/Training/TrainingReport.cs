@@ -10,7 +10,8 @@ namespace SynthVlm.Vlm.Training;
 /// <param name="Steps">Steps it ran.</param>
 /// <param name="Samples">Samples it trained.</param>
 /// <param name="Truncated">Samples cut to the context after the image was spliced in.</param>
-public sealed record TrainingRunSummary(double Seconds, int Steps, long Samples, int Truncated);
+/// <param name="SamplesWithoutAnswer">Samples skipped because no answer token is left after truncation (first epoch, over resumes).</param>
+public sealed record TrainingRunSummary(double Seconds, int Steps, long Samples, int Truncated, int SamplesWithoutAnswer = 0);
 
 /// <summary>The training report: report.json (settings, data, time, throughput, losses, skipped samples) and loss.svg (the loss curve).</summary>
 public static class TrainingReport
@@ -38,6 +39,7 @@ public static class TrainingReport
             ["lora_alpha"] = settings.LoraRank is null ? null : settings.LoraAlpha,
             ["seed"] = settings.Seed,
             ["steps"] = losses.Count,
+            ["samples_without_answer"] = run?.SamplesWithoutAnswer,
             ["last_run"] = run is null ? null : new JsonObject
             {
                 ["seconds"] = run.Seconds,
