@@ -194,6 +194,21 @@ public sealed class CurateImageMatchingTests(ITestOutputHelper output) : IDispos
         summary.RootElement.GetProperty("image_text_matching").GetProperty("flip").GetString().Should().Be("h");
     }
 
+    [Fact]
+    public async Task Curate_with_itm_writes_the_same_files_whatever_the_thread_count()
+    {
+        var (pool, _) = PoolWithImages();
+        var files = new List<string[]>();
+        foreach (var threads in new[] { "1", "4" })
+        {
+            var outDir = Path.Combine(_dir, "out-j" + threads);
+            var result = await SynthVlmTool.RunAsync("curate", "--in", pool, "--out", outDir, "-j", threads, "--itm-model", TinyBlip, "--itm-min", "0.7", "--itm-batch", "3");
+            result.ExitCode.Should().Be(0, result.StandardError);
+            files.Add([.. new[] { "kept.jsonl", "rejected.jsonl", "stats.jsonl" }.Select(f => File.ReadAllText(Path.Combine(outDir, f)))]);
+        }
+        files[1].Should().Equal(files[0]);
+    }
+
     [Theory]
     [InlineData("--itm-min", "1.5", "--itm-min must be a probability in [0, 1]; got 1.5")]
     [InlineData("--itm-max", "-0.1", "--itm-max must be a probability in [0, 1]; got -0.1")]
