@@ -20,7 +20,8 @@ internal static class CurateCommands
     private const int UsageError = 2;
 
     /// <summary>
-    /// `synthvlm curate --in FILE --out DIR [--config curation.json] [--format F] [--near-dup T] [--flagged-words FILE] [-j N]`.
+    /// `synthvlm curate --in FILE --out DIR [--config curation.json] [--format F] [--near-dup T] [--flagged-words FILE] [-j N]
+    /// [--itm-model DIR [--itm-min P] [--itm-max P] [--itm-flip h|v|hv] [--itm-batch N]]`.
     /// </summary>
     public static Command Curate()
     {
@@ -31,21 +32,27 @@ internal static class CurateCommands
         var nearDup = new Option<double?>("--near-dup") { Description = "Also drop near-duplicates: MinHash LSH over 5-word shingles, 256 permutations, at this Jaccard threshold (Data-Juicer's default is 0.7)." };
         var flagged = new Option<string?>("--flagged-words") { Description = "Flagged-words list (Data-Juicer JSON or one word per line); without it flagged_words_filter is reported skipped." };
         var parallelism = new Option<int>("--parallelism", "-j") { Description = "Threads computing statistics (default: the number of cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var command = new Command("curate", "Curate a caption pool: Data-Juicer's six rule filters, exact duplicates after normalisation, optional near-duplicates; writes per-caption records, a summary and histograms.")
+        var itmModel = new Option<string?>("--itm-model") { Description = "BLIP ITM model folder (itm.onnx, vocab.txt, blip_itm.json): turns on Data-Juicer's image_text_matching_filter for captions with an image (relative image paths: from the pool file's folder)." };
+        var itmMin = new Option<double?>("--itm-min") { Description = "Lowest kept ITM match probability, inclusive (default 0.8, the SynthVLM appendix)." };
+        var itmMax = new Option<double?>("--itm-max") { Description = "Highest kept ITM match probability, inclusive (default 1.0)." };
+        var itmFlip = new Option<string?>("--itm-flip") { Description = "Flip each image before scoring: h (mirror), v (upside down) or hv." };
+        var itmBatch = new Option<int?>("--itm-batch") { Description = $"Image–caption pairs per BLIP call, and decoded images held at once (default {Blip.BlipItmModel.DefaultBatchSize})." };
+        var command = new Command("curate", "Curate a caption pool: Data-Juicer's six rule filters, optional BLIP image–text matching, exact duplicates after normalisation, optional near-duplicates; writes per-caption records, a summary and histograms.")
         {
-            input, output, config, format, nearDup, flagged, parallelism,
+            input, output, config, format, nearDup, flagged, parallelism, itmModel, itmMin, itmMax, itmFlip, itmBatch,
         };
         command.SetAction((parse, ct) =>
         {
             var request = new CurateRequest(
                 parse.GetRequiredValue(input), parse.GetRequiredValue(output), parse.GetValue(config), parse.GetValue(format),
-                parse.GetValue(nearDup), parse.GetValue(flagged), parse.GetValue(parallelism));
+                parse.GetValue(nearDup), parse.GetValue(flagged), parse.GetValue(parallelism),
+                new CurateItmOptions(parse.GetValue(itmModel), parse.GetValue(itmMin), parse.GetValue(itmMax), parse.GetValue(itmFlip), parse.GetValue(itmBatch)));
             return Task.FromResult(CurateRun.Execute(request, ct));
         });
         return command;
     }
 
-    internal sealed record CurateRequest(string Input, string Output, string? ConfigPath, CaptionPoolFormat Format, double? NearDupThreshold, string? FlaggedWordsPath, int Parallelism);
+    internal sealed record CurateRequest(string Input, string Output, string? ConfigPath, CaptionPoolFormat Format, double? NearDupThreshold, string? FlaggedWordsPath, int Parallelism, CurateItmOptions Itm);
 
     /// <summary>A failure that ends the run with an exit code and a message for stderr.</summary>
     private sealed class CurateFailure(int exitCode, string message) : Exception(message)
@@ -66,6 +73,7 @@ internal static class CurateCommands
         private const string ExactDuplicateFilter = "exact_duplicate";
         private const string NearDuplicateFilter = "near_duplicate";
         private const int MaxDistinctInputReasons = 100;
+        private const string ImageTextMatchingScore = Blip.ImageTextMatchingFilter.StatisticName;
 
         private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
 
@@ -98,6 +106,16 @@ internal static class CurateCommands
                     throw new CurateFailure(InputError, $"curate: flagged-words list '{settings.FlaggedWordsPath}': {e.Message}");
                 }
                 using var reader = OpenPool(request);
+                CurateImageMatching? itm;
+                try
+                {
+                    itm = CurateImageMatching.Open(request.Itm, request.Input, request.Parallelism);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new CurateFailure(UsageError, $"curate: {e.Message}");
+                }
+                using var itmScope = itm;
                 var parent = Path.GetDirectoryName(outDir) ?? throw new CurateFailure(UsageError, $"curate: --out '{request.Output}' has no parent folder.");
                 Directory.CreateDirectory(parent);
                 // A sibling folder is on the same file system, so the final rename is atomic: readers
@@ -105,7 +123,7 @@ internal static class CurateCommands
                 staging = Path.Combine(parent, $".{Path.GetFileName(outDir)}.staging-{Environment.ProcessId}-{Guid.NewGuid():N}");
                 Directory.CreateDirectory(staging);
                 var near = request.NearDupThreshold is { } threshold ? new NearDuplicateIndex(new MinHashSettings { Threshold = threshold }) : null;
-                var summary = Process(reader, curator, near, staging, request, ct);
+                var summary = Process(reader, curator, near, itm, staging, request, ct);
                 if (Directory.Exists(outDir))
                 {
                     Directory.Delete(outDir);
@@ -325,17 +343,19 @@ internal static class CurateCommands
             return new Evaluated(result, CaptionNormalizer.Hash128(result.Cleaning?.Text ?? caption));
         }
 
-        private static CurateSummary Process(CaptionPoolReader reader, CaptionCurator curator, NearDuplicateIndex? near, string dir, CurateRequest request, CancellationToken ct)
+        private static CurateSummary Process(CaptionPoolReader reader, CaptionCurator curator, NearDuplicateIndex? near, CurateImageMatching? itm, string dir, CurateRequest request, CancellationToken ct)
         {
             var clock = Stopwatch.StartNew();
             var summary = new CurateSummary();
             var seen = new HashSet<UInt128>();
-            var histograms = StatHistogram.CreateSet();
+            var histograms = StatHistogram.CreateSet(itm is not null);
             using var kept = new JsonlFile(Path.Combine(dir, "kept.jsonl"));
             using var rejected = new JsonlFile(Path.Combine(dir, "rejected.jsonl"));
             using var stats = new JsonlFile(Path.Combine(dir, "stats.jsonl"));
             var batch = new List<PoolRecord>(BatchCaptions);
             var results = new Evaluated?[BatchCaptions];
+            var matches = new ItmOutcome?[BatchCaptions];
+            var toMatch = new List<(int Index, string ImagePath, string Text)>();
             var options = new ParallelOptions { MaxDegreeOfParallelism = request.Parallelism, CancellationToken = ct };
             long chars = 0;
 
@@ -347,16 +367,31 @@ internal static class CurateCommands
                         ? Evaluate(curator, c.Caption)
                         : null;
                 });
+                if (itm is not null)
+                {
+                    // After the rule filters (a caption they drop is never scored), before the duplicate
+                    // checks, so a duplicate of a caption whose image did not match can still be kept.
+                    toMatch.Clear();
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        if (batch[i] is PoolCaption { ImagePath: { Length: > 0 } image } c && results[i]!.Result.Kept)
+                        {
+                            toMatch.Add((i, image, results[i]!.Text(c)));
+                        }
+                    }
+                    itm.Score(toMatch, matches, ct);
+                }
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    Decide(batch[i], results[i]);
+                    Decide(batch[i], results[i], matches[i]);
                     results[i] = null;
+                    matches[i] = null;
                 }
                 batch.Clear();
                 chars = 0;
             }
 
-            void Decide(PoolRecord record, Evaluated? evaluated)
+            void Decide(PoolRecord record, Evaluated? evaluated, ItmOutcome? matched)
             {
                 summary.Records++;
                 if (record is PoolReject reject)
@@ -399,6 +434,11 @@ internal static class CurateCommands
                     filter = failed.Filter;
                     reason = failed.Reason;
                 }
+                else if (matched is { Keep: false })
+                {
+                    filter = matched.Filter;
+                    reason = matched.Reason;
+                }
                 else if (!seen.Add(evaluated.Hash))
                 {
                     filter = ExactDuplicateFilter;
@@ -412,7 +452,15 @@ internal static class CurateCommands
                     summary.NearDuplicates++;
                 }
                 var isKept = filter is null;
-                WriteStats(stats, caption, result);
+                if (itm is not null)
+                {
+                    summary.CountMatching(caption, result.Kept, matched);
+                    if (matched?.Score is { } score)
+                    {
+                        histograms.AddValue(ImageTextMatchingScore, score, isKept);
+                    }
+                }
+                WriteStats(stats, caption, result, itm is not null, matched);
                 histograms.Add(result.Statistics, isKept);
                 if (isKept)
                 {
@@ -466,11 +514,11 @@ internal static class CurateCommands
             summary.CaptionsPerSecond = summary.ElapsedSeconds > 0 ? summary.Captions / summary.ElapsedSeconds : 0;
             summary.DistinctKeys = seen.Count;
             histograms.WriteSvgs(Path.Combine(dir, "histograms"));
-            WriteSummary(Path.Combine(dir, "summary.json"), summary, curator, near, request, reader.Format, histograms);
+            WriteSummary(Path.Combine(dir, "summary.json"), summary, curator, near, itm, request, reader.Format, histograms);
             return summary;
         }
 
-        private static void WriteStats(JsonlFile stats, PoolCaption caption, CurationResult result) => stats.Write(w =>
+        private static void WriteStats(JsonlFile stats, PoolCaption caption, CurationResult result, bool matching, ItmOutcome? matched) => stats.Write(w =>
         {
             var s = result.Statistics;
             w.WriteString("id", Scrub(caption.Id));
@@ -483,6 +531,18 @@ internal static class CurateCommands
                 else
                 {
                     w.WriteNull(name);
+                }
+            }
+            if (matching)
+            {
+                // Null when the caption was not scored: no image, dropped by a rule filter, or an unreadable image.
+                if (matched?.Score is { } score)
+                {
+                    w.WriteNumber(ImageTextMatchingScore, score);
+                }
+                else
+                {
+                    w.WriteNull(ImageTextMatchingScore);
                 }
             }
             w.WriteNumber("code_points", s.CodePoints);
@@ -511,7 +571,7 @@ internal static class CurateCommands
             }
         });
 
-        private static void WriteSummary(string path, CurateSummary summary, CaptionCurator curator, NearDuplicateIndex? near, CurateRequest request, CaptionPoolFormat format, StatHistogram.Set histograms)
+        private static void WriteSummary(string path, CurateSummary summary, CaptionCurator curator, NearDuplicateIndex? near, CurateImageMatching? itm, CurateRequest request, CaptionPoolFormat format, StatHistogram.Set histograms)
         {
             using var stream = File.Create(path);
             using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, Indented = true }))
@@ -607,6 +667,32 @@ internal static class CurateCommands
                 else
                 {
                     w.WriteNull("near_duplicates");
+                }
+                if (itm is not null)
+                {
+                    // Passed and rejected count captions the filter scored; not_scored says why the others were not.
+                    var m = summary.Matching;
+                    w.WriteStartObject("image_text_matching");
+                    w.WriteString("filter", Blip.ImageTextMatchingFilter.FilterName);
+                    w.WriteString("model", itm.ModelFolder);
+                    w.WriteNumber("min_score", itm.Settings.MinScore);
+                    w.WriteNumber("max_score", itm.Settings.MaxScore);
+                    w.WriteString("flip", itm.FlipName);
+                    w.WriteNumber("batch", itm.BatchSize);
+                    w.WriteNumber("scored", m.Passed + m.Rejected);
+                    w.WriteNumber("passed", m.Passed);
+                    w.WriteNumber("rejected", m.Rejected);
+                    w.WriteNumber(CurateImageMatching.UnreadableFilter, m.Unreadable);
+                    w.WriteStartObject("not_scored");
+                    w.WriteNumber("no_image", m.NoImage);
+                    w.WriteNumber("dropped_by_rule_filters", m.DroppedEarlier);
+                    w.WriteNumber(CurateImageMatching.UnreadableFilter, m.Unreadable);
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                }
+                else
+                {
+                    w.WriteNull("image_text_matching");
                 }
                 w.WriteStartArray("histograms");
                 foreach (var name in histograms.Names)
@@ -726,6 +812,33 @@ internal static class CurateCommands
 
         public void CountFilter(string filter) => ByFilter[filter] = ByFilter.GetValueOrDefault(filter) + 1;
 
+        public MatchingCounts Matching { get; } = new();
+
+        /// <summary>Counts one caption's image–text matching outcome (only when --itm-model is given).</summary>
+        public void CountMatching(PoolCaption caption, bool passedRules, ItmOutcome? matched)
+        {
+            if (string.IsNullOrEmpty(caption.ImagePath))
+            {
+                Matching.NoImage++;
+            }
+            else if (!passedRules)
+            {
+                Matching.DroppedEarlier++;
+            }
+            else if (matched is null || matched.Filter == CurateImageMatching.UnreadableFilter)
+            {
+                Matching.Unreadable++;
+            }
+            else if (matched.Keep)
+            {
+                Matching.Passed++;
+            }
+            else
+            {
+                Matching.Rejected++;
+            }
+        }
+
         // Reasons can carry details, so their number is capped to keep memory bounded on a pool of junk.
         public void CountInputReason(string reason, int cap)
         {
@@ -733,6 +846,20 @@ internal static class CurateCommands
             var key = ByInputReason.ContainsKey(reason) || ByInputReason.Count < cap ? reason : "(other reasons)";
             ByInputReason[key] = ByInputReason.GetValueOrDefault(key) + 1;
         }
+    }
+
+    /// <summary>Captions by what the image–text matching filter did with them.</summary>
+    private sealed class MatchingCounts
+    {
+        public long Passed { get; set; }
+
+        public long Rejected { get; set; }
+
+        public long Unreadable { get; set; }
+
+        public long NoImage { get; set; }
+
+        public long DroppedEarlier { get; set; }
     }
 
     /// <summary>Fixed-bin histograms of one statistic, kept and dropped captions apart: O(bins) memory for any pool.</summary>
@@ -747,7 +874,16 @@ internal static class CurateCommands
 
         public void Add(RuleStatistics stats, bool kept)
         {
-            if (select(stats) is not { } value || double.IsNaN(value))
+            if (select(stats) is { } value)
+            {
+                AddValue(value, kept);
+            }
+        }
+
+        /// <summary>Adds a value that is not one of the rule statistics (NaN is ignored).</summary>
+        public void AddValue(double value, bool kept)
+        {
+            if (double.IsNaN(value))
             {
                 return;
             }
@@ -756,8 +892,11 @@ internal static class CurateCommands
             Count++;
         }
 
-        public static Set CreateSet() => new(
+        public static Set CreateSet(bool imageTextMatching) => new(
         [
+            .. imageTextMatching
+                ? new[] { new StatHistogram(Blip.ImageTextMatchingFilter.StatisticName, "BLIP ITM match probability", 1, 50, _ => null) }
+                : [],
             new(DataJuicerStatNames.AlnumRatio, "alphanumeric code points / code points", 1, 50, s => s.AlnumRatio),
             new(DataJuicerStatNames.CharRepRatio, "char 10-gram repetition ratio", 1, 50, s => s.CharRepRatio),
             new(DataJuicerStatNames.FlaggedWordsRatio, "flagged words / words", 1, 50, s => s.FlaggedWordsRatio),
@@ -821,6 +960,9 @@ internal static class CurateCommands
                     h.Add(stats, kept);
                 }
             }
+
+            /// <summary>Adds a value to the histogram named <paramref name="name"/>.</summary>
+            public void AddValue(string name, double value, bool kept) => histograms.First(h => h.Name == name).AddValue(value, kept);
 
             public void WriteSvgs(string dir)
             {

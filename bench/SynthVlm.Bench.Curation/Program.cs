@@ -8,7 +8,9 @@ using SynthVlm.Testing;
 
 // Rule-filter throughput per core: CaptionCurator.Evaluate (all six filters, flagged words on) on one
 // thread, next to the plain Python statistics of dj_reference.py on the same texts in the same run,
-// with an exact parity check on a sample. Usage: [--count N] [--seconds S] (defaults 20000, 3).
+// with an exact parity check on a sample; then BLIP image–text matching pairs/s, batched against one by one
+// (BlipItmBench.cs). Usage: [--count N] [--seconds S] [--itm-pairs N] [--blip DIR] (defaults 20000, 3, 64,
+// the tiny BLIP of SynthVlm.Blip.Tests; DIR: any folder eng/export_blip_itm.py wrote).
 var count = ArgValue("--count", 20_000);
 var minSeconds = ArgValue("--seconds", 3);
 const int RepLen = 10;
@@ -105,7 +107,8 @@ try
     Console.WriteLine();
     Console.WriteLine($"parity: {lines.Length - mismatches}/{lines.Length} sample captions with every statistic equal to Python's");
     GC.KeepAlive(checksum);
-    return mismatches == 0 ? 0 : 2;
+    var itmAgrees = BlipItmBench.Run(ArgString("--blip"), ArgValue("--itm-pairs", 64), minSeconds);
+    return mismatches == 0 && itmAgrees ? 0 : 2;
 
     (double Rate, int Passes) Measure(Action pass)
     {
@@ -133,6 +136,12 @@ int ArgValue(string name, int fallback)
 {
     var i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+string? ArgString(string name)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
