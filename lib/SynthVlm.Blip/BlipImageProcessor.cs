@@ -11,36 +11,17 @@ namespace SynthVlm.Blip;
 /// </summary>
 public sealed class BlipImageProcessor
 {
-    private readonly float[] _lookup;
+    private readonly PixelNormalization _normalization;
 
     /// <summary>Creates a processor.</summary>
     /// <exception cref="ArgumentException">A size is not positive, mean/std do not have 3 values, or a std is not positive.</exception>
     public BlipImageProcessor(int size, IReadOnlyList<double> mean, IReadOnlyList<double> std, double rescaleFactor = 1 / 255.0, ResampleFilter filter = ResampleFilter.Bicubic)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
-        ArgumentNullException.ThrowIfNull(mean);
-        ArgumentNullException.ThrowIfNull(std);
-        if (mean.Count != 3 || std.Count != 3)
-        {
-            throw new ArgumentException($"mean and std need 3 values (RGB); got {mean.Count} and {std.Count}.");
-        }
-        if (std.Any(s => !(s > 0)))
-        {
-            throw new ArgumentException("std values must be positive.", nameof(std));
-        }
         Size = size;
         Filter = filter;
-        // 256 byte values per channel: rescale + normalise is one table lookup, with transformers'
-        // arithmetic (float64 rescale, then float32 (x - mean) / std).
-        _lookup = new float[3 * 256];
-        for (var c = 0; c < 3; c++)
-        {
-            for (var v = 0; v < 256; v++)
-            {
-                var x = (float)(v * rescaleFactor);
-                _lookup[(c * 256) + v] = (x - (float)mean[c]) / (float)std[c];
-            }
-        }
+        // transformers' arithmetic: float64 rescale, then float32 (x - mean) / std.
+        _normalization = new PixelNormalization(rescaleFactor, mean, std);
     }
 
     /// <summary>Side of the square model input.</summary>
@@ -107,27 +88,5 @@ public sealed class BlipImageProcessor
         return copy;
     }
 
-    private void Normalise(RgbImage image, Span<float> destination)
-    {
-        var plane = Size * Size;
-        ReadOnlySpan<float> lut = _lookup;
-        var lr = lut[..256];
-        var lg = lut.Slice(256, 256);
-        var lb = lut.Slice(512, 256);
-        var red = destination[..plane];
-        var green = destination.Slice(plane, plane);
-        var blue = destination.Slice(2 * plane, plane);
-        for (var y = 0; y < Size; y++)
-        {
-            ReadOnlySpan<byte> row = image.Row(y);
-            var o = y * Size;
-            for (var x = 0; x < Size; x++)
-            {
-                var p = x * 3;
-                red[o + x] = lr[row[p]];
-                green[o + x] = lg[row[p + 1]];
-                blue[o + x] = lb[row[p + 2]];
-            }
-        }
-    }
+    private void Normalise(RgbImage image, Span<float> destination) => _normalization.ToPlanes(image, destination);
 }

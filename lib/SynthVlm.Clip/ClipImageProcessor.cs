@@ -14,7 +14,7 @@ namespace SynthVlm.Clip;
 /// </summary>
 public sealed class ClipImageProcessor
 {
-    private readonly float[] _lookup;
+    private readonly PixelNormalization _normalization;
 
     /// <summary>Creates a processor with explicit settings.</summary>
     public ClipImageProcessor(
@@ -33,33 +33,14 @@ public sealed class ClipImageProcessor
         ArgumentOutOfRangeException.ThrowIfLessThan(resizeShortestEdge, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(cropHeight, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(cropWidth, 1);
-        ArgumentNullException.ThrowIfNull(mean);
-        ArgumentNullException.ThrowIfNull(std);
-        if (mean.Count != 3 || std.Count != 3)
-        {
-            throw new ArgumentException($"image_mean and image_std need 3 values (RGB); got {mean.Count} and {std.Count}.");
-        }
-        if (std.Any(s => !(s > 0)))
-        {
-            throw new ArgumentException("image_std values must be positive.", nameof(std));
-        }
         ResizeShortestEdge = resizeShortestEdge;
         CropHeight = cropHeight;
         CropWidth = cropWidth;
         Filter = filter;
         DoResize = doResize;
         DoCenterCrop = doCenterCrop;
-        // A byte has 256 values, so rescale + normalise is one table lookup per channel. The
-        // arithmetic follows transformers: float64 rescale, then (x - mean) / std in float32.
-        _lookup = new float[3 * 256];
-        for (var c = 0; c < 3; c++)
-        {
-            for (var v = 0; v < 256; v++)
-            {
-                var x = doRescale ? (float)(v * rescaleFactor) : v;
-                _lookup[(c * 256) + v] = doNormalize ? (x - (float)mean[c]) / (float)std[c] : x;
-            }
-        }
+        // One table lookup per channel, with transformers' arithmetic (float64 rescale, then float32).
+        _normalization = new PixelNormalization(rescaleFactor, mean, std, doRescale, doNormalize);
     }
 
     /// <summary>Target length of the shortest edge after resizing.</summary>
@@ -212,10 +193,9 @@ public sealed class ClipImageProcessor
         var top = (image.Height - ch) >> 1;
         var left = (image.Width - cw) >> 1;
         var plane = ch * cw;
-        var lut = _lookup.AsSpan();
-        var lr = lut[..256];
-        var lg = lut.Slice(256, 256);
-        var lb = lut.Slice(512, 256);
+        var lr = _normalization.Channel(0);
+        var lg = _normalization.Channel(1);
+        var lb = _normalization.Channel(2);
         var red = destination[..plane];
         var green = destination.Slice(plane, plane);
         var blue = destination.Slice(2 * plane, plane);
